@@ -1,0 +1,180 @@
+from django.core.files.storage import default_storage
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.cases.api import get_visible_case
+from annotator.cases.selectors import visible_cases
+from annotator.cases.serializers import DecisionSerializer
+from annotator.projects.access import has_role
+from annotator.projects.models import Role
+
+from . import services
+from .models import MaskRevision, Target
+from .serializers import (
+    MaskRevisionSerializer,
+    ReviewSerializer,
+    RevisionUploadSerializer,
+    TargetPromptSerializer,
+    TargetSerializer,
+)
+
+
+def visible_targets(user):
+    return Target.objects.filter(case__in=visible_cases(user)).select_related(
+        "case__project", "case__image", "head"
+    )
+
+
+def get_visible_target(user, pk) -> Target:
+    return get_object_or_404(visible_targets(user), pk=pk)
+
+
+class CaseTargets(generics.ListCreateAPIView):
+    """Targets of a case. The assigned annotator (or a manager) adds targets with a prompt."""
+
+    serializer_class = TargetSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        case = get_visible_case(self.request.user, self.kwargs["pk"])
+        return (
+            Target.objects.filter(case=case)
+            .select_related("case__project", "head")
+            .prefetch_related("reviews__reviewer")
+        )
+
+    def perform_create(self, serializer):
+        case = get_visible_case(self.request.user, self.kwargs["pk"])
+        user = self.request.user
+        if not has_role(user, case.project, Role.MANAGER):
+            services.require_editor(user, case)
+        data = serializer.validated_data
+        serializer.instance = services.create_target(
+            case,
+            actor=user,
+            label=data["label"],
+            key_index=data["key_index"],
+            box=data.get("box"),
+            points=data.get("points"),
+        )
+
+
+class TargetDetail(APIView):
+    @extend_schema(responses={200: TargetSerializer})
+    def get(self, request, pk):
+        target = get_visible_target(request.user, pk)
+        return Response(TargetSerializer(target, context={"request": request}).data)
+
+    @extend_schema(request=TargetPromptSerializer, responses={200: TargetSerializer})
+    def patch(self, request, pk):
+        """Change the prompt (box/points on a key slice) — the assigned annotator only."""
+        target = get_visible_target(request.user, pk)
+        services.require_editor(request.user, target.case)
+        data = TargetPromptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        target = services.update_prompt(target, actor=request.user, **data.validated_data)
+        return Response(TargetSerializer(target, context={"request": request}).data)
+
+
+class TargetRevisions(generics.ListCreateAPIView):
+    """Mask revisions of a target, oldest first. POST a new one naming its parent (the current
+    head): a stale parent is answered 409 with the current revision id. Send an
+    `Idempotency-Key` header to make retries safe."""
+
+    serializer_class = MaskRevisionSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        target = get_visible_target(self.request.user, self.kwargs["pk"])
+        return MaskRevision.objects.filter(target=target).select_related("author", "model_version")
+
+    @extend_schema(
+        request={"multipart/form-data": RevisionUploadSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses={
+            201: MaskRevisionSerializer,
+            200: OpenApiResponse(MaskRevisionSerializer, description="idempotent retry"),
+            409: OpenApiResponse(description="stale parent or case no longer editable"),
+        },
+    )
+    def post(self, request, pk):
+        target = get_visible_target(request.user, pk)
+        upload = RevisionUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        data = upload.validated_data
+        result = services.save_human_revision(
+            target,
+            actor=request.user,
+            data=data["mask"].read(),
+            parent_id=data["parent"],
+            raw_shape=data.get("shape"),
+            active_seconds=data.get("active_seconds"),
+            note=data.get("note", ""),
+            idempotency_key=request.headers.get("Idempotency-Key") or None,
+        )
+        body = MaskRevisionSerializer(result.revision).data
+        return Response(
+            body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        )
+
+
+def _mask_response(revision: MaskRevision) -> FileResponse:
+    response = FileResponse(
+        default_storage.open(revision.file.name, "rb"),
+        content_type="application/gzip",
+        filename=f"target{revision.target_id}-rev{revision.pk}.nii.gz",
+    )
+    response["ETag"] = f'"{revision.checksum}"'
+    response["Cache-Control"] = "private, max-age=86400, immutable"
+    return response
+
+
+class RevisionDetail(generics.RetrieveAPIView):
+    serializer_class = MaskRevisionSerializer
+
+    def get_object(self):
+        target = get_visible_target(self.request.user, self.kwargs["pk"])
+        return get_object_or_404(target.revisions.all(), pk=self.kwargs["revision_id"])
+
+
+class RevisionMask(APIView):
+    """A revision's mask as gzip NIfTI in the image's grid (uint8, 1 inside)."""
+
+    @extend_schema(responses={(200, "application/gzip"): bytes})
+    def get(self, request, pk, revision_id):
+        target = get_visible_target(request.user, pk)
+        return _mask_response(get_object_or_404(target.revisions.all(), pk=revision_id))
+
+
+class TargetMask(APIView):
+    """The target's current mask (its head revision) as gzip NIfTI; 404 if it has none."""
+
+    @extend_schema(responses={(200, "application/gzip"): bytes})
+    def get(self, request, pk):
+        target = get_visible_target(request.user, pk)
+        if target.head is None:
+            raise NotFound("this target has no mask yet")
+        return _mask_response(target.head)
+
+
+class TargetReview(APIView):
+    """Reviews of a target; reviewers POST accept/reject (a rejection needs a comment)."""
+
+    @extend_schema(responses={200: ReviewSerializer(many=True)})
+    def get(self, request, pk):
+        target = get_visible_target(request.user, pk)
+        return Response(ReviewSerializer(target.reviews.all(), many=True).data)
+
+    @extend_schema(request=DecisionSerializer, responses={201: ReviewSerializer})
+    def post(self, request, pk):
+        target = get_visible_target(request.user, pk)
+        data = DecisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = services.review_target(target, actor=request.user, **data.validated_data)
+        return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)

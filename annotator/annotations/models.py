@@ -1,0 +1,135 @@
+from django.conf import settings
+from django.db import models
+
+from annotator.cases.models import Case
+
+
+class Target(models.Model):
+    """One thing to segment in a case (a lesion, the LV), with its prompt and its mask history."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="targets")
+    label = models.CharField(max_length=100)
+    # Prompt: a box (x0, y0, x1, y1 voxel coordinates) on the key slice or frame, optional points
+    # [{"x", "y", "z", "positive"}].
+    key_index = models.PositiveIntegerField()
+    box = models.JSONField(null=True, blank=True)
+    points = models.JSONField(default=list, blank=True)
+    head = models.ForeignKey(
+        "MaskRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.label} @ {self.key_index} in case {self.case_id}"
+
+    @property
+    def has_prompt(self) -> bool:
+        return bool(self.box) or bool(self.points)
+
+
+class RevisionSource(models.TextChoices):
+    HUMAN = "human", "Human"
+    MODEL = "model", "Model"
+
+
+def mask_upload_path(instance: "MaskRevision", filename: str) -> str:
+    case = instance.target.case
+    return f"masks/{case.project_id}/{case.pk}/{instance.target_id}/{filename}"
+
+
+class MaskRevision(models.Model):
+    """An immutable mask of one target (gzip NIfTI in the image's grid). Never updated."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="revisions")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    source = models.CharField(max_length=8, choices=RevisionSource.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model_version = models.ForeignKey(
+        "modelops.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="revisions",
+    )
+    file = models.FileField(upload_to=mask_upload_path, max_length=300)
+    checksum = models.CharField(max_length=64)  # SHA-256 of the uint8 voxels (C order z, y, x)
+    voxel_count = models.BigIntegerField()
+    # Active editing seconds reported by the viewer for this save (idle time excluded).
+    active_seconds = models.FloatField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    # Client- or task-supplied key: a retried save or a redelivered task stores one revision.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["target", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"revision {self.pk} of target {self.target_id} ({self.source})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("mask revisions are immutable")
+        super().save(*args, **kwargs)
+
+
+class Assignment(models.Model):
+    """Who annotates a case. Reassigning ends the previous assignment (kept for history)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"], condition=models.Q(active=True), name="one_active_assignment"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"case {self.case_id} → {self.annotator_id} ({'active' if self.active else 'ended'})"
+
+
+class Decision(models.TextChoices):
+    ACCEPT = "accept", "Accept"
+    REJECT = "reject", "Reject"
+
+
+class Review(models.Model):
+    """A reviewer's decision on a target's submitted revision."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="reviews")
+    revision = models.ForeignKey(
+        MaskRevision, null=True, blank=True, on_delete=models.PROTECT, related_name="reviews"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="reviews"
+    )
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.decision} on target {self.target_id} by {self.reviewer_id}"

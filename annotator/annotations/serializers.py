@@ -1,0 +1,137 @@
+from rest_framework import serializers
+
+from .models import MaskRevision, Review, Target
+
+
+class PointSerializer(serializers.Serializer):
+    x = serializers.FloatField()
+    y = serializers.FloatField()
+    z = serializers.IntegerField(required=False)
+    positive = serializers.BooleanField(default=True)
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    box = serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=4,
+        max_length=4,
+        allow_null=True,
+        required=False,
+        help_text="[x0, y0, x1, y1] in voxel coordinates of the key slice/frame",
+    )
+    points = PointSerializer(many=True, required=False)
+    color = serializers.SerializerMethodField()
+    head_voxel_count = serializers.SerializerMethodField()
+    head_source = serializers.SerializerMethodField()
+    review = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Target
+        fields = [
+            "id",
+            "case",
+            "label",
+            "color",
+            "key_index",
+            "box",
+            "points",
+            "head",
+            "head_voxel_count",
+            "head_source",
+            "review",
+            "created_at",
+        ]
+        read_only_fields = ["id", "case", "color", "head", "created_at"]
+
+    def get_color(self, target) -> str | None:
+        return target.case.project.label_color(target.label)
+
+    def get_head_voxel_count(self, target) -> int | None:
+        return target.head.voxel_count if target.head else None
+
+    def get_head_source(self, target) -> str | None:
+        return target.head.source if target.head else None
+
+    def get_review(self, target) -> dict | None:
+        review = target.reviews.first()
+        if review is None:
+            return None
+        return {
+            "decision": review.decision,
+            "comment": review.comment,
+            "reviewer": review.reviewer.username if review.reviewer else None,
+            "revision": review.revision_id,
+            "current": review.revision_id == target.head_id,
+            "created_at": review.created_at,
+        }
+
+
+class TargetPromptSerializer(serializers.Serializer):
+    key_index = serializers.IntegerField(min_value=0)
+    box = serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=4,
+        max_length=4,
+        allow_null=True,
+        required=False,
+    )
+    points = PointSerializer(many=True, required=False)
+
+
+class MaskRevisionSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model_version = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = MaskRevision
+        fields = [
+            "id",
+            "target",
+            "parent",
+            "source",
+            "author",
+            "model_version",
+            "checksum",
+            "voxel_count",
+            "active_seconds",
+            "note",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class RevisionUploadSerializer(serializers.Serializer):
+    parent = serializers.IntegerField(
+        allow_null=True,
+        required=True,
+        help_text="the revision this one was edited from (the target's current head); null for "
+        "the first revision. A stale parent is answered with 409.",
+    )
+    mask = serializers.FileField(
+        help_text="NIfTI (.nii/.nii.gz) in the image grid, or raw uint8 voxels (x fastest) "
+        "optionally gzip-compressed, with `shape`",
+        allow_empty_file=True,
+    )
+    shape = serializers.CharField(
+        required=False, help_text="x,y,z for a raw mask (must equal the image shape)"
+    )
+    active_seconds = serializers.FloatField(required=False, min_value=0, max_value=86400)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+    def validate_shape(self, value: str):
+        try:
+            parts = tuple(int(v) for v in value.split(","))
+        except ValueError as exc:
+            raise serializers.ValidationError("shape must be x,y,z integers") from exc
+        if len(parts) != 3 or min(parts) <= 0:
+            raise serializers.ValidationError("shape must be three positive integers x,y,z")
+        return parts
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Review
+        fields = ["id", "target", "revision", "reviewer", "decision", "comment", "created_at"]
+        read_only_fields = fields

@@ -1,0 +1,52 @@
+"""/api/v1/ routes."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from annotator.annotations import api as annotations
+from annotator.cases import api as cases
+from annotator.projects import api as projects
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("auth/token/", projects.AuthToken.as_view(), name="auth-token"),
+    path("me/", projects.Me.as_view(), name="me"),
+    path("projects/", projects.ProjectList.as_view(), name="project-list"),
+    path("projects/<int:pk>/", projects.ProjectDetail.as_view(), name="project-detail"),
+    path("projects/<int:pk>/members/", projects.MemberList.as_view(), name="project-members"),
+    path(
+        "projects/<int:pk>/members/<int:member_id>/",
+        projects.MemberDetail.as_view(),
+        name="project-member",
+    ),
+    path("projects/<int:pk>/cases/", cases.ProjectCases.as_view(), name="project-cases"),
+    path("cases/next/", cases.NextCase.as_view(), name="case-next"),
+    path("cases/<int:pk>/", cases.CaseDetail.as_view(), name="case-detail"),
+    path("cases/<int:pk>/image", cases.CaseImage.as_view(), name="case-image"),
+    path("cases/<int:pk>/targets/", annotations.CaseTargets.as_view(), name="case-targets"),
+    path("cases/<int:pk>/assign", cases.CaseAssign.as_view(), name="case-assign"),
+    path("cases/<int:pk>/start", cases.CaseStart.as_view(), name="case-start"),
+    path("cases/<int:pk>/submit", cases.CaseSubmit.as_view(), name="case-submit"),
+    path("cases/<int:pk>/review", cases.CaseReview.as_view(), name="case-review"),
+    path("cases/<int:pk>/reopen", cases.CaseReopen.as_view(), name="case-reopen"),
+    path("targets/<int:pk>/", annotations.TargetDetail.as_view(), name="target-detail"),
+    path("targets/<int:pk>/mask", annotations.TargetMask.as_view(), name="target-mask"),
+    path(
+        "targets/<int:pk>/revisions/",
+        annotations.TargetRevisions.as_view(),
+        name="target-revisions",
+    ),
+    path(
+        "targets/<int:pk>/revisions/<int:revision_id>/",
+        annotations.RevisionDetail.as_view(),
+        name="revision-detail",
+    ),
+    path(
+        "targets/<int:pk>/revisions/<int:revision_id>/mask",
+        annotations.RevisionMask.as_view(),
+        name="revision-mask",
+    ),
+    path("targets/<int:pk>/review", annotations.TargetReview.as_view(), name="target-review"),
+]

@@ -1,0 +1,114 @@
+"""Reads for cases: what a user may see, their queue, and image file access."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from functools import lru_cache
+
+import nibabel as nib
+import numpy as np
+from django.core.files.storage import default_storage
+from django.db.models import Case as When_
+from django.db.models import IntegerField, Q, QuerySet, Value, When
+
+from annotator.projects.access import roles
+from annotator.projects.models import Membership, Project, Role
+
+from .models import Case, CaseStatus, Image
+
+NIFTI1_HEADER_SIZE = 348
+# A reviewer or manager sees every case of the project; an annotator only those assigned to them.
+_SEE_ALL = {Role.MANAGER, Role.REVIEWER}
+
+
+def visible_cases(user, project: Project | None = None) -> QuerySet[Case]:
+    qs = Case.objects.select_related("project", "image")
+    if project is not None:
+        qs = qs.filter(project=project)
+    if user.is_staff:
+        return qs
+    see_all = Membership.objects.filter(user=user, role__in=_SEE_ALL).values("project_id")
+    annotating = Membership.objects.filter(user=user, role=Role.ANNOTATOR).values("project_id")
+    return qs.filter(
+        Q(project_id__in=see_all)
+        | Q(
+            project_id__in=annotating,
+            assignments__annotator=user,
+            assignments__active=True,
+        )
+    ).distinct()
+
+
+def can_see_case(user, case: Case) -> bool:
+    held = roles(user, case.project_id)
+    if held & _SEE_ALL:
+        return True
+    return Role.ANNOTATOR in held and case.assignments.filter(annotator=user, active=True).exists()
+
+
+def is_assignee(user, case: Case) -> bool:
+    return case.assignments.filter(annotator=user, active=True).exists()
+
+
+# Rework first, then what is already open, then fresh work.
+_QUEUE_ORDER = When_(
+    When(status=CaseStatus.REJECTED, then=Value(0)),
+    When(status=CaseStatus.IN_PROGRESS, then=Value(1)),
+    When(status=CaseStatus.READY, then=Value(2)),
+    When(status=CaseStatus.NEW, then=Value(3)),
+    When(status=CaseStatus.PRESEGMENTING, then=Value(4)),
+    default=Value(9),
+    output_field=IntegerField(),
+)
+QUEUE_STATUSES = [
+    CaseStatus.REJECTED,
+    CaseStatus.IN_PROGRESS,
+    CaseStatus.READY,
+    CaseStatus.NEW,
+    CaseStatus.PRESEGMENTING,
+]
+
+
+def my_queue(user, project: Project | None = None) -> QuerySet[Case]:
+    """Cases assigned to `user` that still need their work, most urgent first."""
+    qs = Case.objects.filter(
+        assignments__annotator=user, assignments__active=True, status__in=QUEUE_STATUSES
+    )
+    if project is not None:
+        qs = qs.filter(project=project)
+    return qs.annotate(queue_rank=_QUEUE_ORDER).order_by("queue_rank", "created_at", "id")
+
+
+def unclaimed_cases(user, project: Project | None = None) -> QuerySet[Case]:
+    """Unassigned cases in projects where `user` annotates, oldest first (self-service queue)."""
+    projects = Membership.objects.filter(user=user, role=Role.ANNOTATOR).values("project_id")
+    qs = Case.objects.filter(
+        project_id__in=projects,
+        status__in=[CaseStatus.READY, CaseStatus.NEW],
+    ).exclude(assignments__active=True)
+    if project is not None:
+        qs = qs.filter(project=project)
+    return qs.annotate(queue_rank=_QUEUE_ORDER).order_by("queue_rank", "created_at", "id")
+
+
+def read_nifti_header(fileobj) -> tuple[bytes, np.ndarray, tuple[int, int, int]]:
+    """NIfTI-1 header bytes, RAS affine and [x, y, z] shape of an open (gzip) NIfTI file."""
+    magic = fileobj.read(2)
+    fileobj.seek(0)
+    stream = gzip.GzipFile(fileobj=fileobj) if magic == b"\x1f\x8b" else fileobj
+    header_bytes = stream.read(NIFTI1_HEADER_SIZE)
+    header = nib.Nifti1Header.from_fileobj(io.BytesIO(header_bytes))
+    shape = tuple(int(s) for s in header.get_data_shape()[:3])
+    return header_bytes, header.get_best_affine(), shape  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=512)
+def _header(name: str, checksum: str) -> tuple[bytes, np.ndarray, tuple[int, int, int]]:
+    with default_storage.open(name, "rb") as fh:
+        return read_nifti_header(fh)
+
+
+def image_header(image: Image) -> tuple[bytes, np.ndarray, tuple[int, int, int]]:
+    """(NIfTI-1 header bytes, RAS affine, [x, y, z] shape) of a stored image, cached."""
+    return _header(image.file.name, image.checksum)

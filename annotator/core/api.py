@@ -1,0 +1,46 @@
+"""API plumbing shared by the apps: the exception handler and small helpers."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import DomainError
+
+log = logging.getLogger(__name__)
+
+# Broker/cache connection failures, matched by class name so this module needs neither
+# kombu nor redis imported (they are optional in some processes).
+_UNAVAILABLE_NAMES = {
+    "OperationalError",
+    "ConnectionError",
+    "ConnectionRefusedError",
+    "TimeoutError",
+}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        body = {"detail": exc.message, "code": exc.code, **exc.extra}
+        return Response(body, status=exc.status)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        return response
+    if isinstance(exc, OperationalError | InterfaceError) or (
+        not isinstance(exc, DatabaseError) and type(exc).__name__ in _UNAVAILABLE_NAMES
+    ):
+        log.warning("service unavailable: %s: %s", type(exc).__name__, exc)
+        return Response(
+            {
+                "detail": "A backing service (database or queue) is briefly unavailable. "
+                "Nothing was changed; please retry.",
+                "code": "unavailable",
+            },
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    return None

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ModelopsConfig(AppConfig):
+    name = "annotator.modelops"
+    label = "modelops"

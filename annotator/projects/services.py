@@ -1,0 +1,56 @@
+"""Writes for projects and memberships."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from annotator.audit.services import record
+
+from .models import Membership, Project
+
+
+@transaction.atomic
+def create_project(*, actor, **fields) -> Project:
+    project = Project(**fields)
+    project.full_clean()
+    project.save()
+    record("project.create", actor=actor, obj=project, project=project, slug=project.slug)
+    return project
+
+
+@transaction.atomic
+def update_project(project: Project, *, actor, **fields) -> Project:
+    for name, value in fields.items():
+        setattr(project, name, value)
+    project.full_clean()
+    project.save()
+    record("project.update", actor=actor, obj=project, project=project, fields=sorted(fields))
+    return project
+
+
+@transaction.atomic
+def add_member(project: Project, user, role: str, *, actor) -> Membership:
+    membership, created = Membership.objects.get_or_create(project=project, user=user, role=role)
+    if created:
+        record(
+            "membership.add",
+            actor=actor,
+            obj=membership,
+            project=project,
+            user=user.username,
+            role=role,
+        )
+    return membership
+
+
+@transaction.atomic
+def remove_member(membership: Membership, *, actor) -> None:
+    record(
+        "membership.remove",
+        actor=actor,
+        obj=membership,
+        project=membership.project,
+        user=membership.user.username,
+        role=membership.role,
+    )
+    membership.delete()

@@ -49,4 +49,11 @@ urlpatterns = [
         name="revision-mask",
     ),
     path("targets/<int:pk>/review", annotations.TargetReview.as_view(), name="target-review"),
+    path(
+        "targets/<int:pk>/presegment",
+        annotations.TargetPresegment.as_view(),
+        name="target-presegment",
+    ),
+    path("cases/<int:pk>/jobs/", annotations.CaseJobs.as_view(), name="case-jobs"),
+    path("jobs/<int:pk>/", annotations.JobDetail.as_view(), name="job-detail"),
 ]

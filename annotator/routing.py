@@ -1,3 +1,9 @@
 """Websocket routes (live progress)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from annotator.annotations.consumers import CaseProgressConsumer
+
+websocket_urlpatterns = [
+    path("ws/cases/<int:case_id>/progress", CaseProgressConsumer.as_asgi()),
+]

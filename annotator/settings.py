@@ -264,3 +264,11 @@ if PRODUCTION:
     SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Pre-segmentation task limits (seconds) and the broker's redelivery timeout for unacked tasks
+# (Redis: a task whose worker died is redelivered after this long).
+PRESEGMENT_SOFT_TIME_LIMIT = env_int("PRESEGMENT_SOFT_TIME_LIMIT", 900)
+if REDIS_URL or CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    }

@@ -14,10 +14,12 @@ from annotator.cases.serializers import DecisionSerializer
 from annotator.projects.access import has_role
 from annotator.projects.models import Role
 
-from . import services
-from .models import MaskRevision, Target
+from . import presegment, services
+from .models import MaskRevision, PresegmentJob, Target
 from .serializers import (
     MaskRevisionSerializer,
+    PresegmentJobSerializer,
+    PresegmentRequestSerializer,
     ReviewSerializer,
     RevisionUploadSerializer,
     TargetPromptSerializer,
@@ -178,3 +180,41 @@ class TargetReview(APIView):
         data.is_valid(raise_exception=True)
         review = services.review_target(target, actor=request.user, **data.validated_data)
         return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+
+
+class TargetPresegment(APIView):
+    """Ask the model to (re-)segment a target: the target's prompt plus any extra prompts (a box
+    or points on another slice, or a corrected slice of one of its revisions). 202 with the job;
+    progress streams on ws/cases/<case>/progress and the result becomes a new revision."""
+
+    @extend_schema(request=PresegmentRequestSerializer, responses={202: PresegmentJobSerializer})
+    def post(self, request, pk):
+        target = get_visible_target(request.user, pk)
+        data = PresegmentRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = presegment.request(
+            target,
+            actor=request.user,
+            extra_prompts=data.validated_data["prompts"],
+            options=data.validated_data["options"],
+            replace_prompt=data.validated_data["replace"],
+        )
+        job.refresh_from_db()
+        return Response(PresegmentJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CaseJobs(generics.ListAPIView):
+    """Pre-segmentation jobs of a case, newest first."""
+
+    serializer_class = PresegmentJobSerializer
+
+    def get_queryset(self):
+        case = get_visible_case(self.request.user, self.kwargs["pk"])
+        return PresegmentJob.objects.filter(case=case).select_related("model_version")
+
+
+class JobDetail(generics.RetrieveAPIView):
+    serializer_class = PresegmentJobSerializer
+
+    def get_queryset(self):
+        return PresegmentJob.objects.filter(case__in=visible_cases(self.request.user))

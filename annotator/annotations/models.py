@@ -133,3 +133,67 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} on target {self.target_id} by {self.reviewer_id}"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class PresegmentJob(models.Model):
+    """One pre-segmentation of a target by a model: its prompts, progress and result."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="jobs")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="presegment_jobs")
+    status = models.CharField(
+        max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
+    )
+    # Prompts as sent to the engine: [{"index", "box", "points", "mask_revision"}].
+    prompts = models.JSONField(default=list)
+    options = models.JSONField(default=dict, blank=True)
+    # The target head when the job was asked for; the result becomes the head only if unchanged.
+    parent_revision = models.ForeignKey(
+        MaskRevision, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model_version = models.ForeignKey(
+        "modelops.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    result = models.ForeignKey(
+        MaskRevision, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Was this requested from the viewer (a re-prompt) or queued automatically?
+    automatic = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    message = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"presegment job {self.pk} ({self.status}) of target {self.target_id}"
+
+    def as_event(self) -> dict:
+        """The progress message streamed to browsers."""
+        return {
+            "job": self.pk,
+            "target": self.target_id,
+            "case": self.case_id,
+            "status": self.status,
+            "done": self.done,
+            "total": self.total,
+            "message": self.message,
+            "revision": self.result_id,
+            "model": self.model_version.name if self.model_version_id else None,
+        }

@@ -1,0 +1,82 @@
+"""python manage.py fetch_medsam2 [--variant latest|ct_lesion|mri_liver|us_heart]
+
+Downloads the published MedSAM2 weights from Hugging Face (wanglab/MedSAM2) into the model
+store, checks they load, and registers them as a model version (production if none is yet).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from annotator.core.errors import DomainError
+from annotator.modelops import selectors, services
+from annotator.modelops.models import ModelOrigin
+from annotator.projects.models import Project
+
+
+class Command(BaseCommand):
+    help = "Download published MedSAM2 weights and register them as a model version."
+
+    def add_arguments(self, parser):
+        from inference.fetch import VARIANTS
+
+        parser.add_argument("--variant", default="latest", choices=sorted(VARIANTS))
+        parser.add_argument("--base-url", help="mirror of the Hugging Face repo")
+        parser.add_argument("--project", help="register for this project only (slug)")
+        parser.add_argument(
+            "--promote", action="store_true", help="make it production even if one exists"
+        )
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, **opts):
+        from inference.fetch import FetchError, fetch_weights
+        from inference.model import MEDSAM2
+
+        project = None
+        if opts["project"]:
+            project = Project.objects.filter(slug=opts["project"]).first()
+            if project is None:
+                raise CommandError(f"no project {opts['project']!r}")
+        bar = tqdm(unit="B", unit_scale=True, disable=opts["no_progress"], file=self.stderr._out)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        downloads = Path(settings.MODEL_STORE) / "downloads"
+        downloads.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=downloads) as tmp:
+            try:
+                fetched = fetch_weights(
+                    opts["variant"], tmp, base_url=opts["base_url"], progress=progress
+                )
+            except FetchError as exc:
+                raise CommandError(str(exc)) from exc
+            finally:
+                bar.close()
+            try:
+                version = services.register(
+                    fetched.path,
+                    name=f"MedSAM2 {opts['variant']}",
+                    origin=ModelOrigin.PUBLISHED,
+                    config=MEDSAM2,
+                    project=project,
+                    metrics={"source": fetched.path.name},
+                    move=True,
+                )
+            except DomainError as exc:
+                raise CommandError(exc.message) from exc
+        if opts["promote"] or selectors.production_model(project) is None:
+            services.promote(version, reason="fetch_medsam2")
+        version.refresh_from_db()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"registered {version.name} (sha256 {version.checksum[:12]}…, {version.status})"
+            )
+        )

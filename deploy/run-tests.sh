@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command (README): lint, then the whole suite on SQLite and on PostgreSQL.
+# Installs what it needs into .venv and starts PostgreSQL/Redis if they are installed but down.
+. "$(dirname "$0")/env.sh" requirements-dev.txt
+. "$(dirname "$0")/services.sh"
+
+export ANNOTATOR_VAR_DIR="$(mktemp -d /tmp/annotator-test-XXXXXX)"
+trap 'rm -rf "$ANNOTATOR_VAR_DIR"' EXIT
+
+echo "==> ruff"
+ruff check . && ruff format --check .
+
+echo "==> tests on SQLite"
+env -u DATABASE_URL pytest -q -n 2 "$@"
+
+if [ -n "${ANNOTATOR_PG_URL:-}" ]; then
+  echo "==> tests on PostgreSQL ($ANNOTATOR_PG_URL)"
+  DATABASE_URL="$ANNOTATOR_PG_URL" pytest -q -n 2 "$@"
+elif [ "${CI:-}" = "true" ]; then
+  echo "PostgreSQL is not reachable on 127.0.0.1:5432; CI needs it" >&2
+  exit 1
+else
+  echo "==> PostgreSQL not reachable: skipped the PostgreSQL run"
+fi

@@ -1,0 +1,410 @@
+"""Multi-frame DICOM objects: enhanced CT/MR/PET volumes and cine clips (ultrasound etc.).
+
+- Per-frame functional groups with plane positions (enhanced CT/MR/PT): a volume, frames
+  ordered by position along the normal exactly like a single-frame series.
+- A cross-sectional modality (CT/MR/PT/NM) without per-frame geometry: a volume in stored frame
+  order, with the spacing the header offers (SpacingBetweenSlices, SliceThickness, else 1 mm) and
+  no patient orientation; a note says the geometry was assumed.
+- Anything else with more than one frame (US, XA, ...): a clip (kind "video"), colour reduced to
+  8-bit luminance, frame rate from FrameTime / FrameTimeVector / CineRate /
+  RecommendedDisplayFrameRate, in that order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from . import geometry
+from .deid import technical_metadata
+from .dicom_files import (
+    CROSS_SECTIONAL,
+    SourceFile,
+    check_decodable,
+    first_float,
+    floats,
+    modality_code,
+    number_of_frames,
+    read_pixels,
+    syntax_name,
+    transfer_syntax,
+    window_of,
+)
+from .model import DicomReference, ImageVolume, ImportLimits, ImportRejected
+from .stack import SliceInfo, plan_stack
+
+VIDEO_WINDOW = (127.5, 255.0)
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@dataclass
+class MultiframePlan:
+    source: SourceFile
+    header: Dataset  # pixel data deferred
+    kind: str  # "volume" or "video"
+    order: list[int]  # source frame indices (0-based) in canonical order
+    rows: int
+    columns: int
+    slopes: np.ndarray
+    intercepts: np.ndarray
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: tuple[float, ...]
+    modality: str
+    window: tuple[float, float] | None
+    frame_rate: float | None
+    dicom: DicomReference
+    metadata: dict
+    root: str
+    notes: list[str] = field(default_factory=list)
+    source_name: str = ""
+
+    @property
+    def work(self) -> int:
+        return 1
+
+    def load(self, advance: Callable[[], None]) -> ImageVolume:
+        ds = self.header
+        pixels = read_pixels(self.source, ds)
+        frames = len(self.order)
+        colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
+        expected = (frames, self.rows, self.columns) + ((3,) if colour else ())
+        if pixels.shape != expected and frames == 1:
+            pixels = pixels.reshape(expected) if pixels.size == np.prod(expected) else pixels
+        if pixels.shape != expected:
+            raise ImportRejected(
+                f"{self.source.name}: decoded to shape {pixels.shape}, but the header says "
+                f"{expected}; the file is corrupt."
+            )
+        if self.kind == "video":
+            array = _to_uint8_luminance(ds, pixels)
+            window = self.window or VIDEO_WINDOW
+        else:
+            array = geometry.rescale_stack(pixels[self.order], self.slopes, self.intercepts)
+            window = self.window or geometry.computed_window(array, self.modality)
+        del pixels
+        advance()
+        return ImageVolume(
+            array=array,
+            spacing=self.spacing,
+            origin=self.origin,
+            direction=self.direction,
+            modality=self.modality,
+            kind=self.kind,
+            frame_rate=self.frame_rate,
+            window=window,
+            source_format="dicom-multiframe",
+            fingerprint=_fingerprint(self.dicom, array),
+            source_name=self.source_name,
+            description=geometry.describe(
+                self.modality, self.kind, array.shape, self.spacing, self.frame_rate
+            ),
+            dicom=self.dicom,
+            metadata=self.metadata,
+        )
+
+
+def plan_multiframe(
+    source: SourceFile, ds: Dataset, root: str, limits: ImportLimits
+) -> MultiframePlan | str:
+    """Plan one multi-frame object from its header; a str result is a skip note."""
+    frames = number_of_frames(ds)
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ImportRejected(f"{source.name}: the image has no Rows/Columns.") from exc
+    if rows * columns * frames > limits.max_voxels:
+        raise ImportRejected(
+            f"{source.name}: {columns}x{rows}x{frames} voxels is more than the limit of "
+            f"{limits.max_voxels}. Upload a smaller object."
+        )
+    check_decodable(ds, source.name)
+    per_frame = list(ds.get("PerFrameFunctionalGroupsSequence") or [])
+    shared_seq = ds.get("SharedFunctionalGroupsSequence") or []
+    shared = shared_seq[0] if len(shared_seq) else Dataset()
+    raw_modality = str(ds.get("Modality", "") or "").upper()
+    has_positions = bool(per_frame) and all(
+        _group(item, shared, "PlanePositionSequence") is not None for item in per_frame
+    )
+    colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
+    metadata = technical_metadata(ds)
+    metadata["TransferSyntax"] = syntax_name(transfer_syntax(ds))
+    common = dict(
+        source=source, header=ds, rows=rows, columns=columns, root=root, metadata=metadata
+    )
+    if has_positions:
+        _require_greyscale(source, colour)
+        return _plan_enhanced(ds, per_frame, shared, frames, common)
+    if raw_modality in CROSS_SECTIONAL and frames > 1:
+        _require_greyscale(source, colour)
+        return _plan_assumed_volume(ds, shared, frames, common)
+    if frames == 1:
+        return (
+            f"{source.name}: skipped, a single image without patient geometry (a still image "
+            "or secondary capture) is neither a volume nor a clip"
+        )
+    return _plan_video(ds, shared, frames, common)
+
+
+def _require_greyscale(source: SourceFile, colour: bool) -> None:
+    if colour:
+        raise ImportRejected(
+            f"{source.name}: a colour multi-frame volume is not supported; volumes must be "
+            "greyscale (CT, MR, PET)."
+        )
+
+
+def _plan_enhanced(ds, per_frame, shared, frames, common) -> MultiframePlan:
+    source = common["source"]
+    if len(per_frame) != frames:
+        raise ImportRejected(
+            f"{source.name}: has {frames} frames but {len(per_frame)} per-frame functional "
+            "group items; the header is corrupt."
+        )
+    slices, slopes, intercepts = [], [], []
+    for index, item in enumerate(per_frame):
+        label = f"{source.name} frame {index + 1}"
+        position = floats(_value(item, shared, "PlanePositionSequence", "ImagePositionPatient"), 3)
+        orientation = floats(
+            _value(item, shared, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
+        )
+        if orientation is None:
+            orientation = floats(ds.get("ImageOrientationPatient"), 6)
+        if position is None or orientation is None:
+            raise ImportRejected(
+                f"{label}: has no valid plane position/orientation; the header is corrupt."
+            )
+        spacing = floats(_value(item, shared, "PixelMeasuresSequence", "PixelSpacing"), 2)
+        if spacing is None:
+            spacing = floats(ds.get("PixelSpacing"), 2)
+        if spacing is None:
+            raise ImportRejected(f"{label}: has no PixelSpacing; the header is corrupt.")
+        slices.append(SliceInfo(position, orientation, spacing, common["rows"],
+                                common["columns"], label))  # fmt: skip
+        transform = _group(item, shared, "PixelValueTransformationSequence") or ds
+        slopes.append(first_float(transform.get("RescaleSlope"), 1.0))
+        intercepts.append(first_float(transform.get("RescaleIntercept"), 0.0))
+    measures = _group(per_frame[0], shared, "PixelMeasuresSequence") or Dataset()
+    single = (
+        first_float(measures.get("SpacingBetweenSlices"))
+        or first_float(ds.get("SpacingBetweenSlices"))
+        or first_float(measures.get("SliceThickness"))
+        or 1.0
+    )
+    what = f"{source.name} ({ds.get('Modality', '?')}, {frames} frames)"
+    plan = plan_stack(slices, what, single_slice_spacing=abs(single))
+    if any(s == 0 for s in slopes):
+        raise ImportRejected(f"{what}: RescaleSlope is 0; the header is corrupt.")
+    middle = per_frame[plan.order[len(plan.order) // 2]]
+    voi = _group(middle, shared, "FrameVOILUTSequence")
+    return MultiframePlan(
+        kind="volume",
+        order=plan.order,
+        slopes=np.asarray(slopes)[plan.order],
+        intercepts=np.asarray(intercepts)[plan.order],
+        spacing=plan.spacing,
+        origin=plan.origin,
+        direction=plan.direction,
+        modality=modality_code(ds),
+        window=(window_of(voi) if voi is not None else None) or window_of(ds),
+        frame_rate=None,
+        dicom=_reference(ds, plan.order),
+        **common,
+    )
+
+
+def _plan_assumed_volume(ds, shared, frames, common) -> MultiframePlan:
+    measures = _group(None, shared, "PixelMeasuresSequence") or Dataset()
+    spacing = floats(measures.get("PixelSpacing"), 2)
+    if spacing is None:
+        spacing = floats(ds.get("PixelSpacing"), 2)
+    slice_gap = (
+        first_float(ds.get("SpacingBetweenSlices"))
+        or first_float(measures.get("SpacingBetweenSlices"))
+        or first_float(ds.get("SliceThickness"))
+        or first_float(measures.get("SliceThickness"))
+        or 1.0
+    )
+    orientation = floats(ds.get("ImageOrientationPatient"), 6)
+    position = floats(ds.get("ImagePositionPatient"), 3)
+    direction = np.eye(3)
+    if orientation is not None:
+        row, col = orientation[:3], orientation[3:]
+        if abs(float(row @ col)) < 1e-3 and min(np.linalg.norm(row), np.linalg.norm(col)) > 0:
+            row, col = row / np.linalg.norm(row), col / np.linalg.norm(col)
+            direction = np.column_stack([row, col, np.cross(row, col)])
+    assumed = []
+    if spacing is None:
+        spacing = np.ones(2)
+        assumed.append("1 mm pixels")
+    if orientation is None or position is None:
+        assumed.append("axial orientation at the origin")
+    source = common["source"]
+    notes = [
+        f"{source.name}: no per-frame patient geometry; frames kept in stored order, "
+        f"{slice_gap:.3g} mm apart" + (f", {', '.join(assumed)} assumed" if assumed else "")
+    ]
+    transform = _group(None, shared, "PixelValueTransformationSequence") or ds
+    voi = _group(None, shared, "FrameVOILUTSequence")
+    order = list(range(frames))
+    return MultiframePlan(
+        kind="volume",
+        order=order,
+        slopes=np.full(frames, first_float(transform.get("RescaleSlope"), 1.0) or 1.0),
+        intercepts=np.full(frames, first_float(transform.get("RescaleIntercept"), 0.0)),
+        spacing=(float(spacing[1]), float(spacing[0]), abs(float(slice_gap))),
+        origin=tuple(float(v) for v in (position if position is not None else np.zeros(3))),
+        direction=tuple(float(v) for v in direction.reshape(-1)),
+        modality=modality_code(ds),
+        window=(window_of(voi) if voi is not None else None) or window_of(ds),
+        frame_rate=None,
+        dicom=_reference(ds, order),
+        notes=notes,
+        **common,
+    )
+
+
+def _plan_video(ds, shared, frames, common) -> MultiframePlan:
+    measures = _group(None, shared, "PixelMeasuresSequence") or Dataset()
+    spacing = floats(ds.get("PixelSpacing"), 2)
+    if spacing is None:
+        spacing = floats(measures.get("PixelSpacing"), 2)
+    if spacing is None:
+        spacing = _ultrasound_region_spacing(ds)
+    if spacing is None:
+        spacing = np.ones(2)
+    order = list(range(frames))
+    return MultiframePlan(
+        kind="video",
+        order=order,
+        slopes=np.ones(frames),
+        intercepts=np.zeros(frames),
+        spacing=(float(spacing[1]), float(spacing[0]), 1.0),
+        origin=(0.0, 0.0, 0.0),
+        direction=tuple(float(v) for v in np.eye(3).reshape(-1)),
+        modality=modality_code(ds),
+        window=window_of(ds) if int(ds.get("BitsStored", 8) or 8) <= 8 else None,
+        frame_rate=frame_rate(ds),
+        dicom=_reference(ds, order),
+        **common,
+    )
+
+
+def frame_rate(ds: Dataset) -> float | None:
+    """Frames per second: FrameTime (ms), FrameTimeVector (ms), CineRate, then
+    RecommendedDisplayFrameRate."""
+    frame_time = first_float(ds.get("FrameTime"))
+    if frame_time and frame_time > 0:
+        return 1000.0 / frame_time
+    vector = ds.get("FrameTimeVector")
+    if vector is not None:
+        try:
+            # The first entry is 0 (time of frame 1 relative to itself).
+            steps = [float(v) for v in list(vector)[1:]]
+        except (TypeError, ValueError):
+            steps = []
+        steps = [s for s in steps if s > 0]
+        if steps:
+            return 1000.0 / float(np.mean(steps))
+    for keyword in ("CineRate", "RecommendedDisplayFrameRate"):
+        rate = first_float(ds.get(keyword))
+        if rate and rate > 0:
+            return rate
+    return None
+
+
+def _ultrasound_region_spacing(ds: Dataset) -> np.ndarray | None:
+    """(row, column) mm from the largest 2-D tissue region with centimetre units."""
+    best, best_area = None, -1
+    for region in ds.get("SequenceOfUltrasoundRegions") or []:
+        if region.get("RegionSpatialFormat") != 1:
+            continue
+        if region.get("PhysicalUnitsXDirection") != 3 or region.get("PhysicalUnitsYDirection") != 3:
+            continue
+        dx, dy = (
+            first_float(region.get("PhysicalDeltaX")),
+            first_float(region.get("PhysicalDeltaY")),
+        )
+        if not dx or not dy or dx <= 0 or dy <= 0:
+            continue
+        width = int(region.get("RegionLocationMaxX1", 0)) - int(
+            region.get("RegionLocationMinX0", 0)
+        )
+        height = int(region.get("RegionLocationMaxY1", 0)) - int(
+            region.get("RegionLocationMinY0", 0)
+        )
+        if width * height > best_area:
+            best, best_area = np.array([abs(dy) * 10.0, abs(dx) * 10.0]), width * height
+    return best
+
+
+def _to_uint8_luminance(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
+    photometric = str(ds.get("PhotometricInterpretation", "")).upper()
+    if photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        pixels = apply_color_lut(pixels, ds)
+    if pixels.ndim == 4:  # RGB (pydicom converts YBR to RGB when decoding)
+        out = np.empty(pixels.shape[:3], np.uint8)
+        scale = 255.0 / float(np.iinfo(pixels.dtype).max) if pixels.dtype.kind == "u" else 1.0
+        for i in range(pixels.shape[0]):
+            luma = pixels[i].astype(np.float32) @ _LUMA
+            if scale != 1.0:
+                luma *= scale
+            np.clip(np.rint(luma), 0, 255, out=luma)
+            out[i] = luma
+        return out
+    if pixels.dtype != np.uint8:
+        lo, hi = float(pixels.min()), float(pixels.max())
+        span = hi - lo if hi > lo else 1.0
+        out = np.empty(pixels.shape, np.uint8)
+        for i in range(pixels.shape[0]):
+            out[i] = np.clip(np.rint((pixels[i].astype(np.float32) - lo) * (255.0 / span)), 0, 255)
+        pixels = out
+    if photometric == "MONOCHROME1":
+        pixels = 255 - pixels
+    return pixels
+
+
+def _group(item: Dataset | None, shared: Dataset, sequence: str) -> Dataset | None:
+    """First item of a functional group macro, per-frame first, then shared."""
+    for holder in (item, shared):
+        if holder is None:
+            continue
+        seq = holder.get(sequence)
+        if seq is not None and len(seq):
+            return seq[0]
+    return None
+
+
+def _value(item, shared, sequence: str, keyword: str):
+    group = _group(item, shared, sequence)
+    return group.get(keyword) if group is not None else None
+
+
+def _reference(ds: Dataset, order: list[int]) -> DicomReference:
+    return DicomReference(
+        study_uid=str(ds.get("StudyInstanceUID", "")),
+        series_uid=str(ds.get("SeriesInstanceUID", "")),
+        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")),
+        sop_class_uid=str(ds.get("SOPClassUID", "")),
+        sop_instance_uids=[str(ds.get("SOPInstanceUID", ""))],
+        modality=str(ds.get("Modality", "")),
+        frame_numbers=[i + 1 for i in order],
+    )
+
+
+def _fingerprint(ref: DicomReference, array: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    if ref.study_uid and ref.series_uid and ref.sop_instance_uids[0]:
+        text = "\0".join(["dicom-multiframe", ref.study_uid, ref.series_uid,
+                          ref.sop_instance_uids[0]])  # fmt: skip
+        digest.update(text.encode())
+    else:
+        digest.update(repr((array.shape, str(array.dtype))).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()

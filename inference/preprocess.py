@@ -1,0 +1,172 @@
+"""Image preprocessing for MedSAM2, as the reference scripts do it (minus their float64 leak).
+
+1. Intensities to uint8:
+   - CT: clip to a window (a preset name or an explicit (center, width) in HU) and map
+     [center - width/2, center + width/2] linearly to [0, 255]. No window given: abdomen.
+   - MR, PET and other modalities: clip to the 0.5-99.5 percentiles of the non-zero voxels
+     and map that range to [0, 255]; voxels that are exactly 0 (background) stay 0.
+   - Ultrasound/echo frames are normally uint8 already and pass through; grayscale frames are
+     repeated to 3 channels, RGB frames keep their 3 channels (SAM2 is an RGB model, so colour
+     Doppler or coloured overlays lose nothing).
+   An explicit window also applies to non-CT modalities (the user asked for it).
+2. Each slice/frame is resized to the model's square input (image_size x image_size, bicubic,
+   as PIL does in the reference), divided by 255 and normalised with ImageNet mean/std, in
+   float32. Slices are resized lazily, when the model first needs them.
+
+Masks come back in the image's own grid: the engine resizes the mask logits to H x W before
+thresholding (sam2 does the same with video_height/video_width).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# CT windows as (center/level, width) in HU.
+CT_WINDOWS: dict[str, tuple[float, float]] = {
+    "abdomen": (40.0, 400.0),
+    "lung": (-600.0, 1500.0),
+    "brain": (40.0, 80.0),
+    "mediastinum": (50.0, 350.0),
+    "bone": (400.0, 1800.0),
+}
+DEFAULT_CT_WINDOW = "abdomen"
+PERCENTILES = (0.5, 99.5)
+
+_MODALITY_ALIASES = {
+    "CT": "CT",
+    "MR": "MR",
+    "MRI": "MR",
+    "PT": "PET",
+    "PET": "PET",
+    "US": "US",
+    "ULTRASOUND": "US",
+    "ECHO": "US",
+}
+
+Window = str | tuple[float, float]
+
+
+def canonical_modality(modality: str) -> str:
+    """'CT', 'MR', 'PET', 'US' or 'OTHER' for a DICOM code or a common name (any case)."""
+    if not isinstance(modality, str) or not modality.strip():
+        raise ValueError(f"modality must be a non-empty string, got {modality!r}")
+    return _MODALITY_ALIASES.get(modality.strip().upper(), "OTHER")
+
+
+def window_bounds(window: Window) -> tuple[float, float]:
+    """(low, high) intensities of a preset name or an explicit (center, width)."""
+    if isinstance(window, str):
+        key = window.strip().lower()
+        if key not in CT_WINDOWS:
+            raise ValueError(f"unknown CT window {window!r}; presets: {', '.join(CT_WINDOWS)}")
+        center, width = CT_WINDOWS[key]
+    else:
+        try:
+            center, width = (float(v) for v in window)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"window must be a preset name or (center, width), got {window!r}"
+            ) from exc
+        if not (np.isfinite(center) and np.isfinite(width)) or width <= 0:
+            raise ValueError(f"window (center, width) needs finite values and width > 0: {window}")
+    return center - width / 2.0, center + width / 2.0
+
+
+def to_uint8(volume: np.ndarray, modality: str, window: Window | None = None) -> np.ndarray:
+    """Raw intensities (any shape) to uint8 per the modality rules in the module docstring."""
+    volume = _as_real_array(volume, "volume")
+    kind = canonical_modality(modality)
+    if window is None and kind == "CT":
+        window = DEFAULT_CT_WINDOW
+    if window is not None:
+        low, high = window_bounds(window)
+        return _scale(volume, low, high)
+    if kind == "US" and volume.dtype == np.uint8:
+        return volume
+    return percentile_to_uint8(volume)
+
+
+def percentile_to_uint8(volume: np.ndarray) -> np.ndarray:
+    """Clip to the 0.5-99.5 percentiles of the non-zero voxels, map to [0, 255]; 0 stays 0."""
+    volume = _as_real_array(volume, "volume")
+    nonzero = volume[volume != 0]
+    if nonzero.size == 0:
+        return np.zeros(volume.shape, np.uint8)
+    low, high = np.percentile(nonzero.astype(np.float32), PERCENTILES)
+    out = _scale(volume, float(low), float(high))
+    out[volume == 0] = 0
+    return out
+
+
+def _scale(volume: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Clip to [low, high] and map linearly to uint8 [0, 255] (computed in float32)."""
+    if high <= low:  # constant image: nothing to show
+        return np.zeros(volume.shape, np.uint8)
+    scaled = (np.clip(volume.astype(np.float32), low, high) - np.float32(low)) * np.float32(
+        255.0 / (high - low)
+    )
+    return np.rint(scaled).astype(np.uint8)
+
+
+def _as_real_array(array: np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
+
+
+class ModelFrames:
+    """uint8 slices/frames seen as the model's normalised float32 input, resized on demand.
+
+    ``frames`` is (T, H, W) grayscale or (T, H, W, 3) RGB uint8. ``frames[i]`` gives a
+    (3, image_size, image_size) float32 tensor; sam2's inference state indexes it the same way
+    it indexes its own preloaded frame tensor.
+    """
+
+    def __init__(self, frames: np.ndarray, image_size: int):
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8, got {frames.dtype}")
+        if not (frames.ndim == 3 or (frames.ndim == 4 and frames.shape[-1] == 3)):
+            raise ValueError(f"frames must be (T, H, W) or (T, H, W, 3), got {frames.shape}")
+        if min(frames.shape[:3]) < 1:
+            raise ValueError(f"frames must not be empty, got shape {frames.shape}")
+        self.frames = frames
+        self.image_size = int(image_size)
+        self.height = int(frames.shape[1])
+        self.width = int(frames.shape[2])
+        self._mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]
+        self._std = torch.tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    def resized_uint8(self, index: int) -> np.ndarray:
+        """Slice ``index`` resized to (S, S) or (S, S, 3) uint8, bicubic as PIL does."""
+        frame = self.frames[index]
+        size = (self.image_size, self.image_size)
+        if frame.shape[:2] == size:
+            return frame
+        image = Image.fromarray(np.ascontiguousarray(frame))
+        return np.asarray(image.resize(size, Image.Resampling.BICUBIC))
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"frame {index} out of range for {len(self)} frames")
+        pixels = torch.from_numpy(np.array(self.resized_uint8(index), dtype=np.float32))
+        pixels = pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1)
+        pixels = pixels.expand(3, -1, -1) / 255.0
+        return ((pixels - self._mean) / self._std).contiguous()
+
+    def as_tensor(self) -> torch.Tensor:
+        """All frames as one (T, 3, S, S) float32 tensor (for the reference predictor)."""
+        return torch.stack([self[i] for i in range(len(self))])

@@ -1,0 +1,268 @@
+"""Bidirectional SAM2 propagation over in-memory frames, one object, features computed once.
+
+This drives sam2's own per-frame machinery (``SAM2VideoPredictor.add_new_points_or_box``,
+``add_new_mask``, ``propagate_in_video_preflight`` and ``_run_single_frame_inference``, from the
+pinned rf-sam-2 wheel) with three changes to how the reference scripts use it:
+
+- The inference state is built from a :class:`~inference.preprocess.ModelFrames` object instead
+  of a JPEG folder or mp4 (``init_state`` only reads files), and frame 0 is not encoded up front.
+- sam2 caches the image features of ONE frame in ``state["cached_features"]``; here that entry is
+  a :class:`FeatureCache` that encodes a frame on first use and keeps the conditioning frames for
+  the whole request, so no slice is encoded twice (the reference re-encodes the key slice for the
+  reverse pass, and frame 0 at ``init_state``).
+- The reference runs forward, ``reset_state``, re-adds the box and runs in reverse. Here the
+  conditioning outputs are computed once and the reverse pass starts from them with the forward
+  pass's non-conditioning memories cleared, which is what ``reset_state`` + re-adding the same
+  prompt leaves behind. With early stopping off the masks are the reference's.
+
+Optional early stop: a direction ends once the object has been absent (no positive pixel; a
+negative object score implies that) on ``patience`` consecutive frames beyond the last
+conditioning frame in that direction.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from inference.checkpoint import LoadedModel
+from inference.preprocess import ModelFrames
+
+# The wheel ships without sam2's CUDA extension, so its optional hole filling always falls back
+# to a no-op with this warning (the reference does the same); keep it out of worker logs.
+warnings.filterwarnings(
+    "ignore", message=r"(?s).*Skipping the post-processing step", category=UserWarning
+)
+
+OBJ_ID = 1  # one object per request
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class FramePrompt:
+    """Model-ready prompt on one frame (frame index relative to the tracked range)."""
+
+    frame: int
+    box: tuple[float, float, float, float] | None = None
+    points: list[tuple[float, float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    mask: np.ndarray | None = None  # (H, W) bool
+
+
+@dataclass
+class TrackResult:
+    mask: np.ndarray  # (T, H, W) bool: union of both directions, range-relative frames
+    visited: dict[str, list[int]]  # frames run per direction, in processing order
+    stopped_early: dict[str, bool]
+    encoded_frames: list[int]  # frames whose image features were computed, in order
+    logits: dict[str, dict[int, np.ndarray]] | None = None  # per direction, if asked for
+
+
+class FrameRange(Sequence):
+    """Frames ``start..stop-1`` of a ModelFrames seen as a video of their own."""
+
+    def __init__(self, frames: ModelFrames, start: int, stop: int):
+        self.frames, self.start, self.stop = frames, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.frames[self.start + index]
+
+
+class FeatureCache:
+    """Stands in for sam2's one-entry ``state["cached_features"]`` dict.
+
+    ``get(frame)`` returns ``(image, backbone_out)`` as sam2 expects, encoding the frame on first
+    use. Pinned (conditioning) frames stay for the whole request; other frames are visited once
+    per request, so only the last ``keep_recent`` of them are kept.
+    """
+
+    def __init__(
+        self, model: torch.nn.Module, images: Sequence, device: torch.device, keep_recent: int = 2
+    ):
+        self.model, self.images, self.device = model, images, device
+        self.keep_recent = keep_recent
+        self.pinned: set[int] = set()
+        self.encoded: list[int] = []
+        self._store: OrderedDict[int, tuple[torch.Tensor, dict]] = OrderedDict()
+
+    def get(self, frame_idx: int, default=None):
+        entry = self._store.get(frame_idx)
+        if entry is None:
+            image = self.images[frame_idx].to(self.device).float().unsqueeze(0)
+            entry = (image, self.model.forward_image(image))
+            self.encoded.append(frame_idx)
+            self._store[frame_idx] = entry
+        self._store.move_to_end(frame_idx)
+        unpinned = [k for k in self._store if k not in self.pinned]
+        for k in unpinned[: max(0, len(unpinned) - self.keep_recent)]:
+            del self._store[k]
+        return entry
+
+    def __getitem__(self, frame_idx: int):
+        return self.get(frame_idx)
+
+    def __contains__(self, frame_idx: object) -> bool:
+        return frame_idx in self._store
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+def new_inference_state(
+    model: torch.nn.Module, images: Sequence, height: int, width: int, device: torch.device
+) -> dict:
+    """The dict ``SAM2VideoPredictor.init_state`` builds (rf-sam-2 1.0.3), from frames in memory."""
+    return {
+        "images": images,
+        "num_frames": len(images),
+        "offload_video_to_cpu": False,
+        "offload_state_to_cpu": False,
+        "video_height": int(height),
+        "video_width": int(width),
+        "device": device,
+        "storage_device": device,
+        "point_inputs_per_obj": {},
+        "mask_inputs_per_obj": {},
+        "cached_features": FeatureCache(model, images, device),
+        "constants": {},
+        "obj_id_to_idx": OrderedDict(),
+        "obj_idx_to_id": OrderedDict(),
+        "obj_ids": [],
+        "output_dict_per_obj": {},
+        "temp_output_dict_per_obj": {},
+        "frames_tracked_per_obj": {},
+    }
+
+
+def propagate(
+    loaded: LoadedModel,
+    frames: ModelFrames,
+    prompts: Sequence[FramePrompt],
+    *,
+    frame_range: tuple[int, int] | None = None,
+    early_stop_patience: int | None = None,
+    progress: Progress | None = None,
+    keep_logits: bool = False,
+) -> TrackResult:
+    """Condition on ``prompts`` and propagate both ways through ``frame_range`` (half-open).
+
+    Forward runs from the first conditioning frame to the end of the range, reverse from the last
+    conditioning frame to the start (sam2 starts both at the first; with one prompt they agree).
+    Prompt frame indices are relative to the range. Returns the union of both directions.
+    """
+    start, stop = frame_range if frame_range is not None else (0, len(frames))
+    images = FrameRange(frames, start, stop)
+    num = len(images)
+    if not prompts:
+        raise ValueError("at least one prompt is needed")
+    cond = sorted({p.frame for p in prompts})
+    model, device = loaded.model, loaded.device
+    plan = {
+        "forward": list(range(cond[0], num)),
+        # Like sam2: no reverse pass when the last prompt is on frame 0.
+        "reverse": list(range(cond[-1], -1, -1)) if cond[-1] > 0 else [],
+    }
+    total = sum(len(order) for order in plan.values())
+    done = 0
+    union = np.zeros((num, frames.height, frames.width), dtype=bool)
+    visited: dict[str, list[int]] = {name: [] for name in plan}
+    stopped = dict.fromkeys(plan, False)
+    logits: dict[str, dict[int, np.ndarray]] | None = (
+        {name: {} for name in plan} if keep_logits else None
+    )
+
+    with torch.inference_mode(), loaded.autocast():
+        state = new_inference_state(model, images, frames.height, frames.width, device)
+        cache: FeatureCache = state["cached_features"]
+        cache.pinned.update(cond)
+        for prompt in prompts:
+            _add_prompt(model, state, prompt)
+        model.propagate_in_video_preflight(state)
+        obj_idx = state["obj_id_to_idx"][OBJ_ID]
+        outputs = state["output_dict_per_obj"][obj_idx]
+        tracked = state["frames_tracked_per_obj"][obj_idx]
+
+        for name, order in plan.items():
+            reverse = name == "reverse"
+            # What reset_state + re-adding the prompts leaves: conditioning outputs only.
+            outputs["non_cond_frame_outputs"].clear()
+            tracked.clear()
+            last_cond = cond[0] if reverse else cond[-1]
+            absent = 0
+            for frame_idx in order:
+                scores = _track_frame(model, state, outputs, frame_idx, reverse)
+                tracked[frame_idx] = {"reverse": reverse}
+                _, video_res = model._get_orig_video_res_output(state, scores)
+                frame_mask = (video_res[0, 0] > 0.0).cpu().numpy()
+                union[frame_idx] |= frame_mask
+                if logits is not None:
+                    logits[name][frame_idx] = video_res[0, 0].float().cpu().numpy()
+                visited[name].append(frame_idx)
+                done += 1
+                beyond_prompts = frame_idx < last_cond if reverse else frame_idx > last_cond
+                absent = absent + 1 if beyond_prompts and not frame_mask.any() else 0
+                if (
+                    early_stop_patience is not None
+                    and absent >= early_stop_patience
+                    and frame_idx != order[-1]
+                ):
+                    stopped[name] = True
+                    done += len(order) - len(visited[name])  # skipped frames count as done
+                if progress is not None:
+                    progress(done, total)
+                if stopped[name]:
+                    break
+        encoded = list(cache.encoded)
+        del state  # features and memories go now, not when the caller drops the result
+
+    return TrackResult(
+        mask=union,
+        visited=visited,
+        stopped_early=stopped,
+        encoded_frames=encoded,
+        logits=logits,
+    )
+
+
+def _add_prompt(model: torch.nn.Module, state: dict, prompt: FramePrompt) -> None:
+    if prompt.mask is not None:
+        model.add_new_mask(state, prompt.frame, OBJ_ID, torch.from_numpy(prompt.mask))
+        return
+    points = labels = None
+    if prompt.points:
+        points = torch.tensor(prompt.points, dtype=torch.float32)
+        labels = torch.tensor(prompt.labels, dtype=torch.int32)
+    box = None if prompt.box is None else torch.tensor(prompt.box, dtype=torch.float32)
+    model.add_new_points_or_box(state, prompt.frame, OBJ_ID, points=points, labels=labels, box=box)
+
+
+def _track_frame(
+    model: torch.nn.Module, state: dict, outputs: dict, frame_idx: int, reverse: bool
+) -> torch.Tensor:
+    """Low-res mask logits of one frame, as sam2's propagate_in_video computes them."""
+    cond_out = outputs["cond_frame_outputs"].get(frame_idx)
+    if cond_out is not None:
+        return cond_out["pred_masks"].to(state["device"], non_blocking=True)
+    current_out, pred_masks = model._run_single_frame_inference(
+        inference_state=state,
+        output_dict=outputs,
+        frame_idx=frame_idx,
+        batch_size=1,
+        is_init_cond_frame=False,
+        point_inputs=None,
+        mask_inputs=None,
+        reverse=reverse,
+        run_mem_encoder=True,
+    )
+    outputs["non_cond_frame_outputs"][frame_idx] = current_out
+    return pred_masks

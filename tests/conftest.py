@@ -5,11 +5,13 @@ from tests import factories
 
 
 @pytest.fixture(autouse=True)
-def _isolated_media(settings, tmp_path):
-    """Every test gets its own file store and upload folder."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "uploads")
-    (tmp_path / "uploads").mkdir()
+def _isolated_media(settings, tmp_path_factory):
+    """Every test gets its own file store, upload folder and model store."""
+    root = tmp_path_factory.mktemp("store")
+    settings.MEDIA_ROOT = root / "media"
+    settings.FILE_UPLOAD_TEMP_DIR = str(root / "uploads")
+    settings.MODEL_STORE = root / "models"
+    (root / "uploads").mkdir()
     settings.CELERY_TASK_ALWAYS_EAGER = True
     # Real hashing costs ~0.3 s a user on these CPUs; tests need no strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -55,3 +57,20 @@ def client_for():
         return client
 
     return make
+
+
+@pytest.fixture
+def live(settings, tmp_path_factory, transactional_db):
+    """Daphne + one Celery worker on the test database; the test's file and model stores are
+    the stack's. Stopped after the test (workers are cheap to start, state stays clean)."""
+    from tests.live import make_stack, require_services
+
+    require_services()
+    stack = make_stack(tmp_path_factory.mktemp("live"))
+    settings.MEDIA_ROOT = stack.media_root
+    settings.MODEL_STORE = stack.model_store
+    try:
+        stack.start_server()
+        yield stack
+    finally:
+        stack.stop()

@@ -7,6 +7,7 @@ import hashlib
 import io
 import itertools
 import uuid
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -123,3 +124,23 @@ def mask_file(data: bytes, name: str = "mask.nii.gz") -> io.BytesIO:
     f = io.BytesIO(data)
     f.name = name
     return f
+
+
+def tiny_model_version(tmp_dir, *, project=None, promote: bool = True, seed: int = 0):
+    """Register a random-weights tiny_test checkpoint (fast on CPU) as a model version."""
+    import torch
+
+    from annotator.modelops import services as modelops
+    from annotator.modelops.models import ModelOrigin
+    from inference.checkpoint import save_checkpoint
+    from inference.model import TINY_TEST, build_model
+
+    torch.manual_seed(seed)
+    path = Path(tmp_dir) / f"tiny-{seed}.pt"
+    save_checkpoint(build_model(TINY_TEST), path)
+    version = modelops.register(
+        path, name=f"tiny-{seed}", origin=ModelOrigin.BOOTSTRAP, config=TINY_TEST, project=project
+    )
+    if promote:
+        modelops.promote(version)
+    return version

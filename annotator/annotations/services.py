@@ -56,7 +56,8 @@ def validate_prompt(
         x0, y0, x1, y1 = (float(v) for v in box)
         if not (0 <= x0 < x1 <= nx and 0 <= y0 < y1 <= ny):
             raise InvalidInput(
-                f"box {list(box)} must satisfy 0 <= x0 < x1 <= {nx} and 0 <= y0 < y1 <= {ny}"
+                f"box {list(box)} lies outside the image or is empty: it must satisfy "
+                f"0 <= x0 < x1 <= {nx} and 0 <= y0 < y1 <= {ny}"
             )
         clean_box = [x0, y0, x1, y1]
     clean_points = []

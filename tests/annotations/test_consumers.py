@@ -1,0 +1,93 @@
+"""The progress websocket: authentication, per-case permission, snapshot and live updates."""
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from annotator.annotations import progress
+from annotator.annotations.models import PresegmentJob
+from annotator.asgi import application
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _headers(user=None):
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        cookie = (
+            f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        )
+        headers.append((b"cookie", cookie.encode()))
+    return headers
+
+
+def connect(case_id, user=None):
+    headers = _headers(user)
+
+    async def run():
+        comm = WebsocketCommunicator(application, f"/ws/cases/{case_id}/progress", headers=headers)
+        connected, code = await comm.connect()
+        messages = []
+        if connected:
+            while not await comm.receive_nothing(timeout=0.3):
+                messages.append(await comm.receive_json_from())
+        await comm.disconnect()
+        return connected, code, messages
+
+    return async_to_sync(run)()
+
+
+@pytest.fixture
+def job(project, people):
+    case = factories.case(project, assignee=people["annotator"])
+    target = factories.target(case)
+    return PresegmentJob.objects.create(target=target, case=case, status="running", done=2, total=9)
+
+
+def test_anonymous_and_foreign_users_are_refused(job, people):
+    assert connect(job.case_id)[:2] == (False, 4401)
+    assert connect(job.case_id, people["outsider"])[:2] == (False, 4403)
+    assert connect(job.case_id, people["annotator2"])[:2] == (False, 4403)  # not assigned
+    assert connect(999999, people["admin"])[:2] == (False, 4403)
+
+
+def test_snapshot_on_connect(job, people):
+    for who in ("annotator", "reviewer", "manager"):
+        connected, _, messages = connect(job.case_id, people[who])
+        assert connected
+        assert messages == [{"type": "job", **job.as_event()}]
+
+
+def test_live_updates_reach_the_browser(job, people):
+    headers = _headers(people["annotator"])
+
+    async def run():
+        comm = WebsocketCommunicator(
+            application, f"/ws/cases/{job.case_id}/progress", headers=headers
+        )
+        assert (await comm.connect())[0]
+        await comm.receive_json_from()  # snapshot
+
+        def advance():
+            job.done = 5
+            job.save()
+            progress.publish(job)
+
+        from channels.db import database_sync_to_async
+
+        await database_sync_to_async(advance)()
+        update = await comm.receive_json_from(timeout=3)
+        await comm.send_json_to({"type": "ping"})
+        pong = None
+        while pong is None or pong.get("type") != "pong":
+            pong = await comm.receive_json_from(timeout=3)
+        await comm.disconnect()
+        return update
+
+    update = async_to_sync(run)()
+    assert update["done"] == 5 and update["total"] == 9 and update["status"] == "running"

@@ -1,0 +1,159 @@
+"""A live stack for integration and browser tests: daphne (HTTP + websockets) and a real Celery
+worker as subprocesses, on the pytest-django test database (PostgreSQL) and a Redis database.
+
+Tests using it must commit their data (django_db(transaction=True)) so the subprocesses see it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_url_for_worker() -> str:
+    base = os.environ.get("REDIS_URL_TEST", "redis://127.0.0.1:6379/15")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = 15 - int("".join(c for c in worker if c.isdigit()) or 0)
+    return base.rsplit("/", 1)[0] + f"/{index}"
+
+
+def require_services() -> None:
+    if connection.vendor != "postgresql":
+        pytest.fail("live-stack tests need PostgreSQL: run them with DATABASE_URL=postgres://...")
+    import redis
+
+    try:
+        redis.Redis.from_url(redis_url_for_worker(), socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"live-stack tests need Redis at {redis_url_for_worker()}: {exc}")
+
+
+@dataclass
+class Stack:
+    root: Path
+    env: dict
+    url: str = ""
+    server: subprocess.Popen | None = None
+    workers: list[subprocess.Popen] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def media_root(self) -> Path:
+        return Path(self.env["MEDIA_ROOT"])
+
+    @property
+    def model_store(self) -> Path:
+        return Path(self.env["MODEL_STORE"])
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = self.root / f"{name}-{len(self.logs)}.log"
+        self.logs.append(log)
+        return subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() reaches the pool children
+        )
+
+    def start_server(self) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = self._spawn(
+            "daphne",
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "annotator.asgi:application"],
+        )  # fmt: skip
+        wait_for(lambda: _http_ok(self.url + "/healthz"), 60, "daphne", self)
+
+    def start_worker(
+        self, name: str = "w1", queues: str = "default,gpu,training"
+    ) -> subprocess.Popen:
+        worker = self._spawn(
+            f"celery-{name}",
+            [sys.executable, "-m", "celery", "-A", "annotator", "worker", "-Q", queues,
+             "-c", "1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-l", "INFO"],
+        )  # fmt: skip
+        self.workers.append(worker)
+        wait_for(lambda: "ready." in self.log_text(), 90, f"worker {name}", self)
+        return worker
+
+    def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
+
+    def stop(self) -> None:
+        for proc in [*self.workers, self.server]:
+            if proc is not None and proc.poll() is None:
+                self.kill(proc, signal.SIGTERM)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def wait_for(predicate, timeout: float, what: str, stack: Stack | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    logs = stack.log_text()[-4000:] if stack else ""
+    raise AssertionError(f"{what} not ready after {timeout}s\n{logs}")
+
+
+def make_stack(tmp_root: Path) -> Stack:
+    db = settings.DATABASES["default"]
+    database_url = (
+        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    redis_url = redis_url_for_worker()
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    for sub in ("media", "models", "var", "uploads"):
+        (tmp_root / sub).mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(tmp_root / "media"),
+        "MODEL_STORE": str(tmp_root / "models"),
+        "ANNOTATOR_VAR_DIR": str(tmp_root / "var"),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "CELERY_VISIBILITY_TIMEOUT": "15",
+        "DJANGO_SETTINGS_MODULE": "annotator.settings",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return Stack(root=tmp_root, env=env)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from .model import ImportRejected
@@ -114,3 +116,18 @@ def describe(
         sx, sy, sz = (format_mm(s) for s in spacing)
         text = f"{modality}, {nz} slices, {nx}x{ny}, {sx}x{sy}x{sz} mm"
     return f"{text}{extra}"
+
+
+def content_fingerprint(array: np.ndarray, spacing, origin, direction) -> str:
+    digest = hashlib.sha256()
+    text = repr(
+        (
+            array.shape,
+            str(array.dtype),
+            [round(float(v), 4) for v in (*spacing, *origin)],
+            [round(float(v), 5) for v in direction],
+        )
+    )
+    digest.update(text.encode())
+    digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()

@@ -9,7 +9,6 @@ extensions, no DICOM header, gzip header without file name or time stamp.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import re
 import struct
@@ -79,7 +78,9 @@ def load_nifti(path: Path, name: str, compressed: bool, limits: ImportLimits, no
             shape = tuple(int(s) for s in header.get_data_shape())
             _check_shape(shape, name, limits)
             raw = np.asanyarray(image.dataobj.get_unscaled())
-            slope, inter = header.get_slope_inter()
+            slope, inter = image.dataobj.slope, image.dataobj.inter
+            if compressed:
+                _read_to_end(fh)  # the gzip CRC is only checked at the end of the stream
     except ImportRejected:
         raise
     except MemoryError:
@@ -118,7 +119,7 @@ def load_nifti(path: Path, name: str, compressed: bool, limits: ImportLimits, no
         notes.append(f"{name}: 4-D NIfTI with one slice per time point imported as a clip")
     modality = guess_modality(array)
     window = geometry.computed_window(array, modality)
-    fingerprint = content_fingerprint(array, spacing, origin, direction)
+    fingerprint = geometry.content_fingerprint(array, spacing, origin, direction)
     return ImageVolume(
         array=array,
         spacing=spacing,
@@ -135,6 +136,13 @@ def load_nifti(path: Path, name: str, compressed: bool, limits: ImportLimits, no
         dicom=None,
         metadata={},
     )
+
+
+def _read_to_end(fh, limit: int = 64 * 1024 * 1024) -> None:
+    """Consume what follows the voxel data so gzip verifies its CRC and length; corrupt
+    deflate data that happens to decode would otherwise pass unnoticed."""
+    while limit > 0 and (chunk := fh.read(min(limit, 1024 * 1024))):
+        limit -= len(chunk)
 
 
 def _read_head(path: Path) -> bytes:
@@ -216,15 +224,6 @@ def guess_modality(array: np.ndarray) -> str:
         if float(sample.min()) <= -900 and float(np.percentile(sample, 99)) < 4000:
             return "CT"
     return "OT"
-
-
-def content_fingerprint(array: np.ndarray, spacing, origin, direction) -> str:
-    digest = hashlib.sha256()
-    text = repr((array.shape, str(array.dtype), [round(float(v), 4) for v in (*spacing, *origin)],
-                 [round(float(v), 5) for v in direction]))  # fmt: skip
-    digest.update(text.encode())
-    digest.update(np.ascontiguousarray(array).data)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------- canonical file

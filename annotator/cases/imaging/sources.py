@@ -140,8 +140,10 @@ def _add_root(found: _Found, path: Path, name: str, scratch: Path, limits: Impor
             raise ImportRejected(f"{name}: the folder contains no DICOM or NIfTI files.")
         return
     if is_junk(name):
-        raise ImportRejected(f"{name}: is a DICOMDIR/OS index file, not an image; upload the "
-                             "folder or zip that holds the images.")  # fmt: skip
+        raise ImportRejected(
+            f"{name}: is a DICOMDIR/OS index file, not an image; upload the "
+            "folder or zip that holds the images."
+        )
     _add_file(found, path, name, name, scratch, limits, nested=False)
 
 
@@ -153,8 +155,9 @@ def _add_file(found, path: Path, display: str, root: str, scratch: Path, limits,
         )
     size = path.stat().st_size
     if size == 0:
-        raise ImportRejected(f"{display}: the file is empty (0 bytes). Remove it or upload it "
-                             "again.")  # fmt: skip
+        raise ImportRejected(
+            f"{display}: the file is empty (0 bytes). Remove it or upload it again."
+        )
     if not nested and size > limits.max_upload_bytes:
         raise ImportRejected(
             f"{display}: {size / 1024**3:.1f} GiB is more than the upload limit of "
@@ -198,11 +201,19 @@ def _add_zip(found: _Found, source: SourceFile, scratch: Path, limits: ImportLim
     dest.mkdir()
     members = extract_zip(source.path, source.name, dest, limits)
     if not members:
-        raise ImportRejected(f"{source.name}: the zip is empty (no files besides OS litter and "
-                             "DICOMDIR).")  # fmt: skip
+        raise ImportRejected(
+            f"{source.name}: the zip is empty (no files besides OS litter and DICOMDIR)."
+        )
     for member in members:
-        _add_file(found, member.path, f"{source.name}/{member.name}", source.name, scratch,
-                  limits, nested=True)  # fmt: skip
+        _add_file(
+            found,
+            member.path,
+            f"{source.name}/{member.name}",
+            source.name,
+            scratch,
+            limits,
+            nested=True,
+        )
 
 
 def _build(found: _Found, limits: ImportLimits, progress: Progress | None, notes: list[str]):

@@ -35,8 +35,11 @@ FAKE_PATIENT = {
     "DeviceSerialNumber": "SN-000-4242",
 }
 
-_SOP_CLASS = {"CT": CTImageStorage, "MR": MRImageStorage,
-              "PT": PositronEmissionTomographyImageStorage}  # fmt: skip
+_SOP_CLASS = {
+    "CT": CTImageStorage,
+    "MR": MRImageStorage,
+    "PT": PositronEmissionTomographyImageStorage,
+}
 
 
 def ct_phantom(n_slices: int, size: int, seed: int = 0) -> np.ndarray:

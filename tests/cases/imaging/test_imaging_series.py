@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 import SimpleITK as sitk
 from pydicom.uid import JPEG2000Lossless, RLELossless
@@ -215,3 +216,17 @@ def test_radiographs_are_skipped_with_a_note(tmp_path, ct_folder, limits):
     (volume,) = load_sources([ct_folder], limits, notes=notes)
     assert volume.array.shape[0] == 12
     assert any("no patient geometry" in n for n in notes)
+
+
+def test_positions_rounded_in_the_header_are_tolerated(tmp_path, limits):
+    """Some scanners write ImagePositionPatient with one decimal: 0.625 mm steps then read
+    0.6/0.7 mm; the stack is still regular and the spacing is the mean step."""
+    values = ct_phantom(9, 16)
+    paths = write_series(tmp_path / "r", values, spacing=(0.5, 0.5, 0.625), shuffle_names=False)
+    for k, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        ds.ImagePositionPatient = [-180.0, -180.0, round(-100.0 + 0.625 * k, 1)]
+        ds.save_as(path)
+    (volume,) = load_sources([tmp_path / "r"], limits)
+    assert volume.spacing[2] == pytest.approx(0.625, abs=0.02)
+    np.testing.assert_array_equal(volume.array, values)

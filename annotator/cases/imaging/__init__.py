@@ -37,7 +37,9 @@ Decisions (details in docs/import.md):
   copy of the same SOP instance. OS litter (__MACOSX/, .DS_Store, Thumbs.db, desktop.ini, ._*)
   is ignored. Anything else that is neither DICOM nor NIfTI rejects the import, naming the file.
 - One bad series rejects the whole call (nothing is half-imported); all headers are checked
-  before any pixel data is decoded.
+  before any pixel data is decoded. Zips are checked before extraction (traversal, links,
+  encryption, member count, total size, compression ratio); a folder may hold zips, a zip may
+  not.
 - Multi-frame DICOM: per-frame plane positions → volume; CT/MR/PT/NM without them → volume in
   stored order with the spacing the header offers (noted); other multi-frame objects → clip.
   Frame rate: FrameTime, FrameTimeVector, CineRate, RecommendedDisplayFrameRate.

@@ -105,17 +105,20 @@ def format_mm(value: float) -> str:
     return f"{value:.3g}"
 
 
-def describe(
-    modality: str, kind: str, shape: tuple[int, ...], spacing, frame_rate=None, extra: str = ""
-) -> str:
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def describe(modality: str, kind: str, shape: tuple[int, ...], spacing, frame_rate=None) -> str:
+    """Safe one-line technical description, e.g. "CT, 200 slices, 512x512, 0.7x0.7x1.25 mm"."""
     nz, ny, nx = shape
     if kind == "video":
         rate = f", {frame_rate:.3g} fps" if frame_rate else ""
-        text = f"{modality} cine, {nz} frames, {nx}x{ny}{rate}"
+        text = f"{modality} cine, {_count(nz, 'frame')}, {nx}x{ny}{rate}"
     else:
         sx, sy, sz = (format_mm(s) for s in spacing)
-        text = f"{modality}, {nz} slices, {nx}x{ny}, {sx}x{sy}x{sz} mm"
-    return f"{text}{extra}"
+        text = f"{modality}, {_count(nz, 'slice')}, {nx}x{ny}, {sx}x{sy}x{sz} mm"
+    return text
 
 
 def content_fingerprint(array: np.ndarray, spacing, origin, direction) -> str:

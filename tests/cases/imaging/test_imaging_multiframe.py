@@ -9,6 +9,7 @@ from pydicom.dataset import Dataset
 
 from annotator.cases.imaging import load_sources, write_canonical_nifti
 from annotator.cases.imaging.dicom_multiframe import frame_rate
+from annotator.cases.imaging.synthetic import ct_phantom, write_cine, write_enhanced
 
 from .helpers import assert_clean, assert_rejected, data_file
 
@@ -126,3 +127,48 @@ def test_truncated_clip_is_rejected(tmp_path, limits, scratch):
         load_sources([path], limits)
     assert_rejected(excinfo, "clip.dcm")
     assert_clean(scratch)
+
+
+def test_generated_enhanced_ct_with_shuffled_frames_and_per_frame_slopes(tmp_path, limits):
+    values = ct_phantom(6, 24)
+    order = [3, 0, 5, 1, 4, 2]
+    slopes = [1, 2, 1, 2, 1, 2]  # frames 1, 3, 5 stored at half value
+    path = write_enhanced(tmp_path / "ect.dcm", values, frame_order=order, slopes=slopes)
+    (volume,) = load_sources([path], limits)
+    assert volume.dicom.frame_numbers == [order.index(k) + 1 for k in range(6)]
+    assert volume.array.dtype == np.int16
+    assert np.abs(volume.array.astype(int) - values).max() <= 1
+    assert volume.origin == pytest.approx((-100.0, -120.0, 40.0))
+    assert volume.spacing == pytest.approx((0.8, 0.8, 2.0))
+
+
+def test_generated_enhanced_ct_with_a_missing_frame_is_rejected(tmp_path, limits, scratch):
+    values = ct_phantom(6, 16)
+    positions = np.array([[0.0, 0.0, 2.0 * k] for k in (0, 1, 2, 4, 5, 6)])
+    path = write_enhanced(tmp_path / "gap.dcm", values, positions=positions)
+    with pytest.raises(Exception) as excinfo:
+        load_sources([path], limits)
+    assert_rejected(excinfo, "gap.dcm frame 3", "gap.dcm frame 4", "slices are missing")
+    assert_clean(scratch)
+
+
+def test_sixteen_bit_grey_clip_is_scaled_to_uint8(tmp_path, limits):
+    frames = np.linspace(1000, 5000, 5 * 8 * 10).reshape(5, 8, 10).astype(np.uint16)
+    timing = {"FrameTimeVector": ["0", "25", "25", "25", "25"]}
+    path = write_cine(tmp_path / "grey.dcm", frames, frame_timing=timing)
+    (clip,) = load_sources([path], limits)
+    assert clip.kind == "video" and clip.array.dtype == np.uint8
+    assert clip.array.min() == 0 and clip.array.max() == 255
+    assert clip.frame_rate == pytest.approx(40.0)
+    assert clip.spacing == (1.0, 1.0, 1.0)  # no spacing in the header
+
+
+def test_rgb_and_monochrome1_clips(tmp_path, limits):
+    rgb = np.zeros((3, 4, 6, 3), np.uint8)
+    rgb[..., 0] = 200  # pure red → luminance 0.299 * 200
+    (clip,) = load_sources([write_cine(tmp_path / "rgb.dcm", rgb)], limits)
+    assert np.all(clip.array == 60)
+    grey = np.full((3, 4, 6), 10, np.uint8)
+    path = write_cine(tmp_path / "m1.dcm", grey, photometric="MONOCHROME1")
+    (clip,) = load_sources([path], limits)
+    assert np.all(clip.array == 245)

@@ -323,3 +323,11 @@ def test_write_rejects_non_canonical_arrays(tmp_path):
     with pytest.raises(ValueError, match="int16, float32 or uint8"):
         write_canonical_nifti(clip, tmp_path / "x.nii.gz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_nifti2_is_read(tmp_path, hu, limits):
+    nib.save(nib.Nifti2Image(hu, rotated_affine()), str(tmp_path / "two.nii"))
+    (volume,) = load_sources([tmp_path / "two.nii"], limits)
+    (reference,) = load_sources([save_nifti(tmp_path / "one.nii", hu)], limits)
+    np.testing.assert_array_equal(volume.array, reference.array)
+    np.testing.assert_allclose(volume.affine_lps, reference.affine_lps, atol=1e-5)

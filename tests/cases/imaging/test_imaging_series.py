@@ -230,3 +230,36 @@ def test_positions_rounded_in_the_header_are_tolerated(tmp_path, limits):
     (volume,) = load_sources([tmp_path / "r"], limits)
     assert volume.spacing[2] == pytest.approx(0.625, abs=0.02)
     np.testing.assert_array_equal(volume.array, values)
+
+
+def _structured_report(path: Path) -> None:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"  # Basic Text SR
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "SR"
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_reports_and_dicomdirs_next_to_a_series(ct_folder, limits):
+    _structured_report(ct_folder / "report.dcm")
+    shutil.copy(dicomdir_tests() / "DICOMDIR", ct_folder / "DICOMDIR")
+    shutil.copy(dicomdir_tests() / "DICOMDIR", ct_folder / "INDEX.DCM")  # found by content
+    notes: list[str] = []
+    (volume,) = load_sources([ct_folder], limits, notes=notes)
+    assert volume.array.shape[0] == 12
+    assert notes == ["skipped 1 non-image DICOM object(s): 1 SR"]
+
+
+def test_upload_given_as_a_path(ct_folder, tmp_path, limits, scratch):
+    one = sorted(ct_folder.iterdir())[0]
+    (volume,) = load_upload("slice.dcm", one, limits)
+    assert volume.array.shape[0] == 1 and volume.source_name == "slice.dcm"
+    assert_clean(scratch)

@@ -161,3 +161,17 @@ def test_upload_of_a_zip_holding_a_series_and_a_clip(tmp_path, ct_folder, limits
         ("volume", "mixed.zip/ct"),
     ]
     assert_clean(scratch)
+
+
+def test_folder_of_case_zips(tmp_path, ct_folder, small_ct, limits, scratch):
+    from annotator.cases.imaging.synthetic import write_series
+
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    make_zip(batch / "case01.zip", series_members(ct_folder, "DICOM/"))
+    write_series(tmp_path / "b", small_ct[:4], spacing=(1, 1, 3))
+    make_zip(batch / "case02.zip", series_members(tmp_path / "b"))
+    volumes = load_sources([batch], limits)
+    assert [v.source_name for v in volumes] == ["batch/case01.zip", "batch/case02.zip"]
+    assert [v.array.shape[0] for v in volumes] == [12, 4]
+    assert_clean(scratch)

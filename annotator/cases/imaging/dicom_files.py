@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
@@ -118,6 +118,7 @@ def read_header(source: SourceFile) -> Dataset:
         raise ImportRejected(damaged) from exc
     if any("End of file reached" in str(w.message) for w in caught):
         raise ImportRejected(damaged)
+    _ensure_transfer_syntax(ds)
     if not any(k in ds for k in ("SOPClassUID", "Modality", "StudyInstanceUID", "Rows")):
         meta = getattr(ds, "file_meta", None)
         if meta is not None and "MediaStorageSOPClassUID" in meta and not is_directory_record(ds):
@@ -128,6 +129,25 @@ def read_header(source: SourceFile) -> Dataset:
                 "and try again."
             )
     return ds
+
+
+def _ensure_transfer_syntax(ds: Dataset) -> None:
+    """Files without file meta (no preamble) still need a transfer syntax to decode pixels:
+    use the encoding pydicom detected while reading."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = getattr(ds, "original_encoding", (True, True))
+    if implicit is None:
+        implicit, little = True, True
+    uid = (
+        "1.2.840.10008.1.2"
+        if implicit
+        else ("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
+    )
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    meta.TransferSyntaxUID = UID(uid)
 
 
 def is_directory_record(ds: Dataset) -> bool:

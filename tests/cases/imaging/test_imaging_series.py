@@ -263,3 +263,23 @@ def test_upload_given_as_a_path(ct_folder, tmp_path, limits, scratch):
     (volume,) = load_upload("slice.dcm", one, limits)
     assert volume.array.shape[0] == 1 and volume.source_name == "slice.dcm"
     assert_clean(scratch)
+
+
+def test_files_without_preamble_and_deflated_files(tmp_path, small_ct, limits):
+    """Old exports without the 128-byte preamble, and Deflated Explicit VR Little Endian."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    folder = tmp_path / "legacy"
+    paths = write_series(folder, small_ct[:4], shuffle_names=False)
+    for k, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        if k % 2:
+            ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+            ds.save_as(path, enforce_file_format=True)
+        else:  # a bare implicit-VR data set: no preamble, no file meta
+            del ds.file_meta
+            ds.preamble = None
+            ds.save_as(path, implicit_vr=True, little_endian=True)
+            assert path.read_bytes()[:2] == b"\x08\x00"
+    (volume,) = load_sources([folder], limits)
+    np.testing.assert_array_equal(volume.array, small_ct[:4])

@@ -69,15 +69,20 @@ def rescale_stack(raw: np.ndarray, slopes=1.0, intercepts=0.0) -> np.ndarray:
             if raw.dtype == np.int16 and np.all(slopes == 1) and np.all(intercepts == 0):
                 return raw
             out = np.empty(raw.shape, np.int16)
+            # Slice by slice: cache-friendly, several times faster than whole-array casts.
             for i in range(n):
-                values = raw[i] if slopes[i] == 1 else raw[i].astype(np.int32) * int(slopes[i])
-                # int32 arithmetic, then an exact cast: the range was checked above.
-                np.add(
-                    values, np.int32(intercepts[i]), out=out[i], dtype=np.int32, casting="unsafe"
-                )
+                slope, intercept = int(slopes[i]), int(intercepts[i])
+                if slope == 1 and lows[i] >= INT16_MIN and highs[i] <= INT16_MAX:
+                    np.copyto(out[i], raw[i], casting="unsafe")  # exact: the values fit
+                    if intercept:
+                        out[i] += np.int16(intercept)  # exact: the result range was checked
+                else:
+                    wide = raw[i].astype(np.int32) * slope + intercept
+                    np.copyto(out[i], wide, casting="unsafe")
             return out
-    out = raw.astype(np.float32)
+    out = np.empty(raw.shape, np.float32)
     for i in range(n):
+        np.copyto(out[i], raw[i], casting="unsafe")
         if slopes[i] != 1:
             out[i] *= np.float32(slopes[i])
         if intercepts[i] != 0:

@@ -24,7 +24,12 @@ import numpy as np
 from . import geometry
 from .model import KINDS, MODALITIES, ImageVolume, ImportLimits, ImportRejected
 
-GZIP_LEVEL = 1
+GZIP_LEVEL = 1  # valid for both backends below
+
+try:  # ISA-L deflate (package "isal"): ~3x faster than zlib level 1 at the same ratio; optional
+    from isal import isal_zlib as _deflate
+except ImportError:  # pragma: no cover - depends on the environment
+    _deflate = zlib
 _CHUNK = 4 * 1024 * 1024
 _TIME_UNITS_S = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
@@ -322,9 +327,11 @@ def _write_gzip(fh, parts: list) -> None:
 
     def deflate(item):
         index, chunk = item
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+        compressor = _deflate.compressobj(GZIP_LEVEL, _deflate.DEFLATED, -15)
         body = compressor.compress(chunk)
-        return body + compressor.flush(zlib.Z_FINISH if index == last else zlib.Z_SYNC_FLUSH)
+        return body + compressor.flush(
+            _deflate.Z_FINISH if index == last else _deflate.Z_SYNC_FLUSH
+        )
 
     # Header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown (no file name).
     fh.write(b"\x1f\x8b\x08\x00" + b"\0\0\0\0" + b"\x00\xff")

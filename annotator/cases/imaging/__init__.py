@@ -17,6 +17,8 @@ Public API::
     pseudonym(fingerprint, key) -> "ST-XXXXXXXXXX"
     REMOVED_ATTRIBUTES, TECHNICAL_ATTRIBUTES   what de-identification drops / keeps
 
+(`synthetic` holds DICOM writers with fake but realistic headers for tests, bench and demos.)
+
 `progress(done, total, message)` is called while headers are read and while pixels are decoded
 (`total` grows once the pixel work is known). `notes`, when given a list, receives one line per
 file or series that was skipped on purpose.
@@ -48,6 +50,8 @@ Decisions (details in docs/import.md):
   guessed (CT when air in HU is present, else OT); the caller may overwrite it.
 - Window: the DICOM WindowCenter/Width of the middle slice; else CT W400/L40, clips 0..255,
   others the 0.5–99.5 percentile of non-zero voxels.
+- source_name: the NIfTI or multi-frame file, or the folder of a series; a DICOM volume that is
+  the only one from its zip/folder/upload takes that name (case07.zip); repeats get #1, #2.
 - Fingerprint: sha256 of study UID + series UID + sorted SOP instance UIDs (multi-frame: its
   SOP instance UID); NIfTI or UID-less DICOM: sha256 of geometry + voxel bytes.
 - De-identification: only pixels, geometry, UIDs and whitelisted technical attributes are kept;

@@ -94,6 +94,8 @@ def load_upload(
     display = Path(str(name).replace("\\", "/")).name or "upload"
     notes = notes if notes is not None else []
     with _scratch(limits) as scratch:
+        if hasattr(fileobj_or_path, "temporary_file_path"):  # Django's on-disk upload
+            fileobj_or_path = fileobj_or_path.temporary_file_path()
         if isinstance(fileobj_or_path, str | os.PathLike):
             path = Path(fileobj_or_path)
             if not path.is_file():

@@ -175,3 +175,17 @@ def test_folder_of_case_zips(tmp_path, ct_folder, small_ct, limits, scratch):
     assert [v.source_name for v in volumes] == ["batch/case01.zip", "batch/case02.zip"]
     assert [v.array.shape[0] for v in volumes] == [12, 4]
     assert_clean(scratch)
+
+
+def test_upload_object_already_on_disk_is_not_copied(tmp_path, ct_folder, limits, scratch):
+    zip_path = make_zip(tmp_path / "x.zip", series_members(ct_folder))
+
+    class OnDisk:  # like Django's TemporaryUploadedFile
+        def temporary_file_path(self):
+            return str(zip_path)
+
+        def read(self, size=-1):
+            raise AssertionError("must not be read")
+
+    (volume,) = load_upload("case11.zip", OnDisk(), limits)
+    assert volume.source_name == "case11.zip"

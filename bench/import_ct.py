@@ -23,6 +23,7 @@ import pydicom
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from annotator.cases.imaging import ImportLimits, load_sources, write_canonical_nifti  # noqa: E402
+from annotator.cases.imaging import nifti as _nifti  # noqa: E402
 from annotator.cases.imaging.synthetic import ct_phantom, write_series  # noqa: E402
 
 
@@ -65,6 +66,7 @@ def run(n_slices: int = 200, size: int = 512, repeat: int = 3) -> dict:
         "shape": list(best[2]),
         "nifti_mb": round(nifti_bytes / 1e6, 1),
         "voxels_per_s": int(np.prod(best[2]) / total),
+        "deflate": _nifti._deflate.__name__.split(".")[-1],
     }
 
 

@@ -126,7 +126,9 @@ def _copy_member(archive, info, target: Path, zip_name: str, limits, written_bef
             f"{zip_name}: member {info.filename!r} uses an unsupported zip compression method "
             f"({exc}). Re-create the zip with standard (deflate) compression."
         ) from exc
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # BadZipFile, zlib/bz2/lzma errors, EOFError, OSError, ...
         raise ImportRejected(
             f"{zip_name}: member {info.filename!r} is corrupt or truncated ({exc}). "
             "Re-create the zip and upload again."

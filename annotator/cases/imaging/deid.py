@@ -93,8 +93,6 @@ REMOVED_ATTRIBUTES: tuple[str, ...] = (
     # embedded or related documents
     "ReferencedPatientSequence",
     "ReferencedStudySequence",
-    "OverlayData",
-    "CurveData",
 )
 
 # Technical attributes copied into ImageVolume.metadata (from the first slice/the object).

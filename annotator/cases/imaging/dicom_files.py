@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
@@ -21,9 +22,29 @@ MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 # Objects that carry no image to annotate (reports, structures, segmentations, dose grids,
 # presentation states, key objects, waveforms, documents). They are skipped with a note.
 NON_IMAGE_MODALITIES = {
-    "SR", "KO", "PR", "SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "RTIMAGE", "REG",
-    "FID", "DOC", "RWV", "AU", "ECG", "HD", "EPS", "PLAN", "IVOCT", "M3D", "OSS", "RESP",
-}  # fmt: skip
+    "SR",
+    "KO",
+    "PR",
+    "SEG",
+    "RTSTRUCT",
+    "RTPLAN",
+    "RTDOSE",
+    "RTRECORD",
+    "RTIMAGE",
+    "REG",
+    "FID",
+    "DOC",
+    "RWV",
+    "AU",
+    "ECG",
+    "HD",
+    "EPS",
+    "PLAN",
+    "IVOCT",
+    "M3D",
+    "OSS",
+    "RESP",
+}
 
 UNCOMPRESSED_SYNTAXES = {
     "1.2.840.10008.1.2",  # Implicit VR Little Endian
@@ -78,17 +99,26 @@ DEFER_BYTES = 16 * 1024
 
 def read_header(source: SourceFile) -> Dataset:
     damaged = (
-        f"{source.name}: is a damaged DICOM file (truncated or corrupt, its header cannot be "
-        "read). Re-export it from the PACS or remove it."
+        f"{source.name}: is a damaged DICOM file (truncated or corrupt: it cannot be read to "
+        "the end). Re-export it from the PACS or remove it."
     )
     try:
         with quiet_pydicom() as caught:
             ds = pydicom.dcmread(source.path, defer_size=DEFER_BYTES, force=True)
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError,
-            AttributeError, NotImplementedError) as exc:  # fmt: skip
+    except (
+        InvalidDicomError,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        NotImplementedError,
+    ) as exc:
         raise ImportRejected(damaged) from exc
     if any("End of file reached" in str(w.message) for w in caught):
         raise ImportRejected(damaged)
+    _ensure_transfer_syntax(ds)
     if not any(k in ds for k in ("SOPClassUID", "Modality", "StudyInstanceUID", "Rows")):
         meta = getattr(ds, "file_meta", None)
         if meta is not None and "MediaStorageSOPClassUID" in meta and not is_directory_record(ds):
@@ -99,6 +129,25 @@ def read_header(source: SourceFile) -> Dataset:
                 "and try again."
             )
     return ds
+
+
+def _ensure_transfer_syntax(ds: Dataset) -> None:
+    """Files without file meta (no preamble) still need a transfer syntax to decode pixels:
+    use the encoding pydicom detected while reading."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = getattr(ds, "original_encoding", (True, True))
+    if implicit is None:
+        implicit, little = True, True
+    uid = (
+        "1.2.840.10008.1.2"
+        if implicit
+        else ("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
+    )
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    meta.TransferSyntaxUID = UID(uid)
 
 
 def is_directory_record(ds: Dataset) -> bool:
@@ -187,9 +236,38 @@ def read_pixels(source: SourceFile, ds: Dataset) -> np.ndarray:
             del ds.PixelData
 
 
+def iter_frames(source: SourceFile, ds: Dataset) -> Iterator[np.ndarray]:
+    """Decode a multi-frame object frame by frame (colour comes back as RGB); failures become
+    ImportRejected naming the file."""
+    from pydicom.pixels import get_decoder
+
+    if "PixelData" not in ds:
+        raise ImportRejected(
+            f"{source.name}: the object has no pixel data (the file is truncated or stripped)."
+        )
+    try:
+        with quiet_pydicom():
+            decoder = get_decoder(transfer_syntax(ds))
+            for frame, _ in decoder.iter_array(ds):
+                yield frame
+    except ImportRejected:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise ImportRejected(
+            f"{source.name}: the pixel data could not be decoded "
+            f"({syntax_name(transfer_syntax(ds))}): it is corrupt or truncated "
+            f"({type(exc).__name__}: {_short(exc)}). Re-export the file and upload again."
+        ) from exc
+    finally:
+        with contextlib.suppress(KeyError, AttributeError):
+            del ds.PixelData
+
+
 def _short(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return text[:160]
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text[:200]
 
 
 def first_float(value, default: float | None = None) -> float | None:

@@ -27,6 +27,7 @@ from .dicom_files import (
     check_decodable,
     first_float,
     floats,
+    iter_frames,
     modality_code,
     number_of_frames,
     read_pixels,
@@ -65,29 +66,28 @@ class MultiframePlan:
 
     @property
     def work(self) -> int:
-        return 1
+        """Progress steps: one per clip frame (decoded one by one), one for a volume."""
+        return len(self.order) if self.kind == "video" else 1
 
     def load(self, advance: Callable[[], None]) -> ImageVolume:
         ds = self.header
-        pixels = read_pixels(self.source, ds)
-        frames = len(self.order)
-        colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
-        expected = (frames, self.rows, self.columns) + ((3,) if colour else ())
-        if pixels.shape != expected and frames == 1:
-            pixels = pixels.reshape(expected) if pixels.size == np.prod(expected) else pixels
-        if pixels.shape != expected:
-            raise ImportRejected(
-                f"{self.source.name}: decoded to shape {pixels.shape}, but the header says "
-                f"{expected}; the file is corrupt."
-            )
         if self.kind == "video":
-            array = _to_uint8_luminance(ds, pixels)
+            array = _decode_clip(self.source, ds, len(self.order), self.rows, self.columns, advance)
             window = self.window or VIDEO_WINDOW
         else:
+            pixels = read_pixels(self.source, ds)
+            expected = (len(self.order), self.rows, self.columns)
+            if pixels.shape != expected and pixels.size == np.prod(expected):
+                pixels = pixels.reshape(expected)  # a single frame decodes as (rows, columns)
+            if pixels.shape != expected:
+                raise ImportRejected(
+                    f"{self.source.name}: decoded to shape {pixels.shape}, but the header says "
+                    f"{expected}; the file is corrupt."
+                )
             array = geometry.rescale_stack(pixels[self.order], self.slopes, self.intercepts)
+            del pixels
             window = self.window or geometry.computed_window(array, self.modality)
-        del pixels
-        advance()
+            advance()
         return ImageVolume(
             array=array,
             spacing=self.spacing,
@@ -98,7 +98,7 @@ class MultiframePlan:
             frame_rate=self.frame_rate,
             window=window,
             source_format="dicom-multiframe",
-            fingerprint=_fingerprint(self.dicom, array),
+            fingerprint=_fingerprint(self.dicom, self, array),
             source_name=self.source_name,
             description=geometry.describe(
                 self.modality, self.kind, array.shape, self.spacing, self.frame_rate
@@ -183,8 +183,9 @@ def _plan_enhanced(ds, per_frame, shared, frames, common) -> MultiframePlan:
             spacing = floats(ds.get("PixelSpacing"), 2)
         if spacing is None:
             raise ImportRejected(f"{label}: has no PixelSpacing; the header is corrupt.")
-        slices.append(SliceInfo(position, orientation, spacing, common["rows"],
-                                common["columns"], label))  # fmt: skip
+        slices.append(
+            SliceInfo(position, orientation, spacing, common["rows"], common["columns"], label)
+        )
         transform = _group(item, shared, "PixelValueTransformationSequence") or ds
         slopes.append(first_float(transform.get("RescaleSlope"), 1.0))
         intercepts.append(first_float(transform.get("RescaleIntercept"), 0.0))
@@ -342,32 +343,52 @@ def _ultrasound_region_spacing(ds: Dataset) -> np.ndarray | None:
     return best
 
 
-def _to_uint8_luminance(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
+def _decode_clip(source, ds: Dataset, frames: int, rows: int, columns: int, advance):
+    """Frames → uint8 luminance (t, y, x), one frame at a time so a long colour clip never
+    sits in memory as RGB. Greyscale deeper than 8 bits is scaled by the clip's range."""
     photometric = str(ds.get("PhotometricInterpretation", "")).upper()
-    if photometric == "PALETTE COLOR":
-        from pydicom.pixels import apply_color_lut
+    out = None
+    decoded = 0
+    for index, frame in enumerate(iter_frames(source, ds)):
+        if index >= frames:
+            break
+        decoded += 1
+        if photometric == "PALETTE COLOR":
+            from pydicom.pixels import apply_color_lut
 
-        pixels = apply_color_lut(pixels, ds)
-    if pixels.ndim == 4:  # RGB (pydicom converts YBR to RGB when decoding)
-        out = np.empty(pixels.shape[:3], np.uint8)
-        scale = 255.0 / float(np.iinfo(pixels.dtype).max) if pixels.dtype.kind == "u" else 1.0
-        for i in range(pixels.shape[0]):
-            luma = pixels[i].astype(np.float32) @ _LUMA
-            if scale != 1.0:
-                luma *= scale
-            np.clip(np.rint(luma), 0, 255, out=luma)
-            out[i] = luma
-        return out
-    if pixels.dtype != np.uint8:
-        lo, hi = float(pixels.min()), float(pixels.max())
-        span = hi - lo if hi > lo else 1.0
-        out = np.empty(pixels.shape, np.uint8)
-        for i in range(pixels.shape[0]):
-            out[i] = np.clip(np.rint((pixels[i].astype(np.float32) - lo) * (255.0 / span)), 0, 255)
-        pixels = out
+            frame = apply_color_lut(frame, ds)
+        if frame.shape[:2] != (rows, columns):
+            raise ImportRejected(
+                f"{source.name}: frame {index + 1} decoded to {frame.shape[:2]}, but the header "
+                f"says {rows}x{columns}; the file is corrupt."
+            )
+        if out is None:
+            dtype = np.uint8 if frame.ndim == 3 or frame.dtype == np.uint8 else frame.dtype
+            out = np.empty((frames, rows, columns), dtype)
+        out[index] = _luminance(frame) if frame.ndim == 3 else frame
+        advance()
+    if out is None or decoded < frames:
+        raise ImportRejected(
+            f"{source.name}: holds fewer frames than its header says ({frames}); the file is "
+            "truncated. Re-export it."
+        )
+    if out.dtype != np.uint8:
+        lo, hi = float(out.min()), float(out.max())
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        scaled = np.empty(out.shape, np.uint8)
+        for i in range(frames):
+            scaled[i] = np.rint((out[i].astype(np.float32) - lo) * scale)
+        out = scaled
     if photometric == "MONOCHROME1":
-        pixels = 255 - pixels
-    return pixels
+        np.subtract(255, out, out=out)
+    return out
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    luma = rgb.astype(np.float32) @ _LUMA
+    if rgb.dtype.kind == "u" and rgb.dtype.itemsize > 1:
+        luma *= 255.0 / float(np.iinfo(rgb.dtype).max)
+    return np.clip(np.rint(luma), 0, 255).astype(np.uint8)
 
 
 def _group(item: Dataset | None, shared: Dataset, sequence: str) -> Dataset | None:
@@ -398,13 +419,10 @@ def _reference(ds: Dataset, order: list[int]) -> DicomReference:
     )
 
 
-def _fingerprint(ref: DicomReference, array: np.ndarray) -> str:
-    digest = hashlib.sha256()
+def _fingerprint(ref: DicomReference, plan: MultiframePlan, array: np.ndarray) -> str:
     if ref.study_uid and ref.series_uid and ref.sop_instance_uids[0]:
-        text = "\0".join(["dicom-multiframe", ref.study_uid, ref.series_uid,
-                          ref.sop_instance_uids[0]])  # fmt: skip
-        digest.update(text.encode())
-    else:
-        digest.update(repr((array.shape, str(array.dtype))).encode())
-        digest.update(np.ascontiguousarray(array).data)
-    return digest.hexdigest()
+        text = "\0".join(
+            ["dicom-multiframe", ref.study_uid, ref.series_uid, ref.sop_instance_uids[0]]
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+    return geometry.content_fingerprint(array, plan.spacing, plan.origin, plan.direction)

@@ -70,7 +70,7 @@ class SeriesPlan:
         array = geometry.rescale_stack(raw, self.slopes, self.intercepts)
         del raw
         window = self.window or geometry.computed_window(array, self.modality)
-        fingerprint = _uid_fingerprint("dicom-series", self.dicom) or _content_fingerprint(
+        fingerprint = _uid_fingerprint("dicom-series", self.dicom) or geometry.content_fingerprint(
             array, self.spacing, self.origin, self.direction
         )
         return ImageVolume(
@@ -221,14 +221,3 @@ def _uid_fingerprint(kind: str, ref: DicomReference) -> str | None:
         return None
     text = "\0".join([kind, ref.study_uid, ref.series_uid, *sorted(ref.sop_instance_uids)])
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _content_fingerprint(array: np.ndarray, spacing, origin, direction) -> str:
-    digest = hashlib.sha256()
-    geometry_text = repr(
-        (array.shape, str(array.dtype), [round(float(v), 4) for v in (*spacing, *origin)],
-         [round(float(v), 5) for v in direction])
-    )  # fmt: skip
-    digest.update(geometry_text.encode())
-    digest.update(np.ascontiguousarray(array).data)
-    return digest.hexdigest()

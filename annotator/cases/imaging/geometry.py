@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from .model import ImportRejected
@@ -67,15 +69,20 @@ def rescale_stack(raw: np.ndarray, slopes=1.0, intercepts=0.0) -> np.ndarray:
             if raw.dtype == np.int16 and np.all(slopes == 1) and np.all(intercepts == 0):
                 return raw
             out = np.empty(raw.shape, np.int16)
+            # Slice by slice: cache-friendly, several times faster than whole-array casts.
             for i in range(n):
-                values = raw[i] if slopes[i] == 1 else raw[i].astype(np.int32) * int(slopes[i])
-                # int32 arithmetic, then an exact cast: the range was checked above.
-                np.add(
-                    values, np.int32(intercepts[i]), out=out[i], dtype=np.int32, casting="unsafe"
-                )
+                slope, intercept = int(slopes[i]), int(intercepts[i])
+                if slope == 1 and lows[i] >= INT16_MIN and highs[i] <= INT16_MAX:
+                    np.copyto(out[i], raw[i], casting="unsafe")  # exact: the values fit
+                    if intercept:
+                        out[i] += np.int16(intercept)  # exact: the result range was checked
+                else:
+                    wide = raw[i].astype(np.int32) * slope + intercept
+                    np.copyto(out[i], wide, casting="unsafe")
             return out
-    out = raw.astype(np.float32)
+    out = np.empty(raw.shape, np.float32)
     for i in range(n):
+        np.copyto(out[i], raw[i], casting="unsafe")
         if slopes[i] != 1:
             out[i] *= np.float32(slopes[i])
         if intercepts[i] != 0:
@@ -103,14 +110,32 @@ def format_mm(value: float) -> str:
     return f"{value:.3g}"
 
 
-def describe(
-    modality: str, kind: str, shape: tuple[int, ...], spacing, frame_rate=None, extra: str = ""
-) -> str:
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def describe(modality: str, kind: str, shape: tuple[int, ...], spacing, frame_rate=None) -> str:
+    """Safe one-line technical description, e.g. "CT, 200 slices, 512x512, 0.7x0.7x1.25 mm"."""
     nz, ny, nx = shape
     if kind == "video":
         rate = f", {frame_rate:.3g} fps" if frame_rate else ""
-        text = f"{modality} cine, {nz} frames, {nx}x{ny}{rate}"
+        text = f"{modality} cine, {_count(nz, 'frame')}, {nx}x{ny}{rate}"
     else:
         sx, sy, sz = (format_mm(s) for s in spacing)
-        text = f"{modality}, {nz} slices, {nx}x{ny}, {sx}x{sy}x{sz} mm"
-    return f"{text}{extra}"
+        text = f"{modality}, {_count(nz, 'slice')}, {nx}x{ny}, {sx}x{sy}x{sz} mm"
+    return text
+
+
+def content_fingerprint(array: np.ndarray, spacing, origin, direction) -> str:
+    digest = hashlib.sha256()
+    text = repr(
+        (
+            array.shape,
+            str(array.dtype),
+            [round(float(v), 4) for v in (*spacing, *origin)],
+            [round(float(v), 5) for v in direction],
+        )
+    )
+    digest.update(text.encode())
+    digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()

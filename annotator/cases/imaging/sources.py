@@ -4,11 +4,12 @@ removed, whether the import succeeds or is rejected."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,8 @@ def load_upload(
     display = Path(str(name).replace("\\", "/")).name or "upload"
     notes = notes if notes is not None else []
     with _scratch(limits) as scratch:
+        if hasattr(fileobj_or_path, "temporary_file_path"):  # Django's on-disk upload
+            fileobj_or_path = fileobj_or_path.temporary_file_path()
         if isinstance(fileobj_or_path, str | os.PathLike):
             path = Path(fileobj_or_path)
             if not path.is_file():
@@ -105,22 +108,16 @@ def load_upload(
         return _build(found, limits, progress, notes)
 
 
-class _scratch:
+@contextlib.contextmanager
+def _scratch(limits: ImportLimits) -> Iterator[Path]:
     """A private temp folder (under limits.scratch_dir), removed on exit in every case."""
-
-    def __init__(self, limits: ImportLimits):
-        self.base = limits.scratch_dir
-        self.path: Path | None = None
-
-    def __enter__(self) -> Path:
-        if self.base is not None:
-            Path(self.base).mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix="import-", dir=self.base))
-        return self.path
-
-    def __exit__(self, *exc) -> None:
-        if self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
+    if limits.scratch_dir is not None:
+        Path(limits.scratch_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="import-", dir=limits.scratch_dir))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _add_root(found: _Found, path: Path, name: str, scratch: Path, limits: ImportLimits) -> None:
@@ -135,17 +132,21 @@ def _add_root(found: _Found, path: Path, name: str, scratch: Path, limits: Impor
                 relative = full.relative_to(path).as_posix()
                 if is_junk(relative):
                     continue
-                _add_file(found, full, f"{name}/{relative}", name, scratch, limits, nested=True)
+                _add_file(found, full, f"{name}/{relative}", name, scratch, limits, in_zip=False)
         if len(found.dicom) + len(found.nifti) == before:
             raise ImportRejected(f"{name}: the folder contains no DICOM or NIfTI files.")
         return
     if is_junk(name):
-        raise ImportRejected(f"{name}: is a DICOMDIR/OS index file, not an image; upload the "
-                             "folder or zip that holds the images.")  # fmt: skip
-    _add_file(found, path, name, name, scratch, limits, nested=False)
+        raise ImportRejected(
+            f"{name}: is a DICOMDIR/OS index file, not an image; upload the "
+            "folder or zip that holds the images."
+        )
+    _add_file(found, path, name, name, scratch, limits, in_zip=False)
 
 
-def _add_file(found, path: Path, display: str, root: str, scratch: Path, limits, nested: bool):
+def _add_file(found, path: Path, display: str, root: str, scratch: Path, limits, in_zip: bool):
+    """Sniff one file by content and queue it: zip (extracted; not inside another zip), NIfTI
+    (plain or gzip), or DICOM (with or without the Part-10 preamble)."""
     found.count += 1
     if found.count > limits.max_members:
         raise ImportRejected(
@@ -153,9 +154,10 @@ def _add_file(found, path: Path, display: str, root: str, scratch: Path, limits,
         )
     size = path.stat().st_size
     if size == 0:
-        raise ImportRejected(f"{display}: the file is empty (0 bytes). Remove it or upload it "
-                             "again.")  # fmt: skip
-    if not nested and size > limits.max_upload_bytes:
+        raise ImportRejected(
+            f"{display}: the file is empty (0 bytes). Remove it or upload it again."
+        )
+    if not in_zip and size > limits.max_upload_bytes:
         raise ImportRejected(
             f"{display}: {size / 1024**3:.1f} GiB is more than the upload limit of "
             f"{limits.max_upload_bytes / 1024**3:.1f} GiB."
@@ -164,10 +166,9 @@ def _add_file(found, path: Path, display: str, root: str, scratch: Path, limits,
         head = fh.read(_HEAD_BYTES)
     source = SourceFile(path, display)
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        if nested:
-            where = "inside a zip" if "/" in display and root.lower().endswith(".zip") else ""
+        if in_zip:
             raise ImportRejected(
-                f"{display}: a zip {where or 'inside the upload'} is not supported; unpack it and "
+                f"{display}: a zip inside a zip is not supported; unpack the inner zip and "
                 "upload its contents."
             )
         _add_zip(found, source, scratch, limits)
@@ -186,7 +187,7 @@ def _add_file(found, path: Path, display: str, root: str, scratch: Path, limits,
     if looks_like_dicom(head):
         found.dicom.append((source, root))
         return
-    container = "zip" if ".zip/" in display.lower() else "folder" if nested else "upload"
+    container = "zip" if in_zip else "folder" if "/" in display else "upload"
     raise ImportRejected(
         f"{display}: is neither DICOM nor NIfTI. Remove it from the {container} and try again "
         "(accepted: DICOM files, NIfTI .nii/.nii.gz, or a zip of them)."
@@ -198,11 +199,19 @@ def _add_zip(found: _Found, source: SourceFile, scratch: Path, limits: ImportLim
     dest.mkdir()
     members = extract_zip(source.path, source.name, dest, limits)
     if not members:
-        raise ImportRejected(f"{source.name}: the zip is empty (no files besides OS litter and "
-                             "DICOMDIR).")  # fmt: skip
+        raise ImportRejected(
+            f"{source.name}: the zip is empty (no files besides OS litter and DICOMDIR)."
+        )
     for member in members:
-        _add_file(found, member.path, f"{source.name}/{member.name}", source.name, scratch,
-                  limits, nested=True)  # fmt: skip
+        _add_file(
+            found,
+            member.path,
+            f"{source.name}/{member.name}",
+            source.name,
+            scratch,
+            limits,
+            in_zip=True,
+        )
 
 
 def _build(found: _Found, limits: ImportLimits, progress: Progress | None, notes: list[str]):

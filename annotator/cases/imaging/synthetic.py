@@ -35,8 +35,11 @@ FAKE_PATIENT = {
     "DeviceSerialNumber": "SN-000-4242",
 }
 
-_SOP_CLASS = {"CT": CTImageStorage, "MR": MRImageStorage,
-              "PT": PositronEmissionTomographyImageStorage}  # fmt: skip
+_SOP_CLASS = {
+    "CT": CTImageStorage,
+    "MR": MRImageStorage,
+    "PT": PositronEmissionTomographyImageStorage,
+}
 
 
 def ct_phantom(n_slices: int, size: int, seed: int = 0) -> np.ndarray:
@@ -159,3 +162,90 @@ def _base_dataset(modality: str, sop_uid: str, transfer_syntax: str, patient) ->
     for keyword, value in (patient if patient is not None else FAKE_PATIENT).items():
         setattr(ds, keyword, value)
     return ds
+
+
+def write_enhanced(
+    path: Path,
+    values: np.ndarray,
+    *,
+    spacing: tuple[float, float, float] = (0.8, 0.8, 2.0),
+    origin: Sequence[float] = (-100.0, -120.0, 40.0),
+    frame_order: Sequence[int] | None = None,
+    slopes: Sequence[float] | None = None,
+    intercept: float = -1024.0,
+    positions: np.ndarray | None = None,
+) -> Path:
+    """An Enhanced CT object: frame i holds slice frame_order[i] (default: all slices in
+    order), with per-frame plane positions and per-frame rescale slopes."""
+    n, rows, cols = values.shape
+    order = list(range(n)) if frame_order is None else list(frame_order)
+    slopes = [1.0] * n if slopes is None else list(slopes)
+    if positions is None:
+        positions = np.asarray(origin, dtype=np.float64) + np.outer(
+            np.arange(n) * spacing[2], [0.0, 0.0, 1.0]
+        )
+    sop_uid = generate_uid()
+    ds = _base_dataset("CT", sop_uid, ExplicitVRLittleEndian, None)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.FrameOfReferenceUID = generate_uid()
+    ds.SeriesNumber, ds.InstanceNumber = 5, 1
+    ds.NumberOfFrames = len(order)
+    ds.Rows, ds.Columns = rows, cols
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    shared = Dataset()
+    orientation = Dataset()
+    orientation.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    measures = Dataset()
+    measures.PixelSpacing = [spacing[1], spacing[0]]
+    measures.SliceThickness = spacing[2]
+    shared.PlaneOrientationSequence = [orientation]
+    shared.PixelMeasuresSequence = [measures]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    frames, stored = [], []
+    for k in order:
+        item = Dataset()
+        position = Dataset()
+        position.ImagePositionPatient = [float(v) for v in positions[k]]
+        transform = Dataset()
+        transform.RescaleSlope, transform.RescaleIntercept = slopes[k], intercept
+        transform.RescaleType = "HU"
+        item.PlanePositionSequence = [position]
+        item.PixelValueTransformationSequence = [transform]
+        frames.append(item)
+        stored.append(np.rint((values[k].astype(np.float64) - intercept) / slopes[k]))
+    ds.PerFrameFunctionalGroupsSequence = frames
+    ds.PixelData = np.stack(stored).astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return Path(path)
+
+
+def write_cine(
+    path: Path,
+    frames: np.ndarray,
+    *,
+    frame_timing: dict | None = None,
+    photometric: str = "MONOCHROME2",
+    modality: str = "US",
+) -> Path:
+    """An uncompressed multi-frame clip (t, y, x) greyscale or (t, y, x, 3) RGB."""
+    sop_uid = generate_uid()
+    ds = _base_dataset(modality, sop_uid, ExplicitVRLittleEndian, None)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.SeriesNumber, ds.InstanceNumber = 1, 1
+    ds.NumberOfFrames = frames.shape[0]
+    ds.Rows, ds.Columns = frames.shape[1:3]
+    colour = frames.ndim == 4
+    ds.SamplesPerPixel = 3 if colour else 1
+    if colour:
+        ds.PlanarConfiguration = 0
+    ds.PhotometricInterpretation = "RGB" if colour else photometric
+    bits = frames.dtype.itemsize * 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
+    for keyword, value in (frame_timing or {"FrameTime": "33.3"}).items():
+        setattr(ds, keyword, value)
+    ds.PixelData = np.ascontiguousarray(frames).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return Path(path)

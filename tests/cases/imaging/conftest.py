@@ -32,3 +32,11 @@ def ct_folder(tmp_path: Path, small_ct: np.ndarray) -> Path:
     folder = tmp_path / "case01"
     write_series(folder, small_ct, spacing=(0.8, 0.6, 2.0), reverse_instance_numbers=True)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_behind(scratch: Path):
+    """After every test — accepted or rejected import — the scratch folder is empty."""
+    yield
+    leftovers = list(scratch.rglob("*")) if scratch.exists() else []
+    assert leftovers == [], leftovers

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 import SimpleITK as sitk
 from pydicom.uid import JPEG2000Lossless, RLELossless
@@ -215,3 +216,70 @@ def test_radiographs_are_skipped_with_a_note(tmp_path, ct_folder, limits):
     (volume,) = load_sources([ct_folder], limits, notes=notes)
     assert volume.array.shape[0] == 12
     assert any("no patient geometry" in n for n in notes)
+
+
+def test_positions_rounded_in_the_header_are_tolerated(tmp_path, limits):
+    """Some scanners write ImagePositionPatient with one decimal: 0.625 mm steps then read
+    0.6/0.7 mm; the stack is still regular and the spacing is the mean step."""
+    values = ct_phantom(9, 16)
+    paths = write_series(tmp_path / "r", values, spacing=(0.5, 0.5, 0.625), shuffle_names=False)
+    for k, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        ds.ImagePositionPatient = [-180.0, -180.0, round(-100.0 + 0.625 * k, 1)]
+        ds.save_as(path)
+    (volume,) = load_sources([tmp_path / "r"], limits)
+    assert volume.spacing[2] == pytest.approx(0.625, abs=0.02)
+    np.testing.assert_array_equal(volume.array, values)
+
+
+def _structured_report(path: Path) -> None:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"  # Basic Text SR
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "SR"
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_reports_and_dicomdirs_next_to_a_series(ct_folder, limits):
+    _structured_report(ct_folder / "report.dcm")
+    shutil.copy(dicomdir_tests() / "DICOMDIR", ct_folder / "DICOMDIR")
+    shutil.copy(dicomdir_tests() / "DICOMDIR", ct_folder / "INDEX.DCM")  # found by content
+    notes: list[str] = []
+    (volume,) = load_sources([ct_folder], limits, notes=notes)
+    assert volume.array.shape[0] == 12
+    assert notes == ["skipped 1 non-image DICOM object(s): 1 SR"]
+
+
+def test_upload_given_as_a_path(ct_folder, tmp_path, limits, scratch):
+    one = sorted(ct_folder.iterdir())[0]
+    (volume,) = load_upload("slice.dcm", one, limits)
+    assert volume.array.shape[0] == 1 and volume.source_name == "slice.dcm"
+    assert_clean(scratch)
+
+
+def test_files_without_preamble_and_deflated_files(tmp_path, small_ct, limits):
+    """Old exports without the 128-byte preamble, and Deflated Explicit VR Little Endian."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    folder = tmp_path / "legacy"
+    paths = write_series(folder, small_ct[:4], shuffle_names=False)
+    for k, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        if k % 2:
+            ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+            ds.save_as(path, enforce_file_format=True)
+        else:  # a bare implicit-VR data set: no preamble, no file meta
+            del ds.file_meta
+            ds.preamble = None
+            ds.save_as(path, implicit_vr=True, little_endian=True)
+            assert path.read_bytes()[:2] == b"\x08\x00"
+    (volume,) = load_sources([folder], limits)
+    np.testing.assert_array_equal(volume.array, small_ct[:4])

@@ -52,6 +52,7 @@ def limits() -> imaging.ImportLimits:
         max_members=settings.IMPORT_MAX_MEMBERS,
         max_compression_ratio=settings.IMPORT_MAX_COMPRESSION_RATIO,
         max_voxels=settings.IMPORT_MAX_VOXELS,
+        scratch_dir=Path(settings.FILE_UPLOAD_TEMP_DIR),
     )
 
 
@@ -62,20 +63,8 @@ def pseudonym_key() -> bytes:
 
 
 def keyed_fingerprint(source_fingerprint: str) -> str:
+    """Stored to spot re-imports; the pseudonymous study id is its first 10 hex digits."""
     return hmac.new(pseudonym_key(), source_fingerprint.encode(), hashlib.sha256).hexdigest()
-
-
-def study_id_for(keyed: str) -> str:
-    return f"ST-{keyed[:10].upper()}"
-
-
-def _case_key(name: str) -> str:
-    """How a CSV row names a source: its file or folder name without image extensions."""
-    base = Path(name).name
-    for suffix in (".nii.gz", ".nii", ".dcm", ".zip"):
-        if base.lower().endswith(suffix):
-            return base[: -len(suffix)]
-    return base
 
 
 @dataclass
@@ -87,57 +76,38 @@ class _Planned:
 
 
 def _plan(project: Project, volumes, rows) -> tuple[list[_Planned], list[str]]:
+    """Check every volume and CSV row before anything is written; drop re-imports."""
+    try:
+        rows_per_volume = imaging.match_targets(rows, volumes)
+    except imaging.ImportRejected as exc:
+        raise InvalidInput(str(exc), code="import_rejected") from exc
     planned: list[_Planned] = []
     skipped: list[str] = []
     seen: set[str] = set()
-    for volume in volumes:
+    for volume, volume_rows in zip(volumes, rows_per_volume, strict=True):
         if volume.kind != project.kind:
             wanted = "3D volumes" if project.kind == "volume" else "video clips"
             raise InvalidInput(
                 f"{volume.source_name}: project {project.slug} takes {wanted}, and this is a "
                 f"{volume.kind} ({volume.description})"
             )
+        for row in volume_rows:
+            if row.label not in project.label_names():
+                raise InvalidInput(
+                    f"targets CSV line {row.line}: unknown label {row.label!r}; this project's "
+                    f"labels are {project.label_names()}"
+                )
         keyed = keyed_fingerprint(volume.fingerprint)
-        study_id = study_id_for(keyed)
+        study_id = imaging.pseudonym(volume.fingerprint, pseudonym_key())
         if keyed in seen or Case.objects.filter(project=project, fingerprint=keyed).exists():
-            skipped.append(f"{volume.source_name}: already in the project as {study_id}")
+            note = f"{volume.source_name}: already in the project as {study_id}"
+            if volume_rows:
+                note += f"; its {len(volume_rows)} CSV target(s) were not added"
+            skipped.append(note)
             continue
         seen.add(keyed)
-        planned.append(_Planned(volume, keyed, study_id))
-    by_key: dict[str, _Planned] = {}
-    for item in planned:
-        by_key.setdefault(_case_key(item.volume.source_name), item)
-        by_key.setdefault(item.study_id, item)
-    unmatched = []
-    for row in rows:
-        item = by_key.get(row.case) or by_key.get(_case_key(row.case))
-        if item is None:
-            unmatched.append(f"line {row.line}: no imported case matches {row.case!r}")
-            continue
-        _check_row(project, item.volume, row)
-        item.rows.append(row)
-    if unmatched:
-        known = sorted({_case_key(p.volume.source_name) for p in planned})
-        raise InvalidInput(
-            "the targets CSV names cases that are not in this import: "
-            + "; ".join(unmatched[:10])
-            + f". Cases in this import: {known}"
-        )
+        planned.append(_Planned(volume, keyed, study_id, list(volume_rows)))
     return planned, skipped
-
-
-def _check_row(project: Project, volume, row) -> None:
-    nz, ny, nx = volume.array.shape
-    where = f"targets CSV line {row.line}"
-    if row.label not in project.label_names():
-        raise InvalidInput(f"{where}: unknown label {row.label!r}; known: {project.label_names()}")
-    if not 0 <= row.key_index < nz:
-        raise InvalidInput(f"{where}: key slice/frame {row.key_index} is outside 0..{nz - 1}")
-    x0, y0, x1, y1 = row.box
-    if not (0 <= x0 < x1 <= nx and 0 <= y0 < y1 <= ny):
-        raise InvalidInput(
-            f"{where}: box {list(row.box)} must satisfy 0 <= x0 < x1 <= {nx}, 0 <= y0 < y1 <= {ny}"
-        )
 
 
 def import_volumes(
@@ -242,6 +212,7 @@ def _dicom_json(ref) -> dict | None:
         "frame_of_reference_uid": ref.frame_of_reference_uid,
         "sop_class_uid": ref.sop_class_uid,
         "sop_instance_uids": list(ref.sop_instance_uids),
+        "frame_numbers": list(ref.frame_numbers) if ref.frame_numbers else None,
         "modality": ref.modality,
     }
 
@@ -286,12 +257,15 @@ def import_paths(
     """Read the given files/folders/zips (and optional targets CSV) and import them."""
     if not paths:
         raise InvalidInput("nothing to import: give at least one file, folder or zip")
+    notes: list[str] = []
     try:
         rows = imaging.parse_targets_csv(targets_csv) if targets_csv is not None else []
-        volumes = imaging.load_sources([Path(p) for p in paths], limits(), progress)
+        volumes = imaging.load_sources([Path(p) for p in paths], limits(), progress, notes)
     except imaging.ImportRejected as exc:
         raise InvalidInput(str(exc), code="import_rejected") from exc
-    return import_volumes(project, volumes, actor=actor, target_rows=rows, progress=progress)
+    report = import_volumes(project, volumes, actor=actor, target_rows=rows, progress=progress)
+    report.skipped.extend(notes)
+    return report
 
 
 _SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")

@@ -30,9 +30,11 @@ class Command(BaseCommand):
         project = Project.objects.filter(slug=opts["project"]).first()
         if project is None:
             raise CommandError(f"no project with slug {opts['project']!r}")
-        missing = [str(p) for p in opts["paths"] if not p.exists()]
-        if opts["targets"] is not None and not opts["targets"].is_file():
-            missing.append(str(opts["targets"]))
+        paths = [Path(p) for p in opts["paths"]]
+        targets = Path(opts["targets"]) if opts["targets"] else None
+        missing = [str(p) for p in paths if not p.exists()]
+        if targets is not None and not targets.is_file():
+            missing.append(str(targets))
         if missing:
             raise CommandError(f"not found: {', '.join(missing)}")
         actor = None
@@ -50,7 +52,7 @@ class Command(BaseCommand):
 
         try:
             report = importing.import_paths(
-                project, opts["paths"], actor=actor, targets_csv=opts["targets"], progress=progress
+                project, paths, actor=actor, targets_csv=targets, progress=progress
             )
         except DomainError as exc:
             raise CommandError(f"import rejected, nothing was kept: {exc.message}") from exc

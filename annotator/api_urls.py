@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from annotator.annotations import api as annotations
 from annotator.cases import api as cases
+from annotator.modelops import api as modelops
 from annotator.projects import api as projects
 
 urlpatterns = [
@@ -56,4 +57,13 @@ urlpatterns = [
     ),
     path("cases/<int:pk>/jobs/", annotations.CaseJobs.as_view(), name="case-jobs"),
     path("jobs/<int:pk>/", annotations.JobDetail.as_view(), name="job-detail"),
+    path("models/", modelops.ModelList.as_view(), name="model-list"),
+    path("models/rollback", modelops.ModelRollback.as_view(), name="model-rollback"),
+    path("models/<int:pk>/", modelops.ModelDetail.as_view(), name="model-detail"),
+    path("models/<int:pk>/promote", modelops.ModelPromote.as_view(), name="model-promote"),
+    path("training-rounds/", modelops.RoundList.as_view(), name="round-list"),
+    path("training-rounds/<int:pk>/", modelops.RoundDetail.as_view(), name="round-detail"),
+    path("training-rounds/<int:pk>/cancel", modelops.RoundCancel.as_view(), name="round-cancel"),
+    path("training-rounds/<int:pk>/promote", modelops.RoundPromote.as_view(), name="round-promote"),
+    path("projects/<int:pk>/round-policy", modelops.RoundPolicyView.as_view(), name="round-policy"),
 ]

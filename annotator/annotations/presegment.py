@@ -184,6 +184,8 @@ def queue_case(case: Case, *, actor=None) -> bool:
         return False
     if case.status not in (CaseStatus.NEW, CaseStatus.READY) or case.first_opened_at is not None:
         return False
+    if case.presegment_jobs.filter(status__in=ACTIVE).exists():
+        return False
     with transaction.atomic():
         jobs = [
             PresegmentJob.objects.create(

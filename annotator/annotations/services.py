@@ -350,7 +350,17 @@ def _close_if_reviewed(case: Case, *, actor) -> Case:
     outcome = (
         CaseStatus.ACCEPTED if all(v == Decision.ACCEPT for v in verdicts) else CaseStatus.REJECTED
     )
-    return case_services.transition(case, outcome, actor=actor)
+    case = case_services.transition(case, outcome, actor=actor)
+    if outcome == CaseStatus.ACCEPTED:
+        transaction.on_commit(lambda: _after_acceptance(case))
+    return case
+
+
+def _after_acceptance(case: Case) -> None:
+    """New accepted masks may make a threshold-scheduled fine-tuning round due."""
+    from annotator.modelops.schedules import on_case_accepted
+
+    on_case_accepted(case.project)
 
 
 @transaction.atomic

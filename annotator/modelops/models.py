@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 from annotator.projects.models import Project
@@ -36,6 +37,10 @@ class ModelVersion(models.Model):
         Project, null=True, blank=True, on_delete=models.CASCADE, related_name="model_versions"
     )
     round_number = models.PositiveIntegerField(null=True, blank=True)
+    # The production version this one replaced when it was promoted (what a rollback restores).
+    replaced = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     promoted_at = models.DateTimeField(null=True, blank=True)
 
@@ -56,3 +61,139 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
+
+
+class RoundPolicy(models.Model):
+    """How a project's fine-tuning rounds run and when a candidate may replace production."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="round_policy")
+    heldout_fraction = models.FloatField(default=0.2)  # share of cases kept for evaluation
+    steps = models.PositiveIntegerField(default=300)  # training steps per round
+    auto_promote = models.BooleanField(default=False)
+    # Auto-promotion: mean held-out Dice must beat production by this much, and no label's mean
+    # Dice may fall below production's.
+    promote_margin = models.FloatField(default=0.02)
+    # Threshold schedule: start a round once this many newly accepted masks exist (0 = off).
+    min_new_accepted = models.PositiveIntegerField(default=0)
+    nsd_tolerance_mm = models.FloatField(default=2.0)
+
+    def __str__(self) -> str:
+        return f"round policy of {self.project}"
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "Train"
+    HELDOUT = "heldout", "Held out"
+
+
+class Snapshot(models.Model):
+    """An immutable, hashed list of accepted mask revisions, split into train/held-out by case."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="snapshots")
+    sha256 = models.CharField(max_length=64)
+    train_count = models.PositiveIntegerField()
+    heldout_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.sha256[:12]} ({self.train_count}+{self.heldout_count})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("snapshots are immutable")
+        super().save(*args, **kwargs)
+
+
+class SnapshotEntry(models.Model):
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="entries")
+    revision = models.ForeignKey(
+        "annotations.MaskRevision", on_delete=models.PROTECT, related_name="+"
+    )
+    target = models.ForeignKey("annotations.Target", on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="+")
+    split = models.CharField(max_length=8, choices=Split.choices)
+
+    class Meta:
+        ordering = ["snapshot", "case_id", "target_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "target"], name="one_entry_per_target")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.split}: revision {self.revision_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("snapshot entries are immutable")
+        super().save(*args, **kwargs)
+
+
+class RoundStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    TRAINING = "training", "Training"
+    EVALUATING = "evaluating", "Evaluating"
+    CANDIDATE = "candidate", "Candidate"  # finished; waits for a promotion decision
+    PROMOTED = "promoted", "Promoted"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_ROUND_STATUSES = (RoundStatus.QUEUED, RoundStatus.TRAINING, RoundStatus.EVALUATING)
+
+
+class RoundTrigger(models.TextChoices):
+    MANUAL = "manual", "Started by an admin"
+    SCHEDULE = "schedule", "Schedule"
+    THRESHOLD = "threshold", "New accepted masks"
+
+
+class TrainingRound(models.Model):
+    """One fine-tuning round: snapshot → train from production → evaluate → candidate."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=12, choices=RoundStatus.choices, default=RoundStatus.QUEUED, db_index=True
+    )
+    trigger = models.CharField(max_length=12, choices=RoundTrigger.choices)
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="rounds")
+    base_model = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="rounds_based_on"
+    )
+    candidate = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    config = models.JSONField(default=dict)  # training settings actually used
+    # {"step", "total", "loss", "eta_s", "phase"} while it runs.
+    progress = models.JSONField(default=dict, blank=True)
+    # Evaluation: per target and per label, candidate vs the production model of the round.
+    metrics = models.JSONField(default=dict, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="unique_round_number"),
+            # A round never starts while another of the same project runs.
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(status__in=["queued", "training", "evaluating"]),
+                name="one_active_round_per_project",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"round {self.number} of {self.project} ({self.status})"

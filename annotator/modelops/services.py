@@ -12,7 +12,7 @@ from django.utils import timezone
 from annotator.audit.services import record
 from annotator.core.errors import Conflict, InvalidInput
 
-from .models import ModelOrigin, ModelStatus, ModelVersion
+from .models import ModelStatus, ModelVersion
 
 
 def model_path(version: ModelVersion) -> Path:
@@ -97,7 +97,8 @@ def promote(version: ModelVersion, *, actor=None, reason: str = "") -> ModelVers
         previous.save(update_fields=["status"])
     version.status = ModelStatus.PRODUCTION
     version.promoted_at = timezone.now()
-    version.save(update_fields=["status", "promoted_at"])
+    version.replaced = previous
+    version.save(update_fields=["status", "promoted_at", "replaced"])
     record(
         "model.promote",
         actor=actor,
@@ -106,38 +107,48 @@ def promote(version: ModelVersion, *, actor=None, reason: str = "") -> ModelVers
         reason=reason,
         previous=previous.pk if previous else None,
     )
+    transaction.on_commit(lambda: represegment_unopened(version, actor=actor))
     return version
 
 
 @transaction.atomic
 def rollback(project=None, *, actor=None) -> ModelVersion:
-    """Return production to the version that was production before the current one."""
-    current = ModelVersion.objects.filter(project=project, status=ModelStatus.PRODUCTION).first()
-    if current is None:
-        raise Conflict("there is no production model to roll back")
-    previous = (
-        ModelVersion.objects.filter(
-            project=project, status=ModelStatus.RETIRED, promoted_at__isnull=False
-        )
-        .exclude(pk=current.pk)
-        .order_by("-promoted_at")
+    """Return production to the version the current one replaced (repeatable, like a stack)."""
+    current = (
+        ModelVersion.objects.select_for_update()
+        .filter(project=project, status=ModelStatus.PRODUCTION)
         .first()
     )
+    if current is None:
+        raise Conflict("there is no production model to roll back")
+    previous = current.replaced
     if previous is None:
-        raise Conflict("no earlier production model to roll back to")
+        raise Conflict(f"{current.name} replaced no earlier model; nothing to roll back to")
     current.status = ModelStatus.RETIRED
     current.save(update_fields=["status"])
     previous.status = ModelStatus.PRODUCTION
-    previous.promoted_at = timezone.now()
-    previous.save(update_fields=["status", "promoted_at"])
-    record(
-        "model.rollback",
-        actor=actor,
-        obj=previous,
-        project=project,
-        replaced=current.pk,
-    )
+    previous.save(update_fields=["status"])
+    record("model.rollback", actor=actor, obj=previous, project=project, replaced=current.pk)
+    transaction.on_commit(lambda: represegment_unopened(previous, actor=actor))
     return previous
 
 
-__all__ = ["ModelOrigin", "model_path", "promote", "register", "rollback"]
+def represegment_unopened(version: ModelVersion, *, actor=None) -> int:
+    """After production changes: pre-segment again every case no annotator has opened yet (new
+    or ready, never opened) with the new production model. Opened cases are never touched."""
+    from annotator.annotations.presegment import queue_case
+    from annotator.cases.models import Case, CaseStatus
+
+    cases = Case.objects.filter(
+        status__in=[CaseStatus.NEW, CaseStatus.READY], first_opened_at__isnull=True
+    )
+    if version.project_id is not None:
+        cases = cases.filter(project_id=version.project_id)
+    else:  # the global default serves projects without a production model of their own
+        own = ModelVersion.objects.filter(
+            status=ModelStatus.PRODUCTION, project__isnull=False
+        ).values("project_id")
+        cases = cases.exclude(project_id__in=own)
+    count = sum(1 for case in cases if queue_case(case, actor=actor))
+    record("model.represegment", actor=actor, obj=version, project=version.project, cases=count)
+    return count

@@ -1,0 +1,191 @@
+"""Model registry and training rounds. Admins (staff) act; project members read."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.projects.access import visible_projects
+from annotator.projects.api import get_visible_project
+
+from . import rounds, schedules, services
+from .models import ModelOrigin, ModelVersion, TrainingRound
+from .serializers import (
+    ModelImportSerializer,
+    ModelVersionSerializer,
+    RoundPolicySerializer,
+    RoundSerializer,
+    RoundStartSerializer,
+)
+
+
+def require_admin(user) -> None:
+    if not user.is_staff:
+        raise PermissionDenied("only admins manage models and training rounds")
+
+
+def visible_models(user):
+    return ModelVersion.objects.filter(
+        Q(project__isnull=True) | Q(project__in=visible_projects(user))
+    ).select_related("project")
+
+
+class ModelList(generics.ListCreateAPIView):
+    """Model versions (global defaults and those of your projects). Admins import a checkpoint
+    trained elsewhere as a candidate (multipart `file`, `name`, `config`, optional `project`)."""
+
+    serializer_class = ModelVersionSerializer
+    filterset_fields = ["status", "origin", "project"]
+    parser_classes = [MultiPartParser]
+
+    def get_queryset(self):
+        return visible_models(self.request.user)
+
+    @extend_schema(request=ModelImportSerializer, responses={201: ModelVersionSerializer})
+    def post(self, request):
+        require_admin(request.user)
+        data = ModelImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = None
+        if data.validated_data["project"] is not None:
+            project = get_visible_project(request.user, data.validated_data["project"])
+        upload = data.validated_data["file"]
+        with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
+            path = Path(tmp) / "checkpoint.pt"
+            with path.open("wb") as fh:
+                for chunk in upload.chunks():
+                    fh.write(chunk)
+            version = services.register(
+                path,
+                name=data.validated_data["name"],
+                origin=ModelOrigin.IMPORTED,
+                config=data.validated_data["config"],
+                project=project,
+                actor=request.user,
+                move=True,
+            )
+        return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class ModelDetail(generics.RetrieveAPIView):
+    serializer_class = ModelVersionSerializer
+
+    def get_queryset(self):
+        return visible_models(self.request.user)
+
+
+class ModelPromote(APIView):
+    """Make this version production for its project (or globally)."""
+
+    @extend_schema(request=None, responses={200: ModelVersionSerializer})
+    def post(self, request, pk):
+        require_admin(request.user)
+        version = get_object_or_404(visible_models(request.user), pk=pk)
+        version = services.promote(version, actor=request.user, reason="promoted by an admin")
+        return Response(ModelVersionSerializer(version).data)
+
+
+class ModelRollback(APIView):
+    """Return production (of `project`, or the global default) to the version it replaced."""
+
+    @extend_schema(request=None, responses={200: ModelVersionSerializer})
+    def post(self, request):
+        require_admin(request.user)
+        project = None
+        project_id = request.data.get("project") or request.query_params.get("project")
+        if project_id:
+            project = get_visible_project(request.user, project_id)
+        version = services.rollback(project, actor=request.user)
+        return Response(ModelVersionSerializer(version).data)
+
+
+class RoundList(generics.ListCreateAPIView):
+    """Training rounds of your projects; admins start one (`project`, optional `steps`)."""
+
+    serializer_class = RoundSerializer
+    filterset_fields = ["project", "status"]
+
+    def get_queryset(self):
+        return TrainingRound.objects.filter(
+            project__in=visible_projects(self.request.user)
+        ).select_related("snapshot", "started_by")
+
+    @extend_schema(request=RoundStartSerializer, responses={201: RoundSerializer})
+    def post(self, request):
+        require_admin(request.user)
+        data = RoundStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = get_visible_project(request.user, data.validated_data["project"])
+        round_ = rounds.start_round(
+            project, actor=request.user, steps=data.validated_data.get("steps")
+        )
+        return Response(RoundSerializer(round_).data, status=status.HTTP_201_CREATED)
+
+
+class RoundDetail(generics.RetrieveAPIView):
+    serializer_class = RoundSerializer
+
+    def get_queryset(self):
+        return TrainingRound.objects.filter(project__in=visible_projects(self.request.user))
+
+
+class _RoundAction(APIView):
+    def round(self, request, pk) -> TrainingRound:
+        require_admin(request.user)
+        return get_object_or_404(
+            TrainingRound.objects.filter(project__in=visible_projects(request.user)), pk=pk
+        )
+
+
+class RoundCancel(_RoundAction):
+    @extend_schema(request=None, responses={200: RoundSerializer})
+    def post(self, request, pk):
+        round_ = rounds.cancel_round(self.round(request, pk), actor=request.user)
+        return Response(RoundSerializer(round_).data)
+
+
+class RoundPromote(_RoundAction):
+    """Promote the round's candidate after comparing it with production."""
+
+    @extend_schema(request=None, responses={200: RoundSerializer})
+    def post(self, request, pk):
+        round_ = rounds.promote_round(
+            self.round(request, pk), actor=request.user, reason="promoted by an admin"
+        )
+        return Response(RoundSerializer(round_).data)
+
+
+class RoundPolicyView(APIView):
+    """A project's round policy and schedule (cron and/or new-accepted-mask threshold)."""
+
+    def _project(self, request, pk):
+        return get_visible_project(request.user, pk)
+
+    @extend_schema(responses={200: RoundPolicySerializer})
+    def get(self, request, pk):
+        project = self._project(request, pk)
+        data = RoundPolicySerializer(rounds.policy_for(project)).data
+        return Response({**data, **schedules.describe(project)})
+
+    @extend_schema(request=RoundPolicySerializer, responses={200: RoundPolicySerializer})
+    def put(self, request, pk):
+        require_admin(request.user)
+        project = self._project(request, pk)
+        policy = rounds.policy_for(project)
+        data = RoundPolicySerializer(policy, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        cron = data.validated_data.pop("cron", "__keep__")
+        data.save()
+        if cron != "__keep__":
+            schedules.set_schedule(project, cron=cron or None, actor=request.user)
+        return self.get(request, pk)

@@ -1,0 +1,100 @@
+from rest_framework import serializers
+
+from .models import ModelVersion, RoundPolicy, TrainingRound
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "name",
+            "parent",
+            "origin",
+            "config",
+            "checksum",
+            "metrics",
+            "status",
+            "project",
+            "round_number",
+            "replaced",
+            "created_at",
+            "promoted_at",
+        ]
+        read_only_fields = fields
+
+
+class ModelImportSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text='checkpoint in the official format {"model": state_dict}'
+    )
+    name = serializers.CharField(max_length=200)
+    config = serializers.CharField(default="medsam2_t512", help_text="inference config name")
+    project = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class RoundSerializer(serializers.ModelSerializer):
+    project = serializers.PrimaryKeyRelatedField(read_only=True)
+    snapshot = serializers.SerializerMethodField()
+    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = TrainingRound
+        fields = [
+            "id",
+            "project",
+            "number",
+            "status",
+            "trigger",
+            "snapshot",
+            "base_model",
+            "candidate",
+            "config",
+            "progress",
+            "metrics",
+            "message",
+            "cancel_requested",
+            "started_by",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_snapshot(self, round_) -> dict:
+        s = round_.snapshot
+        return {"id": s.pk, "sha256": s.sha256, "train": s.train_count, "heldout": s.heldout_count}
+
+
+class RoundStartSerializer(serializers.Serializer):
+    project = serializers.IntegerField()
+    steps = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+
+class RoundPolicySerializer(serializers.ModelSerializer):
+    cron = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text='"minute hour day month weekday", e.g. "0 2 * * *" nightly; empty removes it',
+    )
+
+    class Meta:
+        model = RoundPolicy
+        fields = [
+            "heldout_fraction",
+            "steps",
+            "auto_promote",
+            "promote_margin",
+            "min_new_accepted",
+            "nsd_tolerance_mm",
+            "cron",
+        ]
+
+    def validate_heldout_fraction(self, value):
+        if not 0 < value < 1:
+            raise serializers.ValidationError("must be between 0 and 1")
+        return value

@@ -1,0 +1,31 @@
+"""Accepted cases for round tests: an image with a blob, a target and its accepted mask."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from annotator.annotations.masks import summarize
+from annotator.annotations.models import Review
+from annotator.annotations.services import store_revision
+from annotator.cases.models import CaseStatus
+from tests import factories
+
+
+def blob_case(project, annotator, reviewer, *, seed: int, shape=(10, 48, 48)):
+    """A case whose image holds a bright ellipsoid; its target's accepted mask is the blob."""
+    rng = np.random.default_rng(seed)
+    nz, ny, nx = shape
+    zz, yy, xx = np.mgrid[:nz, :ny, :nx]
+    cz, cy, cx = nz // 2, rng.integers(16, ny - 16), rng.integers(16, nx - 16)
+    blob = ((zz - cz) / 3.0) ** 2 + ((yy - cy) / 7.0) ** 2 + ((xx - cx) / 8.0) ** 2 <= 1
+    image = (rng.normal(40, 10, shape) + 120 * blob).astype(np.int16)
+    case = factories.case(project, array=image, assignee=annotator, status=CaseStatus.ACCEPTED)
+    ys, xs = np.nonzero(blob[cz])
+    target = factories.target(
+        case, key_index=cz, box=[float(xs.min()), float(ys.min()), xs.max() + 1.0, ys.max() + 1.0]
+    )
+    revision = store_revision(
+        target, summarize(blob.astype(np.uint8)), parent_id=None, source="human", author=annotator
+    ).revision
+    Review.objects.create(target=target, revision=revision, reviewer=reviewer, decision="accept")
+    return case, target, blob

@@ -1,0 +1,130 @@
+"""Snapshots, the split by case, the gate, schedules and re-pre-segmentation (no training)."""
+
+import pytest
+
+from annotator.annotations.models import PresegmentJob
+from annotator.cases.models import CaseStatus
+from annotator.core.errors import Conflict, InvalidInput
+from annotator.modelops import rounds, schedules, services
+from annotator.modelops.models import RoundStatus, TrainingRound
+from tests import factories
+from tests.modelops.helpers import blob_case
+
+
+@pytest.fixture
+def accepted(project, people):
+    return [
+        blob_case(project, people["annotator"], people["reviewer"], seed=s)[0] for s in range(6)
+    ]
+
+
+def test_snapshot_is_immutable_hashed_and_split_by_case(project, accepted):
+    snap = rounds.take_snapshot(project)
+    entries = list(snap.entries.all())
+    assert len(entries) == 6 == snap.train_count + snap.heldout_count
+    assert snap.train_count > 0 and snap.heldout_count > 0
+    by_case = {}
+    for e in entries:
+        by_case.setdefault(e.case_id, set()).add(e.split)
+    assert all(len(splits) == 1 for splits in by_case.values())  # never both sides
+    again = rounds.take_snapshot(project)
+    assert again.sha256 == snap.sha256  # same data, same hash: reproducible
+    assert {(e.case_id, e.split) for e in again.entries.all()} == {
+        (e.case_id, e.split) for e in entries
+    }
+    snap.train_count = 99
+    with pytest.raises(ValueError, match="immutable"):
+        snap.save()
+    with pytest.raises(ValueError, match="immutable"):
+        entries[0].save()
+
+
+def test_split_stays_stable_as_cases_are_added(project, people, accepted):
+    first = {e.case_id: e.split for e in rounds.take_snapshot(project).entries.all()}
+    for seed in range(6, 10):
+        blob_case(project, people["annotator"], people["reviewer"], seed=seed)
+    second = {e.case_id: e.split for e in rounds.take_snapshot(project).entries.all()}
+    assert all(second[cid] == split for cid, split in first.items())
+
+
+def test_snapshot_needs_two_cases(project, people):
+    blob_case(project, people["annotator"], people["reviewer"], seed=0)
+    with pytest.raises(InvalidInput, match="at least 2 cases"):
+        rounds.take_snapshot(project)
+
+
+def _metrics(cand, prod, cand_labels, prod_labels):
+    def block(mean, labels):
+        return {"summary": {"dice": mean}, "labels": {k: {"dice": v} for k, v in labels.items()}}
+
+    return {"candidate": block(cand, cand_labels), "production": block(prod, prod_labels)}
+
+
+def test_gate():
+    ok, reason = rounds.gate(_metrics(0.80, 0.70, {"a": 0.8, "b": 0.8}, {"a": 0.7, "b": 0.7}), 0.02)
+    assert ok, reason
+    worse, reason = rounds.gate(_metrics(0.69, 0.70, {"a": 0.69}, {"a": 0.70}), 0.02)
+    assert not worse and "fell" in reason
+    small, reason = rounds.gate(_metrics(0.71, 0.70, {"a": 0.71}, {"a": 0.70}), 0.02)
+    assert not small and "does not beat" in reason
+    regress, reason = rounds.gate(
+        _metrics(0.90, 0.70, {"a": 0.99, "b": 0.60}, {"a": 0.6, "b": 0.8}), 0.02
+    )
+    assert not regress and "b" in reason
+
+
+def test_one_round_at_a_time_and_the_schedule_fires_once(project, accepted, tmp_path):
+    factories.tiny_model_version(tmp_path, project=project)
+    assert schedules.maybe_start(project) == "started round 1"
+    assert schedules.maybe_start(project) == "a round is already running"
+    with pytest.raises(Conflict, match="already running"):
+        rounds.start_round(project)
+    assert TrainingRound.objects.count() == 1
+    # Finished, and nothing new accepted since: the schedule does not start another.
+    TrainingRound.objects.update(status=RoundStatus.CANDIDATE)
+    assert schedules.maybe_start(project).startswith("not due: 0 new")
+
+
+def test_threshold_schedule(project, people, tmp_path):
+    factories.tiny_model_version(tmp_path, project=project)
+    schedules.set_schedule(project, cron="0 2 * * *", min_new_accepted=3)
+    blob_case(project, people["annotator"], people["reviewer"], seed=1)
+    blob_case(project, people["annotator"], people["reviewer"], seed=2)
+    assert schedules.maybe_start(project).startswith("not due: 2 new")
+    blob_case(project, people["annotator"], people["reviewer"], seed=3)
+    assert schedules.maybe_start(project) == "started round 1"
+    described = schedules.describe(project)
+    assert described["cron"] == "0 2 * * *" and described["min_new_accepted"] == 3
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name=schedules.task_name(project))
+    assert task.task == schedules.TASK and task.args == f"[{project.pk}]"
+    schedules.set_schedule(project, cron=None)
+    assert not PeriodicTask.objects.filter(name=schedules.task_name(project)).exists()
+    with pytest.raises(InvalidInput, match="5 fields"):
+        schedules.set_schedule(project, cron="nightly")
+
+
+def test_promotion_represegments_only_unopened_cases(
+    project, people, tmp_path, django_capture_on_commit_callbacks
+):
+    old = factories.tiny_model_version(tmp_path, project=project, seed=1)
+    unopened = factories.case(project, status=CaseStatus.READY)
+    factories.target(unopened)
+    opened = factories.case(project, status=CaseStatus.READY, assignee=people["annotator"])
+    factories.target(opened)
+    opened.first_opened_at = opened.created_at
+    opened.save()
+    in_progress = factories.case(project, status=CaseStatus.IN_PROGRESS)
+    factories.target(in_progress)
+    new = factories.tiny_model_version(tmp_path, project=project, seed=2, promote=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.promote(new)
+    jobs = PresegmentJob.objects.all()
+    assert {j.case_id for j in jobs} == {unopened.pk}
+    assert all(j.model_version == new for j in jobs)
+    unopened.refresh_from_db()
+    assert unopened.status == CaseStatus.READY
+    assert unopened.targets.get().head.model_version == new
+    old.refresh_from_db()
+    assert old.status == "retired"

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "annotator.core.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -246,16 +247,53 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 AUTO_PRESEGMENT = env_bool("AUTO_PRESEGMENT", True)
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOG_FORMAT = env("LOG_FORMAT", "json" if PRODUCTION else "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "annotator.core.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"},
+        "json": {"()": "annotator.core.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Our access line replaces Django's and daphne's (which would log full paths).
+        "django.server": {"level": "WARNING"},
+        "annotator.access": {"level": env("ACCESS_LOG_LEVEL", "INFO")},
+    },
 }
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+
+
+def _refuse_unsafe_production() -> None:
+    """Production refuses to start with DEBUG on, a default or weak secret, or open hosts."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    problems = []
+    if DEBUG:
+        problems.append("DEBUG is on")
+    secret = env("SECRET_KEY") or ""
+    if len(secret) < 32 or secret.startswith("change-me") or "insecure" in secret:
+        problems.append("SECRET_KEY is unset, a placeholder or shorter than 32 characters")
+    if env("ALLOWED_HOSTS") is None or "*" in ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS must list the site's host names (not *)")
+    if not env("PSEUDONYM_KEY"):
+        problems.append("PSEUDONYM_KEY is unset (pseudonymous ids would follow SECRET_KEY)")
+    if problems:
+        raise ImproperlyConfigured("unsafe production settings: " + "; ".join(problems))
+
 
 if PRODUCTION:
+    _refuse_unsafe_production()
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

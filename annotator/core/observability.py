@@ -1,0 +1,192 @@
+"""Request ids, structured logs and Prometheus metrics.
+
+- Every request gets an id (the proxy's X-Request-ID, or a new one), echoed in the response and
+  attached to every log record written while it is handled.
+- LOG_FORMAT=json writes one JSON object per line (the default in production).
+- Access lines carry method, route pattern, status, duration and user id: never query strings,
+  bodies or names (no patient identifier reaches the logs).
+- /metrics (Prometheus): request latency by route, queue depth, pre-segmentation and training
+  outcomes and durations (from the database, so every worker machine is counted).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import time
+import uuid
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseForbidden
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+access_log = logging.getLogger("annotator.access")
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    FIELDS = ("method", "route", "status", "duration_ms", "user_id")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        for name in self.FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+REGISTRY = CollectorRegistry()
+REQUEST_SECONDS = Histogram(
+    "annotator_http_request_duration_seconds",
+    "HTTP request latency by route pattern",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30),
+)
+
+
+def _route(request) -> str:
+    match = getattr(request, "resolver_match", None)
+    return match.route if match is not None and match.route else "unmatched"
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming[:64] if incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        started = time.monotonic()
+        try:
+            response = self.get_response(request)
+            elapsed = time.monotonic() - started
+            route = _route(request)
+            REQUEST_SECONDS.labels(request.method, route, str(response.status_code)).observe(
+                elapsed
+            )
+            response["X-Request-ID"] = rid
+            access_log.info(
+                "%s %s %s %.1fms",
+                request.method,
+                route,
+                response.status_code,
+                elapsed * 1000,
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed * 1000, 1),
+                    "user_id": getattr(getattr(request, "user", None), "pk", None),
+                },
+            )
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+QUEUES = ("gpu", "training", "default")
+DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 900, 3600, 4 * 3600)
+
+
+class DatabaseCollector:
+    """Gauges and counters read from the database and the broker at scrape time."""
+
+    def collect(self):
+        from django.db.models import Count, DurationField, ExpressionWrapper, F
+
+        from annotator.annotations.models import PresegmentJob
+        from annotator.modelops.models import TrainingRound
+
+        queue = GaugeMetricFamily(
+            "annotator_queue_depth", "Tasks waiting in each Celery queue", labels=["queue"]
+        )
+        for name, depth in queue_depths().items():
+            queue.add_metric([name], depth)
+        yield queue
+
+        jobs = CounterMetricFamily(
+            "annotator_presegment_jobs",
+            "Pre-segmentation (GPU) tasks by outcome; failed = GPU task failures",
+            labels=["status"],
+        )
+        for row in PresegmentJob.objects.values("status").annotate(n=Count("id")):
+            jobs.add_metric([row["status"]], row["n"])
+        yield jobs
+
+        durations = (
+            PresegmentJob.objects.filter(status="done", started_at__isnull=False)
+            .annotate(
+                d=ExpressionWrapper(
+                    F("finished_at") - F("started_at"), output_field=DurationField()
+                )
+            )
+            .values_list("d", flat=True)
+        )
+        seconds = sorted(d.total_seconds() for d in durations if d is not None)
+        buckets, i = [], 0
+        for bound in DURATION_BUCKETS:
+            while i < len(seconds) and seconds[i] <= bound:
+                i += 1
+            buckets.append((str(float(bound)), i))
+        buckets.append(("+Inf", len(seconds)))
+        hist = HistogramMetricFamily(
+            "annotator_presegment_duration_seconds", "Pre-segmentation task durations"
+        )
+        hist.add_metric([], buckets, sum_value=sum(seconds))
+        yield hist
+
+        rounds = GaugeMetricFamily(
+            "annotator_training_rounds", "Training rounds by status", labels=["status"]
+        )
+        for row in TrainingRound.objects.values("status").annotate(n=Count("id")):
+            rounds.add_metric([row["status"]], row["n"])
+        yield rounds
+
+
+def queue_depths() -> dict[str, int]:
+    url = settings.CELERY_BROKER_URL
+    try:
+        if url.startswith("redis"):
+            import redis
+
+            client = redis.Redis.from_url(url, socket_timeout=2)
+            return {q: int(client.llen(q)) for q in QUEUES}
+        if url.startswith("filesystem"):
+            from pathlib import Path
+
+            folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+            pending = [p.name for p in folder.glob("*.msg")]
+            return {q: sum(1 for n in pending if f"_{q}." in n or n.endswith(f"{q}.msg"))
+                    for q in QUEUES}  # fmt: skip
+    except Exception:  # an unreachable broker shows as missing depth, not a failed scrape
+        return {}
+    return {}
+
+
+REGISTRY.register(DatabaseCollector())
+
+
+def metrics_view(request):
+    """Prometheus text format. With METRICS_TOKEN set, a matching bearer token is required."""
+    token = getattr(settings, "METRICS_TOKEN", "")
+    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
+        return HttpResponseForbidden("metrics need the bearer token")
+    return HttpResponse(generate_latest(REGISTRY), content_type="text/plain; version=0.0.4")

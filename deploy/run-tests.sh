@@ -10,6 +10,12 @@ trap 'rm -rf "$ANNOTATOR_VAR_DIR"' EXIT
 echo "==> ruff"
 ruff check . && ruff format --check .
 
+echo "==> docker compose config (deploy/docker-compose.yml, validated without a daemon)"
+compose_env_made=""
+if [ ! -f deploy/.env ]; then cp deploy/.env.example deploy/.env; compose_env_made=1; fi
+docker-compose -f deploy/docker-compose.yml config -q
+[ -n "$compose_env_made" ] && rm -f deploy/.env
+
 echo "==> tests on SQLite"
 env -u DATABASE_URL pytest -q -n 2 "$@"
 

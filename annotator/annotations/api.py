@@ -40,6 +40,8 @@ def get_visible_target(user, pk) -> Target:
 class CaseTargets(generics.ListCreateAPIView):
     """Targets of a case. The assigned annotator (or a manager) adds targets with a prompt."""
 
+    queryset = Target.objects.none()  # for the schema; get_queryset() filters
+
     serializer_class = TargetSerializer
     pagination_class = None
 
@@ -88,6 +90,8 @@ class TargetRevisions(generics.ListCreateAPIView):
     """Mask revisions of a target, oldest first. POST a new one naming its parent (the current
     head): a stale parent is answered 409 with the current revision id. Send an
     `Idempotency-Key` header to make retries safe."""
+
+    queryset = MaskRevision.objects.none()  # for the schema; get_queryset() filters
 
     serializer_class = MaskRevisionSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -205,6 +209,8 @@ class TargetPresegment(APIView):
 
 class CaseJobs(generics.ListAPIView):
     """Pre-segmentation jobs of a case, newest first."""
+
+    queryset = PresegmentJob.objects.none()  # for the schema; get_queryset() filters
 
     serializer_class = PresegmentJobSerializer
 

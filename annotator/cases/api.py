@@ -5,7 +5,7 @@ from django.db.models import Count, Prefetch
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from annotator.annotations import services as annotation_services
 from annotator.annotations.models import Assignment
+from annotator.core.api import project_argument
 from annotator.core.errors import InvalidInput, PayloadTooLarge
 from annotator.projects.access import has_role
 from annotator.projects.api import get_visible_project
@@ -58,6 +59,8 @@ class CaseFilter(filters.FilterSet):
 class ProjectCases(generics.ListCreateAPIView):
     """Cases of a project you may see (annotators: those assigned to you). Managers import by
     POSTing files (multipart `files`, optional `targets` CSV)."""
+
+    queryset = Case.objects.none()  # for the schema; get_queryset() filters
 
     serializer_class = CaseSerializer
     filterset_class = CaseFilter
@@ -124,13 +127,16 @@ class NextCase(APIView):
     the oldest unassigned case of a project you annotate is assigned to you. 204 when there is
     nothing to do."""
 
-    @extend_schema(responses={200: CaseSerializer, 204: None})
+    serializer_class = CaseSerializer
+
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("project", int, required=False)],
+        responses={200: CaseSerializer, 204: None},
+    )
     def post(self, request):
-        project = None
-        if request.query_params.get("project") or request.data.get("project"):
-            project = get_visible_project(
-                request.user, request.query_params.get("project") or request.data.get("project")
-            )
+        project_id = project_argument(request)
+        project = get_visible_project(request.user, project_id) if project_id else None
         case = selectors.my_queue(request.user, project).first()
         if case is None:
             for candidate in selectors.unclaimed_cases(request.user, project)[:20]:

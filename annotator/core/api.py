@@ -44,3 +44,17 @@ def exception_handler(exc, context):
             headers={"Retry-After": "5"},
         )
     return None
+
+
+def project_argument(request) -> int | None:
+    """An optional `project` id from the query string or a JSON/form body (any other body shape
+    is ignored rather than crashing)."""
+    from rest_framework import serializers
+
+    value = request.query_params.get("project")
+    if value is None and isinstance(request.data, dict):
+        value = request.data.get("project")
+    if value in (None, ""):
+        return None
+    field = serializers.IntegerField(min_value=1)
+    return field.run_validation(value)

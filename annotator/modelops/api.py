@@ -8,13 +8,14 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.core.api import project_argument
 from annotator.projects.access import visible_projects
 from annotator.projects.api import get_visible_project
 
@@ -43,6 +44,8 @@ def visible_models(user):
 class ModelList(generics.ListCreateAPIView):
     """Model versions (global defaults and those of your projects). Admins import a checkpoint
     trained elsewhere as a candidate (multipart `file`, `name`, `config`, optional `project`)."""
+
+    queryset = ModelVersion.objects.none()  # for the schema; get_queryset() filters
 
     serializer_class = ModelVersionSerializer
     filterset_fields = ["status", "origin", "project"]
@@ -98,19 +101,23 @@ class ModelPromote(APIView):
 class ModelRollback(APIView):
     """Return production (of `project`, or the global default) to the version it replaced."""
 
-    @extend_schema(request=None, responses={200: ModelVersionSerializer})
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("project", int, required=False)],
+        responses={200: ModelVersionSerializer},
+    )
     def post(self, request):
         require_admin(request.user)
-        project = None
-        project_id = request.data.get("project") or request.query_params.get("project")
-        if project_id:
-            project = get_visible_project(request.user, project_id)
+        project_id = project_argument(request)
+        project = get_visible_project(request.user, project_id) if project_id else None
         version = services.rollback(project, actor=request.user)
         return Response(ModelVersionSerializer(version).data)
 
 
 class RoundList(generics.ListCreateAPIView):
     """Training rounds of your projects; admins start one (`project`, optional `steps`)."""
+
+    queryset = TrainingRound.objects.none()  # for the schema; get_queryset() filters
 
     serializer_class = RoundSerializer
     filterset_fields = ["project", "status"]

@@ -1,4 +1,3 @@
-from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -13,7 +12,7 @@ from annotator.audit.services import record
 from . import services
 from .access import has_role, roles, visible_projects
 from .models import Membership, Project, Role
-from .serializers import MembershipSerializer, ProjectSerializer
+from .serializers import MembershipSerializer, ProjectSerializer, TokenRequestSerializer
 
 
 def get_visible_project(user, pk) -> Project:
@@ -22,6 +21,8 @@ def get_visible_project(user, pk) -> Project:
 
 class ProjectList(generics.ListCreateAPIView):
     """Projects you belong to. Admins create projects."""
+
+    queryset = Project.objects.none()  # for the schema; get_queryset() filters
 
     serializer_class = ProjectSerializer
     filterset_fields = ["kind", "modality", "slug"]
@@ -57,6 +58,8 @@ class ProjectDetail(generics.RetrieveUpdateAPIView):
 
 class MemberList(generics.ListCreateAPIView):
     """Members and their roles. Managers add members."""
+
+    queryset = Membership.objects.none()  # for the schema; get_queryset() filters
 
     serializer_class = MembershipSerializer
     pagination_class = None
@@ -117,12 +120,16 @@ class AuthToken(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(request=dict, responses={200: dict})
+    serializer_class = TokenRequestSerializer
+
+    @extend_schema(request=TokenRequestSerializer, responses={200: dict})
     def post(self, request):
         from django.contrib.auth import authenticate
 
-        username = request.data.get("username", "")
-        password = request.data.get("password", "")
+        data = TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        username = data.validated_data["username"]
+        password = data.validated_data["password"]
         user = authenticate(request, username=username, password=password)
         if user is None or not user.is_active:
             record("auth.token_denied", username=str(username)[:150])
@@ -143,6 +150,3 @@ class AuthToken(APIView):
         if self.request.method == "DELETE":
             return [IsAuthenticated()]
         return super().get_permissions()
-
-
-User = get_user_model()

@@ -111,3 +111,15 @@ def test_schema_and_docs(db, client):
         assert path in paths
     docs = client.get("/api/v1/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_openapi_schema_generates_without_warnings(db):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+@pytest.mark.parametrize("body", [["a", "b"], "text", {"username": ["x"]}])
+def test_token_endpoint_refuses_odd_bodies_with_400(db, client, body):
+    response = client.post("/api/v1/auth/token/", body, content_type="application/json")
+    assert response.status_code == 400

@@ -15,7 +15,9 @@ fi
 stamp="$VENV/.installed-$(sha256sum requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)-$(basename "$REQUIREMENTS")"
 if [ ! -f "$stamp" ]; then
   echo "==> installing $REQUIREMENTS (torch comes from this machine's disk when it is there)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  # (this machine's pip config names local mirrors that may be absent: drop those warnings)
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" \
+    2> >(grep -v "^WARNING: Location 'file:" >&2)
   touch "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

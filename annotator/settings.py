@@ -192,6 +192,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "annotator.core.api.exception_handler",
+    # Scoped rate limits (per user, or per IP when anonymous); see annotator.core.throttles.
+    "DEFAULT_THROTTLE_RATES": {
+        "signin": env("RATE_SIGNIN", "10/min"),
+        "upload": env("RATE_UPLOAD", "60/hour"),
+    },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -205,11 +210,14 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# Redis (broker, Channels layer) when REDIS_URL is set; otherwise embedded fallbacks.
+# Redis (broker, Channels layer, cache) when REDIS_URL is set; otherwise embedded fallbacks.
 REDIS_URL = env("REDIS_URL")
 BROKER_DIR = VAR_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # The cache holds rate-limit counters: shared by every web process.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}  # fmt: skip
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

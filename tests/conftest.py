@@ -15,9 +15,12 @@ def _isolated_media(settings, tmp_path_factory):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     # Real hashing costs ~0.3 s a user on these CPUs; tests need no strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from django.core.cache import cache
+
     from annotator.cases import selectors
 
     selectors._header.cache_clear()
+    cache.clear()  # rate-limit counters
 
 
 @pytest.fixture

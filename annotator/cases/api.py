@@ -16,6 +16,7 @@ from annotator.annotations import services as annotation_services
 from annotator.annotations.models import Assignment
 from annotator.core.api import project_argument
 from annotator.core.errors import InvalidInput, PayloadTooLarge
+from annotator.core.throttles import UploadThrottle
 from annotator.projects.access import has_role
 from annotator.projects.api import get_visible_project
 from annotator.projects.models import Role
@@ -66,6 +67,7 @@ class ProjectCases(generics.ListCreateAPIView):
     filterset_class = CaseFilter
     ordering_fields = ["created_at", "updated_at", "status", "study_id"]
     parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UploadThrottle]
 
     def get_queryset(self):
         project = get_visible_project(self.request.user, self.kwargs["pk"])

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.core.api import project_argument
+from annotator.core.throttles import UploadThrottle
 from annotator.projects.access import visible_projects
 from annotator.projects.api import get_visible_project
 
@@ -50,6 +51,7 @@ class ModelList(generics.ListCreateAPIView):
     serializer_class = ModelVersionSerializer
     filterset_fields = ["status", "origin", "project"]
     parser_classes = [MultiPartParser]
+    throttle_classes = [UploadThrottle]
 
     def get_queryset(self):
         return visible_models(self.request.user)

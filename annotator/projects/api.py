@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.audit.services import record
+from annotator.core.throttles import SigninThrottle
 
 from . import services
 from .access import has_role, roles, visible_projects
@@ -119,6 +120,7 @@ class AuthToken(APIView):
     """POST username + password → an API token; DELETE revokes your token."""
 
     permission_classes = [AllowAny]
+    throttle_classes = [SigninThrottle]
 
     serializer_class = TokenRequestSerializer
 

@@ -1,0 +1,61 @@
+"""Rate limits and CSRF on session-authenticated writes."""
+
+import pytest
+from django.test import Client
+from rest_framework.throttling import SimpleRateThrottle
+
+from tests import factories
+
+
+@pytest.fixture
+def low_rates(monkeypatch):
+    monkeypatch.setattr(
+        SimpleRateThrottle, "THROTTLE_RATES", {"signin": "3/min", "upload": "2/min"}
+    )
+
+
+def test_token_requests_are_rate_limited_per_client(db, client, low_rates, people):
+    for _ in range(3):
+        assert (
+            client.post("/api/v1/auth/token/", {"username": "x", "password": "y"}).status_code
+            == 400
+        )
+    limited = client.post(
+        "/api/v1/auth/token/", {"username": "annotator", "password": factories.PASSWORD}
+    )
+    assert limited.status_code == 429 and "Retry-After" in limited
+
+
+def test_uploads_are_rate_limited_per_user(project, people, client_for, low_rates):
+    client = client_for(people["manager"])
+    url = f"/api/v1/projects/{project.pk}/cases/"
+    codes = [client.post(url, {}, format="multipart").status_code for _ in range(3)]
+    assert codes == [400, 400, 429]
+    assert client.get(url).status_code == 200  # reading is not limited
+    assert client_for(people["admin"]).post(url, {}, format="multipart").status_code == 400
+
+
+def test_session_writes_need_the_csrf_token(project, people):
+    case = factories.case(project, assignee=people["annotator"])
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(people["annotator"])
+    url = f"/api/v1/cases/{case.pk}/targets/"
+    body = {"label": "lesion", "key_index": 1, "box": [1, 1, 5, 5]}
+    refused = browser.post(url, body, content_type="application/json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    browser.get("/api/v1/me/")  # any page sets the cookie once asked for; fetch it explicitly:
+    from django.middleware.csrf import get_token
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    token = get_token(request)
+    browser.cookies["csrftoken"] = request.META["CSRF_COOKIE"]
+    accepted = browser.post(url, body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert accepted.status_code == 201
+    # Token-authenticated clients (no session) need no CSRF token.
+    from rest_framework.authtoken.models import Token
+
+    key = Token.objects.create(user=people["annotator"]).key
+    api = Client(enforce_csrf_checks=True)
+    ok = api.post(url, body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}")
+    assert ok.status_code == 201

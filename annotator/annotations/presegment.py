@@ -22,7 +22,13 @@ from django.utils import timezone
 
 from annotator.cases import services as case_services
 from annotator.cases.models import Case, CaseStatus, Image
-from annotator.core.errors import Conflict, InvalidInput, InvalidTransition, StaleParent
+from annotator.core.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidTransition,
+    ServiceUnavailable,
+    StaleParent,
+)
 from annotator.modelops.selectors import production_model
 from annotator.modelops.services import model_path
 
@@ -212,14 +218,31 @@ def queue_case(case: Case, *, actor=None) -> bool:
 def _enqueue_target(job: PresegmentJob) -> None:
     from .tasks import presegment_target
 
-    result = presegment_target.delay(job.pk)
+    try:
+        result = presegment_target.delay(job.pk)
+    except Exception as exc:
+        _unqueued(job, exc)
     PresegmentJob.objects.filter(pk=job.pk, task_id="").update(task_id=result.id or "")
 
 
 def _enqueue_case(case_id: int, job_ids: list[int]) -> None:
     from .tasks import presegment_case
 
-    presegment_case.delay(case_id, job_ids)
+    try:
+        presegment_case.delay(case_id, job_ids)
+    except Exception as exc:
+        for job in PresegmentJob.objects.filter(pk__in=job_ids):
+            _finish(job, JobStatus.FAILED, "the task queue was unavailable; not pre-segmented")
+        finish_case(case_id)
+        raise ServiceUnavailable(f"the task queue is unavailable ({type(exc).__name__})") from exc
+
+
+def _unqueued(job: PresegmentJob, exc: Exception):
+    """The broker refused the task: the job fails visibly instead of waiting forever."""
+    _finish(job, JobStatus.FAILED, "the task queue was unavailable; ask again in a moment")
+    raise ServiceUnavailable(
+        f"the task queue is unavailable ({type(exc).__name__}); nothing was started, retry"
+    ) from exc
 
 
 # ---------------------------------------------------------------- running it (worker side)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -15,12 +16,33 @@ log = logging.getLogger(__name__)
 
 # Broker/cache connection failures, matched by class name so this module needs neither
 # kombu nor redis imported (they are optional in some processes).
+_STORE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EIO}
 _UNAVAILABLE_NAMES = {
     "OperationalError",
     "ConnectionError",
     "ConnectionRefusedError",
     "TimeoutError",
 }
+
+
+def unavailable_body(exc: BaseException) -> dict | None:
+    """The 503 body for a backing service that failed, or None if `exc` is something else."""
+    if isinstance(exc, OSError) and exc.errno in _STORE_ERRNOS:
+        return {
+            "detail": "The file store refused the write "
+            f"({errno.errorcode.get(exc.errno, exc.errno)}). Nothing was saved and earlier "
+            "revisions are intact; please retry later or tell an administrator.",
+            "code": "store_unavailable",
+        }
+    if isinstance(exc, OperationalError | InterfaceError) or (
+        not isinstance(exc, DatabaseError) and type(exc).__name__ in _UNAVAILABLE_NAMES
+    ):
+        return {
+            "detail": "A backing service (database or queue) is briefly unavailable. "
+            "Nothing was changed; please retry.",
+            "code": "unavailable",
+        }
+    return None
 
 
 def exception_handler(exc, context):
@@ -30,18 +52,11 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response
-    if isinstance(exc, OperationalError | InterfaceError) or (
-        not isinstance(exc, DatabaseError) and type(exc).__name__ in _UNAVAILABLE_NAMES
-    ):
+    body = unavailable_body(exc)
+    if body is not None:
         log.warning("service unavailable: %s: %s", type(exc).__name__, exc)
         return Response(
-            {
-                "detail": "A backing service (database or queue) is briefly unavailable. "
-                "Nothing was changed; please retry.",
-                "code": "unavailable",
-            },
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
+            body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"}
         )
     return None
 

@@ -24,7 +24,7 @@ from annotator.annotations import masks
 from annotator.annotations.models import MaskRevision, Target
 from annotator.audit.services import record
 from annotator.cases.models import CaseStatus
-from annotator.core.errors import Conflict, InvalidInput
+from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
 
 from . import progress, services
 from .models import (
@@ -182,7 +182,11 @@ def start_round(
 def _enqueue(round_: TrainingRound) -> None:
     from .tasks import train_round
 
-    result = train_round.delay(round_.pk)
+    try:
+        result = train_round.delay(round_.pk)
+    except Exception as exc:  # the broker refused it: fail visibly, nothing left "queued"
+        _fail(round_, "the task queue was unavailable; start the round again")
+        raise ServiceUnavailable(f"the task queue is unavailable ({type(exc).__name__})") from exc
     TrainingRound.objects.filter(pk=round_.pk, task_id="").update(task_id=result.id or "")
 
 

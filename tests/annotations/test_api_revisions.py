@@ -96,3 +96,40 @@ def test_bad_mask_is_400_with_reason(ctx):
     wrong = np.zeros((2, 2, 2), np.uint8)
     response = post_mask(client, target, case, None, mask=wrong)
     assert response.status_code == 400 and "shape" in response.data["detail"]
+
+
+def test_store_write_error_is_503_and_the_previous_revision_stays(ctx, monkeypatch):
+    import errno
+
+    from annotator.core import storage
+
+    case, target, client = ctx
+    first = post_mask(client, target, case, None).data
+
+    def read_only(self, name, content):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(storage.AtomicFileSystemStorage, "_save", read_only)
+    response = post_mask(client, target, case, first["id"])
+    assert response.status_code == 503
+    assert response.data["code"] == "store_unavailable" and "EROFS" in response.data["detail"]
+    monkeypatch.undo()
+    assert client.get(f"/api/v1/targets/{target.pk}/").data["head"] == first["id"]
+    assert client.get(f"/api/v1/targets/{target.pk}/mask").status_code == 200
+    assert post_mask(client, target, case, first["id"]).status_code == 201
+
+
+def test_database_outage_is_503_with_a_clear_body(ctx, monkeypatch):
+    from django.db import OperationalError
+
+    from annotator.annotations import services
+
+    case, target, client = ctx
+
+    def down(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "save_human_revision", down)
+    response = post_mask(client, target, case, None)
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert "briefly unavailable" in response.data["detail"]

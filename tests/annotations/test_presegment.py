@@ -168,3 +168,21 @@ def test_api_presegment_and_jobs(ctx, client_for, django_capture_on_commit_callb
         f"/api/v1/targets/{target.pk}/presegment", {"prompts": [{"index": 2}]}, format="json"
     )
     assert bad.status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_down_gives_503_and_no_stuck_job(ctx, client_for, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from annotator.annotations import tasks
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.presegment_target, "delay", refuse)
+    case, target, user = ctx
+    # Autocommit (a transactional test): the enqueue runs when the request's transaction commits.
+    response = client_for(user).post(f"/api/v1/targets/{target.pk}/presegment", {}, format="json")
+    assert response.status_code == 503 and "queue is unavailable" in response.data["detail"]
+    job = PresegmentJob.objects.get()
+    assert job.status == JobStatus.FAILED and "unavailable" in job.message

@@ -182,7 +182,7 @@ class ModelFrames:
         if not -len(self) <= index < len(self):
             raise IndexError(f"frame {index} out of range for {len(self)} frames")
         device = torch.device(device)
-        pixels = torch.from_numpy(np.ascontiguousarray(self.resized_uint8(index)))
+        pixels = torch.from_numpy(np.array(self.resized_uint8(index), dtype=np.uint8))
         pixels = pixels.to(device, non_blocking=True).float()
         pixels = pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1)
         pixels = pixels.expand(3, -1, -1) / 255.0

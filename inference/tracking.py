@@ -230,7 +230,6 @@ def propagate(
                 if stopped[name]:
                     break
         encoded = list(cache.encoded)
-        del state  # features and memories go now, not when the caller drops the result
 
     return TrackResult(
         mask=union,

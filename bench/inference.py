@@ -66,7 +66,7 @@ def ct_volume(
     spine = ((yy - 0.25) / 0.06) ** 2 + (xx / 0.06) ** 2 < 1.0
     volume[np.broadcast_to(spine, volume.shape)] = 500.0
     # The lesion: a hypodense ellipsoid inside the organ, about lesion_slices slices tall.
-    cz, cy, cx = depth / 2, size * 0.47, size * 0.36
+    cz, cy, cx = (depth - 1) / 2, size * 0.47, size * 0.36
     rz, ry, rx = lesion_slices / 2, size * 0.055, size * 0.07
     lesion = ((z - cz) / rz) ** 2 + ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 < 1.0
     volume[lesion] = 0.0

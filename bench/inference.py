@@ -28,6 +28,8 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
     sys.path.insert(0, str(_HERE.parent))
 os.environ.setdefault("TQDM_DISABLE", "1")  # stock propagate_in_video draws progress bars
+# Busy-waiting OpenMP threads slow to a crawl when other jobs share the cores; set before torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -169,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lesion-slices", type=int, default=10)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

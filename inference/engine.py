@@ -29,6 +29,10 @@ Echo clips (:func:`segment_clip`): (T, H, W) uint8 grayscale or (T, H, W, 3) RGB
 points or mask on a chosen frame, propagated both ways (forward only from frame 0), one mask per
 frame, no connected-component step.
 
+Progress: ``progress(done, total)`` after every slice/frame step; ``total`` counts the steps of
+both directions (a prompted slice is a step of each), and the steps an early stop skips are
+counted as done when it stops, so the last call is always ``(total, total)``.
+
 Coordinates: ``x`` is the column and ``y`` the row of a slice, in voxels of the input grid, in
 [0, W] x [0, H]. ``z_range`` / frame ranges are half-open ``(start, stop)`` like ``range``.
 Bad inputs raise ``ValueError`` with a message meant for the API's caller.

@@ -73,9 +73,12 @@ class FrameRange(Sequence):
         return self.stop - self.start
 
     def __getitem__(self, index: int) -> torch.Tensor:
+        return self.tensor(index)
+
+    def tensor(self, index: int, device: torch.device | str = "cpu") -> torch.Tensor:
         if not 0 <= index < len(self):
             raise IndexError(index)
-        return self.frames[self.start + index]
+        return self.frames.tensor(self.start + index, device)
 
 
 class FeatureCache:
@@ -87,7 +90,11 @@ class FeatureCache:
     """
 
     def __init__(
-        self, model: torch.nn.Module, images: Sequence, device: torch.device, keep_recent: int = 2
+        self,
+        model: torch.nn.Module,
+        images: FrameRange,
+        device: torch.device,
+        keep_recent: int = 2,
     ):
         self.model, self.images, self.device = model, images, device
         self.keep_recent = keep_recent
@@ -98,7 +105,7 @@ class FeatureCache:
     def get(self, frame_idx: int, default=None):
         entry = self._store.get(frame_idx)
         if entry is None:
-            image = self.images[frame_idx].to(self.device).float().unsqueeze(0)
+            image = self.images.tensor(frame_idx, self.device).unsqueeze(0)
             entry = (image, self.model.forward_image(image))
             self.encoded.append(frame_idx)
             self._store[frame_idx] = entry
@@ -119,7 +126,7 @@ class FeatureCache:
 
 
 def new_inference_state(
-    model: torch.nn.Module, images: Sequence, height: int, width: int, device: torch.device
+    model: torch.nn.Module, images: FrameRange, height: int, width: int, device: torch.device
 ) -> dict:
     """The dict ``SAM2VideoPredictor.init_state`` builds (rf-sam-2 1.0.3), from frames in memory."""
     return {
@@ -223,7 +230,6 @@ def propagate(
                 if stopped[name]:
                     break
         encoded = list(cache.encoded)
-        del state  # features and memories go now, not when the caller drops the result
 
     return TrackResult(
         mask=union,

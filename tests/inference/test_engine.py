@@ -16,7 +16,7 @@ from inference.engine import (
 from inference.metrics import dice
 from inference.preprocess import ModelFrames, to_uint8
 from inference.reference import reference_segment
-from inference.tracking import new_inference_state
+from inference.tracking import FrameRange, new_inference_state
 from tests.inference.conftest import ct_volume, lesion_box
 
 NO_STOP = SegmentOptions(early_stop_patience=None)
@@ -221,7 +221,9 @@ def test_new_state_has_the_keys_of_stock_init_state(present_model):
     loader = "sam2.sam2_video_predictor.load_video_frames"
     with mock.patch(loader, lambda **_: (images, 32, 32)):
         stock = present_model.model.init_state("in-memory")
-    ours = new_inference_state(present_model.model, frames, 32, 32, present_model.device)
+    ours = new_inference_state(
+        present_model.model, FrameRange(frames, 0, 3), 32, 32, present_model.device
+    )
     assert set(ours) == set(stock)
     for key in set(stock) - {"images", "cached_features"}:
         assert type(ours[key]) is type(stock[key]) or key == "device", key

@@ -154,3 +154,12 @@ def test_bad_frames(frames, message):
 def test_frame_index_out_of_range():
     with pytest.raises(IndexError):
         ModelFrames(np.zeros((2, 8, 8), np.uint8), 16)[2]
+
+
+def test_long_volumes_are_scaled_slab_by_slab_with_the_same_result():
+    rng = np.random.default_rng(2)
+    volume = rng.normal(40, 200, (20, 512, 512)).astype(np.int16)  # > one slab
+    out = to_uint8(volume, "CT", "abdomen")
+    expected = np.rint((np.clip(volume[-1].astype(np.float32), -160, 240) + 160) * (255 / 400))
+    np.testing.assert_array_equal(out[-1], expected.astype(np.uint8))
+    np.testing.assert_array_equal(out[:1], to_uint8(volume[:1], "CT", "abdomen"))

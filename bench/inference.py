@@ -1,0 +1,202 @@
+"""Benchmark the inference engine against the reference MedSAM2 procedure, in one process.
+
+    python bench/inference.py --checkpoint var/models/starter.pt --config starter_s256
+
+On one synthetic CT volume (default 64 x 512 x 512 HU, one ellipsoid lesion spanning ~10 slices,
+box on its middle slice) it runs, on the CPU and with the same weights:
+
+- the reference: stock sam2 SAM2VideoPredictor driven as MedSAM2's 3D script drives it
+  (inference/reference.py: frames handed to stock init_state in memory, no JPEG round trip);
+- the engine with early stop off (must agree with the reference: Dice >= 0.99);
+- the engine with early stop on (goal: >= 3x faster than the reference).
+
+With CUDA present it also times the engine on medsam2_t512 in bf16 (the given checkpoint when
+its config is medsam2_t512, else seeded random weights: speed does not depend on the weights).
+Without --checkpoint the CPU part uses seeded random weights, which cannot track a lesion, so
+its speed-up says little. Ends with one JSON line of figures.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder would shadow the `inference` package with this module.
+_HERE = Path(__file__).resolve().parent
+if __package__ in (None, ""):
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+    sys.path.insert(0, str(_HERE.parent))
+os.environ.setdefault("TQDM_DISABLE", "1")  # stock propagate_in_video draws progress bars
+# Busy-waiting OpenMP threads slow to a crawl when other jobs share the cores; set before torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+from inference.checkpoint import LoadedModel, load_checkpoint  # noqa: E402
+from inference.engine import Prompt, SegmentOptions, segment_volume_detailed  # noqa: E402
+from inference.metrics import dice  # noqa: E402
+from inference.model import MEDSAM2, STARTER, build_model  # noqa: E402
+from inference.preprocess import ModelFrames, to_uint8  # noqa: E402
+from inference.reference import reference_segment  # noqa: E402
+
+WINDOW = "abdomen"
+
+
+def ct_volume(
+    depth: int = 64, size: int = 512, lesion_slices: int = 10, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(int16 HU volume, uint8 lesion mask): body, liver-like organ, noise, one lesion."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.ogrid[:depth, :size, :size]
+    yy, xx = (y - size / 2) / size, (x - size / 2) / size
+    body = (yy / 0.38) ** 2 + (xx / 0.45) ** 2 < 1.0
+    fat = body & ((yy / 0.35) ** 2 + (xx / 0.42) ** 2 >= 1.0)
+    organ = ((yy + 0.02) / 0.2) ** 2 + ((xx + 0.15) / 0.22) ** 2 + (
+        (z - depth / 2) / depth
+    ) ** 2 < 1
+    volume = np.full((depth, size, size), -1000.0, dtype=np.float32)
+    volume[np.broadcast_to(body, volume.shape)] = 35.0
+    volume[np.broadcast_to(fat, volume.shape)] = -100.0
+    volume[organ & body] = 60.0
+    spine = ((yy - 0.25) / 0.06) ** 2 + (xx / 0.06) ** 2 < 1.0
+    volume[np.broadcast_to(spine, volume.shape)] = 500.0
+    # The lesion: a hypodense ellipsoid inside the organ, about lesion_slices slices tall.
+    cz, cy, cx = (depth - 1) / 2, size * 0.47, size * 0.36
+    rz, ry, rx = lesion_slices / 2, size * 0.055, size * 0.07
+    lesion = ((z - cz) / rz) ** 2 + ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 < 1.0
+    volume[lesion] = 0.0
+    noise = rng.normal(0.0, 12.0, volume.shape).astype(np.float32)
+    volume += ndimage.gaussian_filter(noise, sigma=(0, 1, 1)) * 2.0
+    return np.round(volume).astype(np.int16), lesion.astype(np.uint8)
+
+
+def key_box(mask: np.ndarray, margin: int = 5) -> tuple[int, tuple[float, float, float, float]]:
+    slices = np.nonzero(mask.any(axis=(1, 2)))[0]
+    key = int((slices[0] + slices[-1]) // 2)
+    ys, xs = np.nonzero(mask[key])
+    h, w = mask.shape[1:]
+    box = (
+        float(max(0, xs.min() - margin)),
+        float(max(0, ys.min() - margin)),
+        float(min(w, xs.max() + 1 + margin)),
+        float(min(h, ys.max() + 1 + margin)),
+    )
+    return key, box
+
+
+def random_model(config: str, device: str, seed: int = 0) -> LoadedModel:
+    torch.manual_seed(seed)
+    model = build_model(config, device).eval()
+    return LoadedModel(model, config, "random", torch.device(device), int(model.image_size))
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def cpu_comparison(loaded: LoadedModel, volume, truth, key, box, patience, repeats):
+    prompts = [Prompt(key, box=box)]
+    frames = ModelFrames(to_uint8(volume, "CT", WINDOW), loaded.image_size)
+    off = SegmentOptions(window=WINDOW, early_stop_patience=None)
+    on = SegmentOptions(window=WINDOW, early_stop_patience=patience)
+    runs = {
+        "reference": lambda: reference_segment(loaded, frames, key, box)[0],
+        "engine_no_stop": lambda: segment_volume_detailed(loaded, volume, "CT", prompts, off),
+        "engine_early_stop": lambda: segment_volume_detailed(loaded, volume, "CT", prompts, on),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    outputs = {}
+    for _ in range(repeats):  # interleaved, best of N: other jobs share these CPUs
+        for name, run in runs.items():
+            seconds, outputs[name] = timed(run)
+            times[name].append(seconds)
+    best = {name: min(ts) for name, ts in times.items()}
+    ref = outputs["reference"]
+    mask_off, result_off = outputs["engine_no_stop"]
+    mask_on, result_on = outputs["engine_early_stop"]
+    for name, seconds in best.items():
+        print(f"  {name:18s} {seconds:7.2f} s (best of {repeats}: {times[name]})")
+    for name, result in (("no stop", result_off), ("early stop", result_on)):
+        print(
+            f"  engine {name}: visited forward {len(result.visited['forward'])}, "
+            f"reverse {len(result.visited['reverse'])}, encoded {len(result.encoded_frames)}"
+        )
+    print(
+        f"  mask voxels: truth {int(truth.sum())}, reference {int(ref.sum())}, "
+        f"no stop {int(mask_off.sum())}, early stop {int(mask_on.sum())}"
+    )
+    print(
+        f"  Dice vs truth: reference {dice(ref, truth):.4f}, no stop {dice(mask_off, truth):.4f}, "
+        f"early stop {dice(mask_on, truth):.4f}; early stop vs reference {dice(mask_on, ref):.4f}"
+    )
+    print(f"  speed-up vs reference: no stop {best['reference'] / best['engine_no_stop']:.2f}x")
+    return dice(mask_off, ref), best["reference"] / best["engine_early_stop"]
+
+
+def gpu_slices_per_s(checkpoint: str | None, config: str, volume, key, box) -> float | None:
+    if not torch.cuda.is_available():
+        return None
+    if checkpoint and config == MEDSAM2:
+        loaded = load_checkpoint(checkpoint, MEDSAM2, device="cuda")
+    else:
+        loaded = random_model(MEDSAM2, "cuda")
+    prompts = [Prompt(key, box=box)]
+    options = SegmentOptions(window=WINDOW, early_stop_patience=None)
+    segment_volume_detailed(loaded, volume, "CT", prompts, options)  # warm-up
+    torch.cuda.synchronize()
+    seconds, (_, result) = timed(
+        lambda: segment_volume_detailed(loaded, volume, "CT", prompts, options)
+    )
+    torch.cuda.synchronize()
+    frames = len(result.visited["forward"]) + len(result.visited["reverse"])
+    print(f"  GPU {torch.cuda.get_device_name()}: {frames} slice steps in {seconds:.3f} s (bf16)")
+    return volume.shape[0] / seconds
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", default=None, help="MedSAM2-format checkpoint")
+    parser.add_argument("--config", default=STARTER, help=f"its config (default {STARTER})")
+    parser.add_argument("--depth", type=int, default=64)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--lesion-slices", type=int, default=10)
+    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    volume, truth = ct_volume(args.depth, args.size, args.lesion_slices, args.seed)
+    key, box = key_box(truth)
+    lesion_span = int(truth.any(axis=(1, 2)).sum())
+    print(f"volume {volume.shape}, lesion on {lesion_span} slices, key slice {key}, box {box}")
+    if args.checkpoint:
+        loaded = load_checkpoint(args.checkpoint, args.config, device="cpu")
+        print(f"CPU model: {args.config} from {args.checkpoint} (sha256 {loaded.sha256[:12]})")
+    else:
+        loaded = random_model(args.config, "cpu", args.seed)
+        print(f"CPU model: {args.config} with RANDOM weights (no --checkpoint): speed-up is moot")
+    dice_ref, speedup = cpu_comparison(loaded, volume, truth, key, box, args.patience, args.repeats)
+    del loaded
+    gpu = gpu_slices_per_s(args.checkpoint, args.config, volume, key, box)
+    figures = {
+        "dice_vs_reference": round(dice_ref, 4),
+        "cpu_speedup_early_stop": round(speedup, 2),
+        "gpu_slices_per_s": None if gpu is None else round(gpu, 1),
+    }
+    print(json.dumps(figures))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,10 @@
 """/api/v1/ routes."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from annotator.annotations import api as annotations
+from annotator.audit import api as audit
 from annotator.cases import api as cases
 from annotator.projects import api as projects
 
@@ -56,4 +57,6 @@ urlpatterns = [
     ),
     path("cases/<int:pk>/jobs/", annotations.CaseJobs.as_view(), name="case-jobs"),
     path("jobs/<int:pk>/", annotations.JobDetail.as_view(), name="job-detail"),
+    path("audit/", audit.AuditList.as_view(), name="audit-list"),
+    path("", include("annotator.metrics.api_urls")),
 ]

@@ -29,18 +29,18 @@ _AGGREGATES = {
     "cases": Count("case", distinct=True),
     "ai_targets": Count("id", filter=Q(ai_assisted=True)),
     "timed_targets": Count("id", filter=Q(active_seconds__isnull=False)),
-    "active_seconds": Sum("active_seconds"),
+    "sum_active": Sum("active_seconds"),
     "mean_active_seconds": Avg("active_seconds"),
     "median_active_seconds": Median("active_seconds"),
     "median_wall_seconds": Median("wall_seconds"),
-    "rework_active_seconds": Sum("rework_active_seconds"),
+    "sum_rework": Sum("rework_active_seconds"),
     "mean_dice": Avg("dice"),
     "median_dice": Median("dice"),
     "mean_changed_fraction": Avg("changed_fraction"),
     "unchanged": Count("id", filter=Q(accepted_unchanged=True)),
-    "revisions": Sum("human_revisions"),
-    "reprompts": Sum("reprompts"),
-    "rejections": Sum("rejections"),
+    "sum_revisions": Sum("human_revisions"),
+    "sum_reprompts": Sum("reprompts"),
+    "sum_rejections": Sum("rejections"),
     "reworked": Count("id", filter=Q(rejections__gt=0)),
     "ai_timed_targets": Count("id", filter=Q(ai_assisted=True, active_seconds__isnull=False)),
     "ai_active_seconds": Sum("active_seconds", filter=Q(ai_assisted=True)),
@@ -141,7 +141,7 @@ def baseline(project: Project) -> Baseline:
 def _derive(row: dict, base: Baseline) -> dict:
     """Ratios from one group's aggregates (no per-row work)."""
     targets = row["targets"] or 0
-    active = row["active_seconds"]
+    active = row["sum_active"]
     ai_timed = row["ai_timed_targets"] or 0
     manual_equivalent = base.seconds * ai_timed
     saved = manual_equivalent - (row["ai_active_seconds"] or 0.0) if ai_timed else 0.0
@@ -155,15 +155,15 @@ def _derive(row: dict, base: Baseline) -> dict:
         "median_active_seconds": row["median_active_seconds"],
         "mean_active_seconds": row["mean_active_seconds"],
         "median_wall_seconds": row["median_wall_seconds"],
-        "rework_active_seconds": row["rework_active_seconds"],
+        "rework_active_seconds": row["sum_rework"],
         "mean_dice": row["mean_dice"],
         "median_dice": row["median_dice"],
         "mean_changed_fraction": row["mean_changed_fraction"],
         "unchanged": row["unchanged"],
         "unchanged_rate": row["unchanged"] / row["ai_targets"] if row["ai_targets"] else None,
-        "revisions_per_target": (row["revisions"] or 0) / targets if targets else None,
-        "reprompts_per_target": (row["reprompts"] or 0) / targets if targets else None,
-        "rejections": row["rejections"] or 0,
+        "revisions_per_target": (row["sum_revisions"] or 0) / targets if targets else None,
+        "reprompts_per_target": (row["sum_reprompts"] or 0) / targets if targets else None,
+        "rejections": row["sum_rejections"] or 0,
         "rework_rate": row["reworked"] / targets if targets else None,
         "baseline_seconds": base.seconds,
         "time_saved_seconds": float(saved),
@@ -260,9 +260,9 @@ TARGET_COLUMNS = [
     "case",
     "study_id",
     "label",
-    "annotator",
-    "reviewer",
-    "model_version",
+    "annotator_username",
+    "reviewer_username",
+    "model_name",
     "model_round",
     "ai_assisted",
     "first_opened_at",
@@ -284,61 +284,40 @@ TARGET_COLUMNS = [
     "rejections",
     "accepted_revision",
 ]
+_TARGET_ALIASES = {
+    "study_id": F("case__study_id"),
+    "annotator_username": F("annotator__username"),
+    "reviewer_username": F("reviewer__username"),
+    "model_name": F("model_version__name"),
+}
 
 
 def target_rows(project: Project, filters: Filters | None = None) -> QuerySet:
+    fields = [c for c in TARGET_COLUMNS if c not in _TARGET_ALIASES]
     return (
         outcomes(project, filters)
         .order_by("accepted_at", "target_id")
-        .values(
-            "active_seconds",
-            "rework_active_seconds",
-            "wall_seconds",
-            "case_wall_seconds",
-            "dice",
-            "changed_fraction",
-            "changed_voxels",
-            "model_voxels",
-            "accepted_voxels",
-            "accepted_unchanged",
-            "human_revisions",
-            "model_revisions",
-            "reprompts",
-            "rejections",
-            "label",
-            "ai_assisted",
-            "first_opened_at",
-            "first_submitted_at",
-            "accepted_at",
-            "model_round",
-            target=F("target_id"),
-            case=F("case_id"),
-            study_id=F("case__study_id"),
-            annotator=F("annotator__username"),
-            reviewer=F("reviewer__username"),
-            model_version=F("model_version__name"),
-            accepted_revision=F("accepted_revision_id"),
-        )
+        .values(*fields, **_TARGET_ALIASES)
     )
 
 
 CASE_COLUMNS = [
     "case",
     "study_id",
-    "annotator",
+    "annotator_username",
     "targets",
-    "accepted_unchanged",
-    "first_opened_at",
-    "first_submitted_at",
-    "accepted_at",
-    "case_wall_seconds",
-    "active_seconds",
-    "rework_active_seconds",
+    "unchanged_targets",
+    "opened_at",
+    "submitted_at",
+    "case_accepted_at",
+    "open_to_submit_seconds",
+    "total_active_seconds",
+    "total_rework_seconds",
     "mean_dice",
-    "revisions",
-    "reprompts",
-    "rejections",
-    "case_rejections",
+    "total_revisions",
+    "total_reprompts",
+    "total_rejections",
+    "times_sent_back",
 ]
 
 
@@ -349,20 +328,20 @@ def case_rows(project: Project, filters: Filters | None = None) -> QuerySet:
         .values("case")
         .annotate(
             study_id=Min("case__study_id"),
-            annotator=Max("annotator__username"),
+            annotator_username=Max("annotator__username"),
             targets=Count("id"),
-            accepted_unchanged=Count("id", filter=Q(accepted_unchanged=True)),
-            first_opened_at=Min("first_opened_at"),
-            first_submitted_at=Min("first_submitted_at"),
-            accepted_at=Max("accepted_at"),
-            case_wall_seconds=Max("case_wall_seconds"),
-            active_seconds=Sum("active_seconds"),
-            rework_active_seconds=Sum("rework_active_seconds"),
+            unchanged_targets=Count("id", filter=Q(accepted_unchanged=True)),
+            opened_at=Min("first_opened_at"),
+            submitted_at=Min("first_submitted_at"),
+            case_accepted_at=Max("accepted_at"),
+            open_to_submit_seconds=Max("case_wall_seconds"),
+            total_active_seconds=Sum("active_seconds"),
+            total_rework_seconds=Sum("rework_active_seconds"),
             mean_dice=Avg("dice"),
-            revisions=Sum("human_revisions"),
-            reprompts=Sum("reprompts"),
-            rejections=Sum("rejections"),
-            case_rejections=Max("case_rejections"),
+            total_revisions=Sum("human_revisions"),
+            total_reprompts=Sum("reprompts"),
+            total_rejections=Sum("rejections"),
+            times_sent_back=Max("case_rejections"),
         )
-        .order_by("accepted_at", "case")
+        .order_by("case_accepted_at", "case")
     )

@@ -169,9 +169,9 @@ def _property_type(label: str):
 def segment_descriptions(case_item: CaseItem) -> list[hd.seg.SegmentDescription]:
     out = []
     for number, item in enumerate(case_item.targets, start=1):
-        version = item.outcome.model_version if item.outcome else None
+        version = item.model_version
         kwargs = {}
-        if version is not None:
+        if item.model_revision is not None:
             kwargs["algorithm_identification"] = hd.AlgorithmIdentificationSequence(
                 name="MedSAM2",
                 version=version.name[:64],

@@ -184,7 +184,7 @@ def target_record(case_item: CaseItem, item: TargetItem) -> dict[str, Any]:
         annotator = revision.author.username
     else:
         annotator = case_item.assignee
-    model_version = outcome.model_version if outcome else None
+    model_version = item.model_version
     return {
         "study_id": case.study_id,
         "case": case.pk,
@@ -201,9 +201,11 @@ def target_record(case_item: CaseItem, item: TargetItem) -> dict[str, Any]:
         "reviewer": review.reviewer.username if review and review.reviewer else None,
         "reviewed_at": _iso(review.created_at) if review else None,
         "model_version": model_version.name if model_version else None,
-        "model_round": outcome.model_round if outcome else None,
-        "ai_assisted": outcome.ai_assisted if outcome else None,
-        "accepted_unchanged": outcome.accepted_unchanged if outcome else None,
+        "model_round": model_version.round_number if model_version else None,
+        "ai_assisted": item.model_revision is not None,
+        "accepted_unchanged": (
+            item.model_revision.checksum == revision.checksum if item.model_revision else None
+        ),
         "dice_vs_model": outcome.dice if outcome else None,
         "active_seconds": outcome.active_seconds if outcome else None,
         "case_first_opened_at": _iso(case.first_opened_at),

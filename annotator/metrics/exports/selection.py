@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 
 from django.db.models import Prefetch
 
-from annotator.annotations.models import Assignment, Decision, MaskRevision, Review, Target
+from annotator.annotations.models import (
+    Assignment,
+    Decision,
+    MaskRevision,
+    Review,
+    RevisionSource,
+    Target,
+)
 from annotator.cases.models import Case
 
 from ..models import Export, ExportScope, TargetOutcome
@@ -24,7 +31,12 @@ class TargetItem:
     review: Review | None
     outcome: TargetOutcome | None
     label_index: int  # 1-based position of the label in the project's labels
+    model_revision: MaskRevision | None  # the target's first model-made mask
     files: list[str] = field(default_factory=list)  # zip members written for it
+
+    @property
+    def model_version(self):
+        return self.model_revision.model_version if self.model_revision else None
 
 
 @dataclass
@@ -58,9 +70,17 @@ def case_items(export: Export) -> list[CaseItem]:
     reviews = Review.objects.select_related("revision__author", "reviewer").order_by(
         "-created_at", "-id"
     )
+    model_masks = (
+        MaskRevision.objects.filter(source=RevisionSource.MODEL)
+        .select_related("model_version")
+        .order_by("created_at", "id")
+    )
     targets = Target.objects.select_related(
         "head__author", "outcome__model_version", "outcome__annotator", "outcome__reviewer"
-    ).prefetch_related(Prefetch("reviews", queryset=reviews))
+    ).prefetch_related(
+        Prefetch("reviews", queryset=reviews),
+        Prefetch("revisions", queryset=model_masks, to_attr="model_masks"),
+    )
     if export.scope == ExportScope.ROUND:
         targets = targets.filter(outcome__model_version_id=export.model_version_id)
     items = []
@@ -80,7 +100,8 @@ def case_items(export: Export) -> list[CaseItem]:
             else:
                 continue
             index = labels.index(target.label) + 1 if target.label in labels else len(labels) + 1
-            chosen.append(TargetItem(target, revision, status, latest, outcome, index))
+            first_model = target.model_masks[0] if target.model_masks else None
+            chosen.append(TargetItem(target, revision, status, latest, outcome, index, first_model))
         if chosen:
             assignment = (
                 Assignment.objects.filter(case=case)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from annotator.annotations.models import Target
 from annotator.cases.models import CaseStatus
+from annotator.modelops.models import ModelVersion
 from annotator.projects.models import Project
 
 from .aggregates import Median
@@ -35,7 +37,6 @@ _AGGREGATES = {
     "median_wall_seconds": Median("wall_seconds"),
     "sum_rework": Sum("rework_active_seconds"),
     "mean_dice": Avg("dice"),
-    "median_dice": Median("dice"),
     "mean_changed_fraction": Avg("changed_fraction"),
     "unchanged": Count("id", filter=Q(accepted_unchanged=True)),
     "sum_revisions": Sum("human_revisions"),
@@ -59,7 +60,6 @@ FIGURES = [
     "median_wall_seconds",
     "rework_active_seconds",
     "mean_dice",
-    "median_dice",
     "mean_changed_fraction",
     "unchanged",
     "unchanged_rate",
@@ -157,7 +157,6 @@ def _derive(row: dict, base: Baseline) -> dict:
         "median_wall_seconds": row["median_wall_seconds"],
         "rework_active_seconds": row["sum_rework"],
         "mean_dice": row["mean_dice"],
-        "median_dice": row["median_dice"],
         "mean_changed_fraction": row["mean_changed_fraction"],
         "unchanged": row["unchanged"],
         "unchanged_rate": row["unchanged"] / row["ai_targets"] if row["ai_targets"] else None,
@@ -173,54 +172,60 @@ def _derive(row: dict, base: Baseline) -> dict:
     return {k: _round(float(v) if isinstance(v, float) else v) for k, v in figures.items()}
 
 
-def _group(qs, fields: list[str], base: Baseline, order: list) -> list[tuple[dict, dict]]:
-    rows = qs.values(*fields).annotate(**_AGGREGATES).order_by(*order)
+def _group(qs, fields: list[str], base: Baseline) -> list[tuple[dict, dict]]:
+    rows = qs.values(*fields).annotate(**_AGGREGATES).order_by(*fields)
     return [(row, _derive(row, base)) for row in rows]
 
 
-def _round_label(row: dict) -> str:
-    if row["model_version"] is None:
+def _round_label(version: ModelVersion | None) -> str:
+    if version is None:
         return "without AI"
-    if row["model_round"] is not None:
-        return f"round {row['model_round']} ({row['model_version__name']})"
-    return row["model_version__name"]
+    if version.round_number is not None:
+        return f"round {version.round_number} ({version.name})"
+    return version.name
 
 
 def project_metrics(project: Project, filters: Filters | None = None) -> dict:
-    """All the figures of a project: summary and the per-annotator, per-day, per-round and
-    per-label breakdowns (the dashboard, the API and the CSV read this)."""
+    """All the figures of a project: summary and the per-annotator, per-day and per-model-round
+    breakdowns (the dashboard, the API and the CSV read this)."""
     filters = filters or Filters()
     base = baseline(project)
     qs = outcomes(project, filters)
     summary = _derive(qs.aggregate(**_AGGREGATES), base)
-    by_annotator = [
-        {"key": row["annotator"], "label": row["annotator__username"] or "(unknown)", **fig}
-        for row, fig in _group(
-            qs, ["annotator", "annotator__username"], base, ["annotator__username", "annotator"]
-        )
-    ]
+    # Group by the indexed id columns only; names come from one small query each.
+    annotator_rows = _group(qs, ["annotator"], base)
+    names = dict(
+        get_user_model()
+        .objects.filter(pk__in=[r["annotator"] for r, _ in annotator_rows])
+        .values_list("pk", "username")
+    )
+    by_annotator = sorted(
+        (
+            {"key": row["annotator"], "label": names.get(row["annotator"], "(unknown)"), **fig}
+            for row, fig in annotator_rows
+        ),
+        key=lambda r: (r["label"], r["key"] or 0),
+    )
     by_day = [
         {"key": row["accepted_on"].isoformat(), "label": row["accepted_on"].isoformat(), **fig}
-        for row, fig in _group(qs, ["accepted_on"], base, ["accepted_on"])
+        for row, fig in _group(qs, ["accepted_on"], base)
     ]
-    # Rounds in order: without AI first, then versions without a round number, then by round.
-    rounds = _group(
-        qs, ["model_version", "model_version__name", "model_round"], base, ["model_version"]
-    )
+    round_rows = _group(qs, ["model_version"], base)
+    versions = {
+        v.pk: v
+        for v in ModelVersion.objects.filter(pk__in=[r["model_version"] for r, _ in round_rows])
+    }
     by_round = [
         {
             "key": row["model_version"],
-            "label": _round_label(row),
-            "round": row["model_round"],
+            "label": _round_label(versions.get(row["model_version"])),
+            "round": getattr(versions.get(row["model_version"]), "round_number", None),
             **fig,
         }
-        for row, fig in rounds
+        for row, fig in round_rows
     ]
+    # Rounds in order: without AI first, then versions without a round number, then by round.
     by_round.sort(key=lambda r: (r["key"] is not None, r["round"] is not None, r["round"] or 0))
-    by_label = [
-        {"key": row["label"], "label": row["label"], **fig}
-        for row, fig in _group(qs, ["label"], base, ["label"])
-    ]
     return {
         "project": {"id": project.pk, "name": project.name, "slug": project.slug},
         "generated_at": timezone.now().isoformat(),
@@ -232,7 +237,6 @@ def project_metrics(project: Project, filters: Filters | None = None) -> dict:
         "by_annotator": by_annotator,
         "by_day": by_day,
         "by_round": by_round,
-        "by_label": by_label,
     }
 
 
@@ -247,7 +251,7 @@ def metric_rows(data: dict) -> list[dict]:
     """The metrics as flat rows (group, key, label, figures...), as the CSV has them."""
     rows = [{"group": "project", "key": data["project"]["id"], "label": data["project"]["name"],
              **data["summary"]}]  # fmt: skip
-    for group in ("annotator", "day", "round", "label"):
+    for group in ("annotator", "day", "round"):
         rows += [{"group": group, **row} for row in data[f"by_{group}"]]
     return rows
 

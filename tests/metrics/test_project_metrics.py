@@ -7,7 +7,7 @@ import datetime as dt
 import io
 
 import pytest
-from django.db.models import Value
+from django.db.models import Q, Value
 
 from annotator.metrics import selectors
 from annotator.metrics.aggregates import Median
@@ -64,7 +64,6 @@ def test_summary_figures(history, project, client_for, people):
     assert s["rework_active_seconds"] == approx(60)
     dice_t2 = 2 * 96 / (96 + 121)
     assert s["mean_dice"] == approx((1 + dice_t2) / 2)
-    assert s["median_dice"] == approx((1 + dice_t2) / 2)
     assert s["mean_changed_fraction"] == approx((0 + 25 / 121) / 2)
     assert (s["unchanged"], s["unchanged_rate"]) == (1, 0.5)
     assert s["revisions_per_target"] == approx(4 / 3)
@@ -102,8 +101,6 @@ def test_breakdowns(history, project, client_for, people):
     assert rounds[1]["key"] == history["version"].pk and rounds[1]["round"] == 1
     assert rounds[1]["unchanged_rate"] == 0.5
     assert rounds[1]["time_saved_seconds"] == approx(1200 - 210.5)
-    labels = {r["key"]: r["targets"] for r in data["by_label"]}
-    assert labels == {"cyst": 1, "lesion": 2}
 
 
 def test_filters(history, project, client_for, people):
@@ -161,6 +158,8 @@ def test_median_matches_percentile_cont(project, people):
     qs = TargetOutcome.objects.filter(project=project)
     assert qs.aggregate(m=Median("active_seconds"))["m"] == 2.5  # NULL ignored, interpolated
     assert qs.filter(active_seconds__lt=3).aggregate(m=Median("active_seconds"))["m"] == 1.5
+    filtered = Median("active_seconds", filter=Q(active_seconds__lt=3))
+    assert qs.aggregate(m=filtered)["m"] == 1.5
     assert qs.filter(active_seconds=10).aggregate(m=Median("active_seconds"))["m"] == 10
     assert qs.filter(active_seconds__gt=99).aggregate(m=Median("active_seconds"))["m"] is None
     grouped = qs.values("project").annotate(m=Median("active_seconds"), one=Value(1))
@@ -190,7 +189,7 @@ def test_metrics_csv_matches_api(history, project, client_for, people):
     data = client.get(f"/api/v1/projects/{project.pk}/metrics").json()
     rows = _csv(client.get(f"/api/v1/projects/{project.pk}/metrics.csv"))
     expected = selectors.metric_rows(data)
-    assert len(rows) == len(expected) == 1 + 2 + 2 + 2 + 2
+    assert len(rows) == len(expected) == 1 + 2 + 2 + 2
     for row, want in zip(rows, expected, strict=True):
         for column in selectors.METRIC_COLUMNS:
             assert _same(row[column], want.get(column)), (column, row[column], want.get(column))

@@ -122,13 +122,12 @@ def build(n_targets: int, seed: int) -> Project:
         ],
         batch_size=BATCH,
     )  # fmt: skip
+    case_of = [c for c, k in zip(cases, sizes, strict=True) for _ in range(k)]
     targets = Target.objects.bulk_create(
-        [Target(case=c, label="lesion", key_index=10) for c, k in zip(cases, sizes) for _ in range(k)],
-        batch_size=BATCH,
+        [Target(case=c, label="lesion", key_index=10) for c in case_of], batch_size=BATCH
     )
-    case_of = [c for c, k in zip(cases, sizes) for _ in range(k)]
     revisions, reviews, jobs, outcomes = [], [], [], []
-    for i, (target, case) in enumerate(zip(targets, case_of)):
+    for i, (target, case) in enumerate(zip(targets, case_of, strict=True)):
         progress = i / n_targets  # rounds follow each other in time
         rnd = int(progress * 5)  # 0 = without AI, 1..4 = rounds
         version = versions[rnd - 1] if rnd else None
@@ -153,10 +152,13 @@ def build(n_targets: int, seed: int) -> Project:
                     active_seconds=None if (version and s == 0) else active / max(saves, 1),
                 )
             )  # fmt: skip
-        for _ in range(int(rng.random() < 0.25) if version else 0):
+        reprompts = int(rng.random() < 0.25) if version else 0
+        for _ in range(reprompts):
             jobs.append(PresegmentJob(target=target, case=case, automatic=False, status="done"))
-        for r in range(rejected):
-            reviews.append(Review(target=target, reviewer=reviewer, decision="reject", comment="fix"))
+        for _ in range(rejected):
+            reviews.append(
+                Review(target=target, reviewer=reviewer, decision="reject", comment="fix")
+            )
         reviews.append(Review(target=target, reviewer=reviewer, decision="accept"))
         wall = active * 1.6 + 120
         outcomes.append(
@@ -167,7 +169,7 @@ def build(n_targets: int, seed: int) -> Project:
                 ai_assisted=bool(version), active_seconds=active, rework_active_seconds=0.0,
                 first_opened_at=opened, first_submitted_at=opened + dt.timedelta(seconds=wall),
                 case_wall_seconds=wall, wall_seconds=wall, human_revisions=saves,
-                model_revisions=int(bool(version)), reprompts=0, rejections=rejected,
+                model_revisions=int(bool(version)), reprompts=reprompts, rejections=rejected,
                 case_rejections=rejected, dice=dice,
                 changed_fraction=None if dice is None else (1 - dice) / (1 + dice),
                 accepted_unchanged=unchanged if version else None,

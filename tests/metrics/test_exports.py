@@ -408,3 +408,17 @@ def test_failed_export_reports_why_and_cannot_be_downloaded(project, people, cli
     response = client_for(people["manager"]).get(f"/api/v1/exports/{result.pk}/download")
     assert response.status_code == 409 and response.json()["code"] == "export_not_ready"
     assert Export.objects.get(pk=result.pk).file.name in ("", None)
+
+
+def test_segment_codes_from_label_names():
+    from pydicom.sr.codedict import codes
+
+    from annotator.metrics.exports.dicom_seg import segment_codes
+
+    assert segment_codes("cyst") == (codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Cyst)
+    assert segment_codes("LV") == (codes.SCT.AnatomicalStructure, codes.SCT.LeftVentricle)
+    assert segment_codes("left ventricle")[1] == codes.SCT.LeftVentricle
+    assert segment_codes("weird blob") == (
+        codes.SCT.MorphologicallyAbnormalStructure,
+        codes.SCT.Lesion,
+    )

@@ -157,13 +157,22 @@ def source_images(image: Image) -> tuple[list[Dataset], list[int], bool]:
     return [ds], [slice_of_frame[f] for f in range(1, n_frames + 1)], derived
 
 
-def _property_type(label: str):
-    """A SNOMED code for well-known label names (e.g. "Cyst", "Liver"), else "Lesion"."""
-    name = "".join(part.capitalize() for part in label.replace("-", " ").split())
-    try:
-        return getattr(codes.SCT, name)
-    except AttributeError:
-        return codes.SCT.Lesion
+# Label names (CamelCased) with a SNOMED code: findings, and anatomy for whole-organ labels.
+_FINDINGS = {"Lesion", "Cyst", "Nodule", "Mass", "Neoplasm", "Tumor", "Metastasis"}
+_ANATOMY = {"Liver", "Kidney", "Spleen", "Pancreas", "Lung", "Heart", "LeftVentricle"}
+_ALIASES = {"Lv": "LeftVentricle", "Tumour": "Tumor"}
+
+
+def segment_codes(label: str):
+    """(category, property type) for a label: a SNOMED finding or organ when the name is one,
+    else a generic lesion."""
+    name = "".join(part.capitalize() for part in label.replace("-", " ").replace("_", " ").split())
+    name = _ALIASES.get(name, name)
+    if name in _FINDINGS:
+        return codes.SCT.MorphologicallyAbnormalStructure, getattr(codes.SCT, name)
+    if name in _ANATOMY:
+        return codes.SCT.AnatomicalStructure, getattr(codes.SCT, name)
+    return codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Lesion
 
 
 def segment_descriptions(case_item: CaseItem) -> list[hd.seg.SegmentDescription]:
@@ -180,12 +189,13 @@ def segment_descriptions(case_item: CaseItem) -> list[hd.seg.SegmentDescription]
             algorithm_type = hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC
         else:
             algorithm_type = hd.seg.SegmentAlgorithmTypeValues.MANUAL
+        category, property_type = segment_codes(item.target.label)
         out.append(
             hd.seg.SegmentDescription(
                 segment_number=number,
                 segment_label=f"{item.target.label} #{item.target.pk}"[:64],
-                segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-                segmented_property_type=_property_type(item.target.label),
+                segmented_property_category=category,
+                segmented_property_type=property_type,
                 algorithm_type=algorithm_type,
                 tracking_uid=generate_uid(entropy_srcs=["target", str(item.target.pk)]),
                 tracking_id=f"target {item.target.pk}",

@@ -5,7 +5,7 @@ on which a temporary database is created and dropped), one project with --target
 targets and realistic histories: cases of 1-6 targets, 8 annotators, 2 reviewers, four model
 rounds plus targets annotated without AI, model and human mask revisions, re-prompts, reviews
 with some rejections, and the per-target outcome rows the review flow writes. Then it times,
-best and median of --repeat:
+best and median of --repeat, the three run in turns so they share the machine's load:
 - GET /api/v1/projects/{id}/metrics through Django (auth, aggregation, JSON) — this is
   `metrics_10k_targets_ms` (median);
 - the selector alone (annotator.metrics.selectors.project_metrics);
@@ -264,14 +264,17 @@ def _agree(db: dict, naive: dict) -> bool:
     return all(close(a[f], b[f]) for a, b in pairs for f in selectors.FIGURES)
 
 
-def _time(fn, repeat: int) -> tuple[float, float, object]:
-    fn()  # warm-up (connections, caches)
-    times, result = [], None
+def _time_interleaved(fns: dict, repeat: int) -> dict[str, tuple[float, float, object]]:
+    """Best and median ms of each function, run in turns so that all of them see the same
+    machine load (the CPU is shared); one warm-up round first."""
+    times = {name: [] for name in fns}
+    results = {name: fn() for name, fn in fns.items()}
     for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return min(times), statistics.median(times), result
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {n: (min(t), statistics.median(t), results[n]) for n, t in times.items()}
 
 
 def main() -> None:
@@ -289,9 +292,17 @@ def main() -> None:
         assert response.status_code == 200, response.content[:300]
         return response.json()
 
-    api_best, api_median, body = _time(api, ARGS.repeat)
-    sel_best, sel_median, db = _time(lambda: selectors.project_metrics(project), ARGS.repeat)
-    naive_best, naive_median, naive = _time(lambda: naive_metrics(project), ARGS.repeat)
+    timed = _time_interleaved(
+        {
+            "api": api,
+            "selector": lambda: selectors.project_metrics(project),
+            "naive": lambda: naive_metrics(project),
+        },
+        ARGS.repeat,
+    )
+    api_best, api_median, body = timed["api"]
+    sel_best, sel_median, db = timed["selector"]
+    naive_best, naive_median, naive = timed["naive"]
     agree = _agree(db, naive)
     print(
         f"{connection.vendor}: {ARGS.targets} targets built in {build_s:.1f} s; "

@@ -1,9 +1,10 @@
 """/api/v1/ routes."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from annotator.annotations import api as annotations
+from annotator.audit import api as audit
 from annotator.cases import api as cases
 from annotator.modelops import api as modelops
 from annotator.projects import api as projects
@@ -66,4 +67,6 @@ urlpatterns = [
     path("training-rounds/<int:pk>/cancel", modelops.RoundCancel.as_view(), name="round-cancel"),
     path("training-rounds/<int:pk>/promote", modelops.RoundPromote.as_view(), name="round-promote"),
     path("projects/<int:pk>/round-policy", modelops.RoundPolicyView.as_view(), name="round-policy"),
+    path("audit/", audit.AuditList.as_view(), name="audit-list"),
+    path("", include("annotator.metrics.api_urls")),
 ]

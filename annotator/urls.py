@@ -10,4 +10,5 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotator.api_urls")),
+    path("", include("annotator.metrics.urls")),
 ]

@@ -17,6 +17,7 @@ from annotator.cases import services as case_services
 from annotator.cases.models import Case, CaseStatus
 from annotator.cases.selectors import image_header, is_assignee
 from annotator.core.errors import Conflict, InvalidInput, NotAllowed, StaleParent
+from annotator.metrics.services import outcome_on_commit
 from annotator.projects.access import has_role, require_role
 from annotator.projects.models import Membership, Role
 
@@ -380,6 +381,7 @@ def review_target(target: Target, *, actor, decision: str, comment: str = "") ->
     )
     record("review", actor=actor, obj=target, project=case.project, decision=decision)
     _close_if_reviewed(case, actor=actor)
+    outcome_on_commit(target.pk)  # (re)compute the target's metrics once this commits
     return review
 
 

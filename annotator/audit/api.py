@@ -1,0 +1,87 @@
+"""The audit trail for admins: who did what, when, to which object. Read-only."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from rest_framework import generics, serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAdminUser
+
+from .models import AuditEvent
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "actor_id",
+            "actor_label",
+            "action",
+            "project",
+            "object_type",
+            "object_id",
+            "data",
+        ]
+        read_only_fields = fields
+
+
+def _moment(value: str, *, end: bool) -> dt.datetime:
+    """A date (the whole day: its start, or with end=True the next day's start) or an ISO
+    datetime; naive values are in the server's time zone."""
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
+            moment = dt.datetime.combine(day, dt.time.min)
+        else:
+            moment = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError({"detail": f"{value!r} is not a date or ISO datetime"}) from exc
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
+class AuditFilter(filters.FilterSet):
+    actor = filters.CharFilter(field_name="actor__username", help_text="username")
+    actor_id = filters.NumberFilter()
+    actor_label = filters.CharFilter()
+    action = filters.CharFilter(method="filter_action", help_text='exact, or a prefix "case.*"')
+    project = filters.NumberFilter(field_name="project_id")
+    object_type = filters.CharFilter(help_text='e.g. "cases.case"')
+    object_id = filters.CharFilter()
+    since = filters.CharFilter(method="filter_since", help_text="date or ISO datetime")
+    until = filters.CharFilter(method="filter_until", help_text="date (inclusive) or datetime")
+
+    class Meta:
+        model = AuditEvent
+        fields = []
+
+    def filter_action(self, qs, name, value):
+        if value.endswith("*"):
+            return qs.filter(action__startswith=value[:-1])
+        return qs.filter(action=value)
+
+    def filter_since(self, qs, name, value):
+        return qs.filter(created_at__gte=_moment(value, end=False))
+
+    def filter_until(self, qs, name, value):
+        if len(value) == 10:
+            return qs.filter(created_at__lt=_moment(value, end=True))
+        return qs.filter(created_at__lte=_moment(value, end=False))
+
+
+class AuditList(generics.ListAPIView):
+    """Audit events, newest first; admins only. Filters: actor (username), actor_id, action
+    (exact or prefix "review*"), project, object_type, object_id, since, until."""
+
+    serializer_class = AuditEventSerializer
+    permission_classes = [IsAdminUser]
+    filterset_class = AuditFilter
+    ordering_fields = ["created_at", "id"]
+    queryset = AuditEvent.objects.select_related("actor").order_by("-created_at", "-id")

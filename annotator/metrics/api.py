@@ -195,7 +195,18 @@ class ExportList(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         project = get_managed_project(request.user, values["project"])
-        case = model_version = None
+        case = model_version = snapshot = None
+        if values.get("training_round") is not None:
+            from annotator.modelops.models import TrainingRound
+
+            round_ = TrainingRound.objects.filter(
+                project=project, pk=values["training_round"]
+            ).first()
+            if round_ is None:
+                raise InvalidInput(
+                    f"project {project.slug} has no round {values['training_round']}"
+                )
+            snapshot = round_.snapshot
         if values.get("case") is not None:
             case = Case.objects.filter(project=project, pk=values["case"]).first()
             if case is None:
@@ -211,6 +222,7 @@ class ExportList(generics.ListAPIView):
             fmt=values["format"],
             case=case,
             model_version=model_version,
+            snapshot=snapshot,
             options=values.get("options"),
         )
         export.refresh_from_db()

@@ -83,7 +83,8 @@ class TargetOutcome(models.Model):
 class ExportScope(models.TextChoices):
     CASE = "case", "One case"
     PROJECT = "project", "Whole project"
-    ROUND = "round", "Round snapshot"
+    ROUND = "round", "Targets pre-segmented by a model version"
+    SNAPSHOT = "snapshot", "A training round's snapshot"
 
 
 class ExportFormat(models.TextChoices):
@@ -113,6 +114,10 @@ class Export(models.Model):
     # A round snapshot: the accepted targets that this model version pre-segmented.
     model_version = models.ForeignKey(
         "modelops.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A training round's snapshot: exactly the revisions the round trained and evaluated on.
+    snapshot = models.ForeignKey(
+        "modelops.Snapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     format = models.CharField(max_length=16, choices=ExportFormat.choices)
     options = models.JSONField(default=dict, blank=True)

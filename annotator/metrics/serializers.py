@@ -11,6 +11,9 @@ class ExportRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportFormat.choices)
     case = serializers.IntegerField(required=False, allow_null=True)
     model_version = serializers.IntegerField(required=False, allow_null=True)
+    training_round = serializers.IntegerField(
+        required=False, allow_null=True, help_text="scope=snapshot: the round whose snapshot"
+    )
     options = serializers.DictField(
         required=False,
         default=dict,
@@ -32,6 +35,7 @@ class ExportSerializer(serializers.ModelSerializer):
             "scope",
             "case",
             "model_version",
+            "snapshot",
             "format",
             "options",
             "status",

@@ -128,3 +128,42 @@ def test_promotion_represegments_only_unopened_cases(
     assert unopened.targets.get().head.model_version == new
     old.refresh_from_db()
     assert old.status == "retired"
+
+
+def test_round_snapshot_exports_in_medsam2_npz_with_its_split(
+    project, people, accepted, tmp_path, client_for
+):
+    import csv
+    import io
+    import zipfile
+
+    import numpy as np
+
+    factories.tiny_model_version(tmp_path, project=project)
+    round_ = rounds.start_round(project)
+    client = client_for(people["manager"])
+    response = client.post(
+        "/api/v1/exports/",
+        {"project": project.pk, "scope": "snapshot", "training_round": round_.pk,
+         "format": "npz"},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 201, response.json()
+    body = b"".join(client.get(response.json()["download"]).streaming_content)
+    zf = zipfile.ZipFile(io.BytesIO(body))
+    entries = {e.case.study_id: e for e in round_.snapshot.entries.select_related("case")}
+    npz_names = sorted(n for n in zf.namelist() if n.endswith(".npz"))
+    assert npz_names == sorted(f"{sid}.npz" for sid in entries)
+    npz = np.load(io.BytesIO(zf.read(npz_names[0])))
+    assert npz["imgs"].dtype == np.uint8 and npz["imgs"].shape == npz["gts"].shape
+    assert npz["gts"].max() == 1
+    manifest = list(csv.DictReader(io.StringIO(zf.read("manifest.csv").decode())))
+    assert {(r["study_id"], r["split"]) for r in manifest} == {
+        (sid, e.split) for sid, e in entries.items()
+    }
+    bad = client.post(
+        "/api/v1/exports/",
+        {"project": project.pk, "scope": "snapshot", "training_round": 999, "format": "npz"},
+        format="json",
+    )
+    assert bad.status_code == 400

@@ -33,6 +33,7 @@ class TargetItem:
     label_index: int  # 1-based position of the label in the project's labels
     model_revision: MaskRevision | None  # the target's first model-made mask
     files: list[str] = field(default_factory=list)  # zip members written for it
+    split: str | None = None  # snapshot exports: "train" or "heldout"
 
     @property
     def model_version(self):
@@ -54,6 +55,8 @@ def scope_cases(export: Export):
         return qs.filter(pk=export.case_id)
     if export.scope == ExportScope.ROUND:
         return qs.filter(targets__outcome__model_version_id=export.model_version_id).distinct()
+    if export.scope == ExportScope.SNAPSHOT:
+        return qs.filter(pk__in=export.snapshot.entries.values("case_id"))
     return qs
 
 
@@ -83,6 +86,12 @@ def case_items(export: Export) -> list[CaseItem]:
     )
     if export.scope == ExportScope.ROUND:
         targets = targets.filter(outcome__model_version_id=export.model_version_id)
+    entries = {}
+    if export.scope == ExportScope.SNAPSHOT:
+        entries = {
+            e.target_id: e for e in export.snapshot.entries.select_related("revision__author")
+        }
+        targets = targets.filter(pk__in=list(entries))
     items = []
     for case in (
         scope_cases(export)
@@ -93,7 +102,10 @@ def case_items(export: Export) -> list[CaseItem]:
         for target in case.targets.all():
             latest = next(iter(target.reviews.all()), None)
             outcome = getattr(target, "outcome", None)
-            if latest is not None and latest.decision == Decision.ACCEPT and latest.revision:
+            entry = entries.get(target.pk)
+            if entry is not None:  # the snapshot's revision, even if the target moved on since
+                status, revision = "accepted", entry.revision
+            elif latest is not None and latest.decision == Decision.ACCEPT and latest.revision:
                 status, revision = "accepted", latest.revision
             elif include_unaccepted and target.head is not None:
                 status, revision = _status(target, latest), target.head
@@ -101,7 +113,18 @@ def case_items(export: Export) -> list[CaseItem]:
                 continue
             index = labels.index(target.label) + 1 if target.label in labels else len(labels) + 1
             first_model = target.model_masks[0] if target.model_masks else None
-            chosen.append(TargetItem(target, revision, status, latest, outcome, index, first_model))
+            chosen.append(
+                TargetItem(
+                    target,
+                    revision,
+                    status,
+                    latest,
+                    outcome,
+                    index,
+                    first_model,
+                    split=entry.split if entry is not None else None,
+                )
+            )
         if chosen:
             assignment = (
                 Assignment.objects.filter(case=case)

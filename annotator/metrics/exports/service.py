@@ -77,6 +77,7 @@ def request_export(
     fmt: str,
     case: Case | None = None,
     model_version: ModelVersion | None = None,
+    snapshot=None,
     options: dict | None = None,
     inline: bool | None = None,
 ) -> Export:
@@ -105,10 +106,15 @@ def request_export(
         if model_version.project_id not in (None, project.pk):
             raise InvalidInput("that model version belongs to another project")
     elif model_version is not None:
-        raise InvalidInput("only a round snapshot names a model version")
+        raise InvalidInput("only a round export names a model version")
+    if scope == ExportScope.SNAPSHOT:
+        if snapshot is None or snapshot.project_id != project.pk:
+            raise InvalidInput("a snapshot export needs a training round of this project")
+    elif snapshot is not None:
+        raise InvalidInput("only a snapshot export names a training round")
     options = _clean_options(options)
     with transaction.atomic():
-        export = _create(actor, project, scope, fmt, case, model_version, options)
+        export = _create(actor, project, scope, fmt, case, model_version, options, snapshot)
     if inline is None:
         shapes = scope_cases(export).values_list("image__shape", flat=True)
         inline = sum(x * y * z for x, y, z in shapes) <= INLINE_MAX_VOXELS
@@ -118,12 +124,13 @@ def request_export(
     return export
 
 
-def _create(actor, project, scope, fmt, case, model_version, options) -> Export:
+def _create(actor, project, scope, fmt, case, model_version, options, snapshot=None) -> Export:
     export = Export.objects.create(
         project=project,
         scope=scope,
         case=case,
         model_version=model_version,
+        snapshot=snapshot,
         format=fmt,
         options=options,
         requested_by=actor,
@@ -200,7 +207,8 @@ def file_name(export: Export) -> str:
     what = {
         ExportScope.CASE: export.case.study_id if export.case else "case",
         ExportScope.PROJECT: "project",
-        ExportScope.ROUND: f"round-{export.model_version_id}",
+        ExportScope.ROUND: f"model-{export.model_version_id}",
+        ExportScope.SNAPSHOT: f"snapshot-{export.snapshot.sha256[:12]}" if export.snapshot else "",
     }[export.scope]
     return formats.safe_name(f"{export.project.slug}-{what}-{export.format}-{export.pk}") + ".zip"
 

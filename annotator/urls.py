@@ -11,4 +11,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotator.api_urls")),
     path("", include("annotator.metrics.urls")),
+    path("", include("annotator.modelops.urls")),
 ]

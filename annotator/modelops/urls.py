@@ -1,0 +1,19 @@
+from django.urls import path
+
+from . import views
+
+app_name = "modelops"
+
+urlpatterns = [
+    path("projects/<int:pk>/rounds/", views.rounds_page, name="rounds"),
+    path("projects/<int:pk>/rounds/start", views.start_round, name="start"),
+    path("projects/<int:pk>/rounds/policy", views.save_policy, name="policy"),
+    path("projects/<int:pk>/models/", views.models_page, name="models"),
+    path(
+        "projects/<int:pk>/models/<str:action>",
+        views.model_action,
+        name="model-action",
+    ),
+    path("rounds/<int:pk>/", views.round_page, name="round"),
+    path("rounds/<int:pk>/<str:action>", views.round_action, name="round-action"),
+]

@@ -1,0 +1,189 @@
+"""Admin pages for the model loop: a project's rounds (start, schedule, live progress), one
+round's comparison of candidate and production (promote, cancel), the model registry (rollback).
+Members may look; admins act."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotator.core.errors import DomainError
+from annotator.projects.access import visible_projects
+
+from . import rounds, schedules, services
+from .models import ModelVersion, TrainingRound
+from .selectors import production_model
+
+
+def _project(request, pk):
+    return get_object_or_404(visible_projects(request.user), pk=pk)
+
+
+def _require_admin(request) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied("only admins manage models and rounds")
+
+
+@login_required
+def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    policy = rounds.policy_for(project)
+    return render(
+        request,
+        "modelops/rounds.html",
+        {
+            "project": project,
+            "rounds": TrainingRound.objects.filter(project=project).select_related(
+                "snapshot", "candidate", "base_model", "started_by"
+            ),
+            "production": production_model(project),
+            "policy": policy,
+            "schedule": schedules.describe(project),
+            "new_accepted": rounds.new_accepted_since_last_round(project),
+            "can_act": request.user.is_staff,
+        },
+    )
+
+
+@login_required
+@require_POST
+def start_round(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_admin(request)
+    project = _project(request, pk)
+    steps = request.POST.get("steps") or None
+    try:
+        round_ = rounds.start_round(
+            project, actor=request.user, steps=int(steps) if steps else None
+        )
+        messages.success(request, f"Round {round_.number} started.")
+    except (DomainError, ValueError) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+    return redirect("modelops:rounds", pk=project.pk)
+
+
+@login_required
+@require_POST
+def save_policy(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_admin(request)
+    project = _project(request, pk)
+    policy = rounds.policy_for(project)
+    try:
+        policy.steps = int(request.POST.get("steps", policy.steps))
+        policy.heldout_fraction = float(
+            request.POST.get("heldout_fraction", policy.heldout_fraction)
+        )
+        policy.promote_margin = float(request.POST.get("promote_margin", policy.promote_margin))
+        policy.auto_promote = request.POST.get("auto_promote") == "on"
+        if not 0 < policy.heldout_fraction < 1 or policy.steps < 1:
+            raise ValueError("held-out fraction must be in (0, 1) and steps at least 1")
+        policy.save()
+        schedules.set_schedule(
+            project,
+            cron=request.POST.get("cron", "").strip() or None,
+            min_new_accepted=int(request.POST.get("min_new_accepted") or 0),
+            actor=request.user,
+        )
+        messages.success(request, "Round policy and schedule saved.")
+    except (DomainError, ValueError) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+    return redirect("modelops:rounds", pk=project.pk)
+
+
+@login_required
+def round_page(request: HttpRequest, pk: int) -> HttpResponse:
+    round_ = get_object_or_404(
+        TrainingRound.objects.filter(project__in=visible_projects(request.user)).select_related(
+            "project", "snapshot", "candidate", "base_model"
+        ),
+        pk=pk,
+    )
+    metrics = round_.metrics or {}
+    cand, prod = metrics.get("candidate") or {}, metrics.get("production") or {}
+    labels = sorted(set(cand.get("labels", {})) | set(prod.get("labels", {})))
+    comparison = [
+        {
+            "label": label,
+            "n": (cand.get("labels", {}).get(label) or {}).get("n"),
+            "cand": cand.get("labels", {}).get(label) or {},
+            "prod": prod.get("labels", {}).get(label) or {},
+        }
+        for label in labels
+    ]
+    prod_by_target = {t["target"]: t for t in prod.get("targets", [])}
+    targets = [
+        {"cand": t, "prod": prod_by_target.get(t["target"], {})} for t in cand.get("targets", [])
+    ]
+    return render(
+        request,
+        "modelops/round.html",
+        {
+            "round": round_,
+            "project": round_.project,
+            "summary": {"cand": cand.get("summary", {}), "prod": prod.get("summary", {})},
+            "comparison": comparison,
+            "targets": targets,
+            "gate": metrics.get("gate"),
+            "can_act": request.user.is_staff,
+        },
+    )
+
+
+@login_required
+@require_POST
+def round_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    _require_admin(request)
+    round_ = get_object_or_404(
+        TrainingRound.objects.filter(project__in=visible_projects(request.user)), pk=pk
+    )
+    try:
+        if action == "promote":
+            rounds.promote_round(round_, actor=request.user, reason="promoted from the round page")
+            messages.success(request, f"Round {round_.number}'s model is now in production.")
+        elif action == "cancel":
+            rounds.cancel_round(round_, actor=request.user)
+            messages.success(request, "Cancellation requested.")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("modelops:round", pk=round_.pk)
+
+
+@login_required
+def models_page(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    versions = ModelVersion.objects.filter(project__in=[project.pk]) | ModelVersion.objects.filter(
+        project__isnull=True
+    )
+    return render(
+        request,
+        "modelops/models.html",
+        {
+            "project": project,
+            "versions": versions.select_related("parent", "project").order_by("-created_at"),
+            "production": production_model(project),
+            "can_act": request.user.is_staff,
+        },
+    )
+
+
+@login_required
+@require_POST
+def model_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    _require_admin(request)
+    project = _project(request, pk)
+    try:
+        if action == "rollback":
+            version = services.rollback(project, actor=request.user)
+            messages.success(request, f"Production is back to {version.name}.")
+        elif action == "promote":
+            version = get_object_or_404(ModelVersion, pk=request.POST.get("version"))
+            if version.project_id not in (None, project.pk):
+                raise PermissionDenied("that model belongs to another project")
+            services.promote(version, actor=request.user, reason="promoted from the models page")
+            messages.success(request, f"{version.name} is now in production.")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("modelops:models", pk=project.pk)

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "annotator.cases",
     "annotator.annotations",
     "annotator.modelops",
+    "annotator.web",
 ]
 
 MIDDLEWARE = [

@@ -8,4 +8,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotator.api_urls")),
+    path("", include("annotator.web.urls")),
 ]

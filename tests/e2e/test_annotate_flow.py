@@ -1,0 +1,103 @@
+"""The annotator's day in a real browser: sign in, next case, AI box, corrections, save, reload,
+submit; then a reviewer accepts. Assertions are on API data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from annotator.cases.models import CaseStatus
+from tests import factories
+from tests.e2e.scenes import PASSWORD, blob_volume
+
+pytestmark = [pytest.mark.e2e]
+
+
+def test_annotate_presegment_correct_save_submit_review(
+    web, browse, api_for, people, project, tmp_path, artifacts
+):
+    factories.tiny_model_version(tmp_path)
+    case = factories.case(project, array=blob_volume(), status=CaseStatus.READY)  # unassigned
+    web.start_worker()  # warms up while the browser works
+    annotator, reviewer = people["annotator"], people["reviewer"]
+    api = api_for(annotator)
+
+    me = browse(annotator)
+    me.sign_in(PASSWORD)
+    page = me.page
+    page.goto(web.url + "/worklist/")
+    page.screenshot(path=artifacts / "worklist-empty.png")
+    page.click("#next-case")
+    page.wait_for_url(f"{web.url}/cases/{case.pk}/")
+    me.wait_ready()
+    z = me.state()["slice"][2]
+
+    # A new target from a box on the current slice; the model's mask arrives live.
+    page.select_option(".new-target select", "lesion")
+    me.drag([[14, 14, z], [34, 34, z]])
+    s = me.wait_state(
+        "s.targets.length === 1 && s.targets[0].job && s.targets[0].job.status === 'done' "
+        "&& s.targets[0].head === s.targets[0].job.applied",
+        timeout=180_000,
+    )
+    target_id = s["targets"][0]["id"]
+    target = api.json(f"/targets/{target_id}/")
+    assert target["head_source"] == "model" and target["key_index"] == z
+    model_revision = target["head"]
+    assert s["targets"][0]["voxels"] == target["head_voxel_count"]
+
+    # Corrections: clear this slice, paint a stroke, erase part of it.
+    me.key("x")
+    cleared = me.wait_state("true")["targets"][0]["voxels"]
+    me.key("d")
+    page.locator("[data-control=brush]").fill("3")
+    me.drag([[10, 24, z], [20, 24, z], [38, 24, z]])
+    painted = me.wait_state(f"s.targets[0].voxels > {cleared}")["targets"][0]["voxels"]
+    me.key("e")
+    me.drag([[30, 24, z], [38, 24, z]])
+    erased = me.wait_state(f"s.targets[0].voxels < {painted}")["targets"][0]["voxels"]
+    me.key("Control+z")
+    me.wait_state(f"s.targets[0].voxels === {painted}")
+    me.key("Control+Shift+z")
+    me.wait_state(f"s.targets[0].voxels === {erased}")
+    assert me.state()["undoDepth"] >= 2  # (model result,) (clear,) brush, eraser
+
+    me.key("Control+s")
+    s = me.wait_state("!s.unsaved && s.targets[0].head !== %d" % model_revision)
+    page.screenshot(path=artifacts / "viewer-annotate.png")
+    target = api.json(f"/targets/{target_id}/")
+    assert target["head_source"] == "human"
+    assert target["head_voxel_count"] == erased
+    revision = api.json(f"/targets/{target_id}/revisions/{target['head']}/")
+    assert revision["parent"] == model_revision
+    assert revision["active_seconds"] and revision["active_seconds"] > 0
+    mask = api.mask(target_id)
+    assert int(mask.sum()) == erased
+    row = mask[z, 24]
+    assert row[12:18].all(), row  # painted
+    assert not row[32:37].any(), row  # erased
+
+    # A reload shows the saved edit.
+    page.reload()
+    me.wait_ready()
+    assert me.state()["targets"][0]["voxels"] == erased
+
+    page.click("[data-action=submit]")
+    me.wait_state("s.caseStatus === 'submitted'")
+    assert api.json(f"/cases/{case.pk}/")["status"] == "submitted"
+
+    # The reviewer sees it in the queue, looks at the difference and accepts.
+    rev = browse(reviewer)
+    rev.sign_in(PASSWORD)
+    rev.page.goto(web.url + "/review/")
+    rev.page.screenshot(path=artifacts / "review-queue.png")
+    rev.page.click(f"#review-queue tr[data-case='{case.pk}'] a.button")
+    rev.wait_ready()
+    assert rev.state()["mode"] == "review"
+    rev.page.click("[data-display=diff]")
+    rev.page.wait_for_timeout(300)
+    rev.page.screenshot(path=artifacts / "viewer-review-diff.png")
+    rev.page.click(f"li[data-target='{target_id}'] [data-action=accept]")
+    rev.wait_state("s.caseStatus === 'accepted'")
+    assert api_for(reviewer).json(f"/cases/{case.pk}/")["status"] == "accepted"
+    assert not me.errors and not rev.errors, (me.errors, rev.errors)

@@ -104,7 +104,8 @@ def worklist(request: HttpRequest) -> HttpResponse:
     filters = []
     for name, members in WORKLIST_FILTERS.items():
         n = sum(counts.values()) if members is None else sum(counts.get(s, 0) for s in members)
-        filters.append({"name": name, "label": name.replace("_", " ").capitalize(), "count": n})
+        label = "To do" if name == "todo" else name.replace("_", " ").capitalize()
+        filters.append({"name": name, "label": label, "count": n})
     return render(
         request, "web/worklist.html", {"cases": cases, "filters": filters, "current": current}
     )

@@ -49,7 +49,10 @@ export class App {
         t.savedVersion = snap.version
         this.activity.consume(t.id, snap.seconds)
       },
-      onChange: () => this.renderStatus(),
+      onChange: () => {
+        this.renderStatus()
+        this.renderSide()
+      },
       onConflict: (t, current) => this.showConflict(t, current),
       delays: (this.params.get('retry') || '1,2,4,8,10').split(',').map(Number),
     })
@@ -510,7 +513,9 @@ export class App {
     const previous = t.job
     if (previous && previous.id > m.job) return // an older job's late message
     t.job = { id: m.job, status: m.status, done: m.done, total: m.total, message: m.message }
-    if (m.status === 'done' && m.revision && m.revision !== t.head && !(previous?.applied === m.revision)) {
+    // Revision ids only grow: a done job whose result is older than the head (a snapshot sent on
+    // connect, say) must not replace newer work.
+    if (m.status === 'done' && m.revision && m.revision > (t.head ?? 0) && previous?.applied !== m.revision) {
       t.job.applied = m.revision
       if (this.dirty(t)) {
         this.toast(`The model finished “${t.label}”, but you have unsaved edits; they were kept.`, 'warn')

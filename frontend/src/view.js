@@ -29,7 +29,7 @@ export class SliceView {
       dragAndDropEnabled: false,
       multiplanarShowRender: SHOW_RENDER.NEVER,
       crosshairColor: [0.3, 0.7, 1, 0.35],
-      crosshairWidth: 1,
+      crosshairWidth: 0.5,
       isRadiologicalConvention: true,
       logLevel: 'warn',
       loadingText: '',
@@ -201,7 +201,7 @@ export class SliceView {
   async setLayout(name) {
     if (name !== 'axial' && this.slice2D) await this.upgrade3D()
     this.layout = name
-    this.nv.opts.crosshairWidth = name === 'multi' ? 1 : 0
+    this.nv.opts.crosshairWidth = name === 'multi' ? 0.5 : 0
     this.nv.setSliceType(LAYOUTS[name])
     this._changed('layout')
   }

@@ -39,7 +39,9 @@ WORKLIST_FILTERS: dict[str, list[str] | None] = {
 
 def _with_assignee(qs):
     active = Assignment.objects.filter(active=True).select_related("annotator")
-    return qs.prefetch_related(Prefetch("assignments", queryset=active, to_attr="active_assignments"))
+    return qs.prefetch_related(
+        Prefetch("assignments", queryset=active, to_attr="active_assignments")
+    )
 
 
 def _rejection_comments(cases) -> dict[int, str]:
@@ -253,16 +255,38 @@ def viewer_mode(user, case: Case) -> str:
         user.is_staff or (assignee and has_role(user, case.project, Role.ANNOTATOR))
     ):
         return "annotate"
-    if case.status == CaseStatus.SUBMITTED and has_role(user, case.project, Role.REVIEWER):
-        if user.is_staff or not assignee:
-            return "review"
+    reviewer = has_role(user, case.project, Role.REVIEWER) and (user.is_staff or not assignee)
+    if case.status == CaseStatus.SUBMITTED and reviewer:
+        return "review"
     return "view"
+
+
+def _initial_data(request: HttpRequest, case: Case) -> tuple[dict, list]:
+    """The case and its targets as the API serves them, inlined in the page so that opening a
+    case waits for nothing but the image."""
+    from annotator.annotations.models import Target
+    from annotator.annotations.serializers import TargetSerializer
+    from annotator.cases.api import _with_details
+    from annotator.cases.serializers import CaseSerializer
+
+    detailed = _with_details(Case.objects.filter(pk=case.pk)).get()
+    targets = (
+        Target.objects.filter(case=case)
+        .select_related("case__project", "head")
+        .prefetch_related("reviews__reviewer")
+    )
+    context = {"request": request}
+    return (
+        CaseSerializer(detailed, context=context).data,
+        TargetSerializer(targets, many=True, context=context).data,
+    )
 
 
 @login_required
 def case_viewer(request: HttpRequest, pk: int) -> HttpResponse:
     case = get_object_or_404(selectors.visible_cases(request.user), pk=pk)
     mode = viewer_mode(request.user, case)
+    case_data, targets = _initial_data(request, case)
     try:
         assets = vite.entry_assets()
         error = ""
@@ -276,6 +300,8 @@ def case_viewer(request: HttpRequest, pk: int) -> HttpResponse:
         "mode": mode,
         "user": request.user.get_username(),
         "labels": case.project.label_names(),
+        "case": case_data,
+        "targets": targets,
         "urls": {
             "worklist": reverse("web:worklist"),
             "review": reverse("web:review"),

@@ -11,7 +11,19 @@ import * as nifti from './nifti.js'
 import { presetsFor, SHORTCUTS } from './presets.js'
 import { ProgressSocket } from './progress.js'
 import { Saver, SaveState } from './saver.js'
-import { SliceView } from './view.js'
+import { loadImage, SliceView } from './view.js'
+
+/** The window an image opens with: its own, the CT abdomen preset, or NiiVue's robust range. */
+export function initialWindow(image) {
+  if (!image) return null
+  if (image.window) return { center: image.window.center, width: image.window.width }
+  if (image.modality === 'CT') return { center: 40, width: 400 }
+  return null
+}
+
+export function imageUrl(config) {
+  return new URL(`${config.apiBase}/cases/${config.caseId}/image`, location.href).href
+}
 
 const EDIT_TOOLS = new Set(['brush', 'eraser', 'fill'])
 const AI_TOOLS = new Set(['box', 'point+', 'point-'])
@@ -20,14 +32,14 @@ const ACTIVE_JOB = new Set(['queued', 'running'])
 const DIFF = { SAME: 251, ADDED: 252, REMOVED: 253 }
 
 export class App {
-  constructor(root, config, { imageResponse } = {}) {
+  constructor(root, config, { image } = {}) {
     this.root = root
     this.config = config
     this.mode = config.mode // annotate | review | view
     this.api = new Api({ base: config.apiBase, csrfToken: config.csrfToken })
     this.params = new URLSearchParams(location.search)
     this.autosaveSeconds = Number(this.params.get('autosave') ?? config.autosaveSeconds ?? 8)
-    this.imageResponse = imageResponse
+    this.image = image
     this.targets = []
     this.active = null
     this.tool = this.mode === 'annotate' ? 'brush' : 'navigate'
@@ -63,24 +75,32 @@ export class App {
   async start() {
     const t0 = performance.now()
     this.buildLayout()
+    if (!this.image) this.image = loadImage(imageUrl(this.config), initialWindow(this.config.case?.image))
+    await Promise.race([this.image.started, new Promise((r) => setTimeout(r, 1500))])
+    this.marks.workerStarted = performance.now()
     this.view = new SliceView(this.canvas)
-    const imageResponse = this.imageResponse || this.api.image(this.config.caseId)
-    const [caseData, targets] = await Promise.all([this.api.getCase(this.config.caseId), this.api.targets(this.config.caseId)])
+    // The page carries the case and its targets, so opening a case waits for no API call but
+    // the image; without them (an old page), ask the API.
+    const [caseData, targets] = this.config.case
+      ? [this.config.case, this.config.targets]
+      : await Promise.all([this.api.getCase(this.config.caseId), this.api.targets(this.config.caseId)])
     this.case = caseData
+    this.marks.caseLoaded = performance.now()
     this.isVideo = caseData.image.kind === 'video'
     this.root.classList.toggle('is-video', this.isVideo)
     this.targets = targets.map((t, i) => this._target(t, i))
     this.active = this.targets[0]?.id ?? null
     this.renderSide()
-    const buffer = await nifti.readBody(await imageResponse)
+    const loaded = await this.image.loaded
     this.marks.imageLoaded = performance.now()
+    for (const [k, v] of Object.entries(loaded.times || {})) this.marks[`image.${k}`] = v - performance.timeOrigin
     const first = this.targets[0]
-    const [nx, ny, nz] = nifti.parseHeader(buffer).dims
+    const [nx, ny, nz] = loaded.dims
     const startNative = [Math.floor(nx / 2), Math.floor(ny / 2), first ? first.keyIndex : Math.floor(nz / 2)]
     if (first?.box) [startNative[0], startNative[1]] = [(first.box[0] + first.box[2]) / 2, (first.box[1] + first.box[3]) / 2]
     const forced = this.params.get('slicemode')
-    await this.view.load(buffer, {
-      window: this._initialWindow(),
+    await this.view.load(loaded, {
+      window: initialWindow(caseData.image),
       startNative,
       forceSliceMode: forced === null ? null : forced === '1',
     })
@@ -120,6 +140,7 @@ export class App {
     const gl = this.view.nv.gl
     gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4))
     this.marks.firstRender = performance.now()
+    Object.assign(this.marks, this.view.marks)
     this.marks.firstRenderSinceStart = this.marks.firstRender - t0
   }
 
@@ -127,13 +148,6 @@ export class App {
     const saved = localStorage.getItem('viewer.layout')
     if (saved && saved !== 'axial' && this.view.slice2D && this.view.softwareGL) return 'axial'
     return saved || (this.view.slice2D && this.view.softwareGL ? 'axial' : 'multi')
-  }
-
-  _initialWindow() {
-    const img = this.case.image
-    if (img.window) return { center: img.window.center, width: img.window.width }
-    if (img.modality === 'CT') return { center: 40, width: 400 }
-    return null // NiiVue's robust range
   }
 
   _target(data, index) {

@@ -78,6 +78,7 @@ export class Grid {
   toRas(src, out = new src.constructor(this.size)) {
     this._walk((rasAt, nativeAt, n, step) => {
       if (step === 1) out.set(src.subarray(nativeAt, nativeAt + n), rasAt)
+      else if (step === -1) out.subarray(rasAt, rasAt + n).set(src.subarray(nativeAt - n + 1, nativeAt + 1)), out.subarray(rasAt, rasAt + n).reverse()
       else for (let k = 0; k < n; k++) out[rasAt + k] = src[nativeAt + k * step]
     })
     return out
@@ -87,6 +88,7 @@ export class Grid {
   toNative(src, out = new src.constructor(this.size)) {
     this._walk((rasAt, nativeAt, n, step) => {
       if (step === 1) out.set(src.subarray(rasAt, rasAt + n), nativeAt)
+      else if (step === -1) out.subarray(nativeAt - n + 1, nativeAt + 1).set(src.subarray(rasAt, rasAt + n)), out.subarray(nativeAt - n + 1, nativeAt + 1).reverse()
       else for (let k = 0; k < n; k++) out[nativeAt + k * step] = src[rasAt + k]
     })
     return out

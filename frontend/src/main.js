@@ -1,16 +1,16 @@
 // Entry point of the case viewer page (annotator/web/templates/web/viewer.html).
 import './viewer.css'
-import { App } from './app.js'
+import { App, imageUrl, initialWindow } from './app.js'
+import { loadImage } from './view.js'
 
+const scriptStart = performance.now()
 const config = JSON.parse(document.getElementById('viewer-config').textContent)
-// Start the image download before anything else: it is the long pole of opening a case.
-const imageResponse = fetch(`${config.apiBase}/cases/${config.caseId}/image`, { credentials: 'same-origin' }).then((r) => {
-  if (!r.ok) throw new Error(`the image could not be loaded (HTTP ${r.status})`)
-  return r
-})
-imageResponse.catch(() => {})
+// Start the image download first: it is the long pole of opening a case.
+const image = loadImage(imageUrl(config), initialWindow(config.case?.image))
+image.loaded.catch(() => {})
 const root = document.getElementById('viewer-root')
-const app = new App(root, config, { imageResponse })
+const app = new App(root, config, { image })
+app.marks.scriptStart = scriptStart
 window.viewer = {
   app,
   state: () => app.state(),

@@ -11,13 +11,41 @@
 // for (or straight after the first frame on hardware WebGL).
 
 import { Niivue, NVImage, SLICE_TYPE, SHOW_RENDER } from '@niivue/niivue'
-import * as nifti from './nifti.js'
 import { Grid, NORMAL_AXIS } from './grid.js'
 
 export const LAYOUTS = { axial: SLICE_TYPE.AXIAL, coronal: SLICE_TYPE.CORONAL, sagittal: SLICE_TYPE.SAGITTAL, multi: SLICE_TYPE.MULTIPLANAR }
 const TEXTURE7_DRAW = 33991 // gl.TEXTURE7: NiiVue's drawing texture unit
 // Images with more voxels than this open in slice mode.
 export const SLICE_MODE_VOXELS = 8 * 1024 * 1024
+
+/**
+ * Download an image and reorder it to RAS in a worker (off the main thread, in parallel with
+ * NiiVue's start-up). `loaded` resolves to {buffer (RAS NIfTI), dims, affine (native), times}.
+ */
+export function loadImage(url, window) {
+  const requested = performance.timeOrigin + performance.now()
+  let started
+  const workerStarted = new Promise((resolve) => { started = resolve })
+  const loaded = new Promise((resolve, reject) => {
+    const job = JSON.stringify({ url, window, requested })
+    const worker = new Worker(new URL('./image-worker.js', import.meta.url), { type: 'module', name: job })
+    const fail = (message) => {
+      started()
+      worker.terminate()
+      reject(new Error(message))
+    }
+    worker.onmessage = (event) => {
+      if (event.data.hello) return started()
+      worker.terminate()
+      if (event.data.ok) resolve(event.data)
+      else reject(new Error(event.data.error))
+    }
+    worker.onerror = (event) => fail(event.message || 'the image worker failed')
+  })
+  // `started`: the worker runs. NiiVue's start-up blocks the main thread (shader compilation),
+  // and a worker cannot boot while it does: wait for this before starting NiiVue.
+  return { loaded, started: workerStarted }
+}
 
 export class SliceView {
   constructor(canvas) {
@@ -34,7 +62,8 @@ export class SliceView {
       logLevel: 'warn',
       loadingText: '',
     })
-    this.ready = this.nv.attachToCanvas(canvas)
+    this.marks = {}
+    this.ready = this.nv.attachToCanvas(canvas).then(() => { this.marks.glReady = performance.now() })
     this.listeners = new Set()
     this.slice2D = false
     this.composite = null
@@ -60,22 +89,17 @@ export class SliceView {
   }
 
   /**
-   * Show a NIfTI image (an ArrayBuffer, uncompressed). Returns once NiiVue drew its first frame.
-   * @param {ArrayBuffer} buffer
+   * Show an image prepared by loadImage(). Returns once NiiVue drew its first frame.
+   * @param {{buffer: ArrayBuffer, dims: number[], affine: number[][]}} loaded
    * @param {{window: {center:number, width:number}|null, startNative?: number[], forceSliceMode?: boolean|null}} o
    */
-  async load(buffer, { window, startNative, forceSliceMode = null }) {
-    const header = nifti.parseHeader(buffer)
-    const grid = new Grid(header.dims, header.affine)
+  async load(loaded, { window, startNative, forceSliceMode = null }) {
+    // `loaded`: from loadImage() — the RAS-ordered NIfTI buffer and the native geometry.
+    const grid = new Grid(loaded.dims, loaded.affine)
     this.grid = grid
     this.dims = grid.rasDims
-    const src = nifti.voxels(buffer, header)
     const [calMin, calMax] = window ? [window.center - window.width / 2, window.center + window.width / 2] : [0, 0]
-    const out = nifti.allocate({
-      dims: grid.rasDims, datatype: header.datatype, affine: grid.rasAffine(),
-      slope: header.slope, inter: header.inter, calMin, calMax,
-    })
-    grid.toRas(src, out.data)
+    const out = { buffer: loaded.buffer }
     this.spacing = [0, 1, 2].map((j) => {
       const A = grid.rasAffine()
       return Math.hypot(A[0][j], A[1][j], A[2][j])
@@ -83,6 +107,7 @@ export class SliceView {
     await this.ready
     const nv = this.nv
     const image = await NVImage.loadFromUrl({ url: out.buffer, name: 'image.nii', colormap: 'gray' })
+    this.marks.parsed = performance.now()
     if (window) {
       image.cal_min = calMin
       image.cal_max = calMax
@@ -96,6 +121,7 @@ export class SliceView {
     nv.scene.crosshairPos = this._frac(start)
     nv.setSliceType(SLICE_TYPE.AXIAL)
     nv.addVolume(image)
+    this.marks.added = performance.now()
     this.composite = new Uint8Array(voxels)
     nv.drawBitmap = this.composite
     this._makeDrawTexture()

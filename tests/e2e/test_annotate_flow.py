@@ -3,7 +3,6 @@ submit; then a reviewer accepts. Assertions are on API data."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from annotator.cases.models import CaseStatus
@@ -63,7 +62,7 @@ def test_annotate_presegment_correct_save_submit_review(
     assert me.state()["undoDepth"] >= 2  # (model result,) (clear,) brush, eraser
 
     me.key("Control+s")
-    s = me.wait_state("!s.unsaved && s.targets[0].head !== %d" % model_revision)
+    s = me.wait_state(f"!s.unsaved && s.targets[0].head !== {model_revision}")
     page.screenshot(path=artifacts / "viewer-annotate.png")
     target = api.json(f"/targets/{target_id}/")
     assert target["head_source"] == "human"

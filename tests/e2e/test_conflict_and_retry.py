@@ -20,7 +20,9 @@ def _paint(b, z: int, y: int, x0: int, x1: int) -> int:
     return b.wait_state(f"s.targets[0].voxels > {before}")["targets"][0]["voxels"]
 
 
-def test_conflicting_saves_offer_reload_or_keep_mine(web, browse, api_for, people, project, artifacts):
+def test_conflicting_saves_offer_reload_or_keep_mine(
+    web, browse, api_for, people, project, artifacts
+):
     annotator = people["annotator"]
     case = factories.case(
         project, array=blob_volume(), assignee=annotator, status=CaseStatus.IN_PROGRESS

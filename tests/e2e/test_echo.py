@@ -12,9 +12,7 @@ from tests.e2e.scenes import echo_clip, store_mask
 pytestmark = [pytest.mark.e2e]
 
 
-def test_echo_scrub_edit_one_frame_and_propagate(
-    web, browse, api_for, people, tmp_path, artifacts
-):
+def test_echo_scrub_edit_one_frame_and_propagate(web, browse, api_for, people, tmp_path, artifacts):
     annotator = people["annotator"]
     project = factories.project("echo", kind="video", modality="US", annotator=[annotator])
     clip = echo_clip()
@@ -40,7 +38,7 @@ def test_echo_scrub_edit_one_frame_and_propagate(
     b.key("d")
     page.locator("[data-control=brush]").fill("4")
     b.drag([[4, 4, 7], [16, 4, 7]])
-    b.wait_state("s.targets[0].voxels > %d" % int(initial.sum()))
+    b.wait_state(f"s.targets[0].voxels > {int(initial.sum())}")
     page.screenshot(path=artifacts / "viewer-echo.png")
     b.key("Control+s")
     b.wait_state("!s.unsaved && s.targets[0].head !== null")
@@ -52,8 +50,7 @@ def test_echo_scrub_edit_one_frame_and_propagate(
     before = api.json(f"/targets/{target.pk}/")["head"]
     page.click("[data-action=propagate]")
     s = b.wait_state(
-        "s.targets[0].job && s.targets[0].job.status === 'done' "
-        f"&& s.targets[0].head > {before}",
+        f"s.targets[0].job && s.targets[0].job.status === 'done' && s.targets[0].head > {before}",
         timeout=180_000,
     )
     head = api.json(f"/targets/{target.pk}/")

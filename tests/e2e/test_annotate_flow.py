@@ -81,9 +81,16 @@ def test_annotate_presegment_correct_save_submit_review(
     me.wait_ready()
     assert me.state()["targets"][0]["voxels"] == erased
 
+    me.key("?")
+    page.locator(".vw-help").wait_for()
+    page.screenshot(path=artifacts / "viewer-help.png")
+    me.key("Escape")
+
     page.click("[data-action=submit]")
     me.wait_state("s.caseStatus === 'submitted'")
     assert api.json(f"/cases/{case.pk}/")["status"] == "submitted"
+    page.goto(web.url + "/worklist/?status=all")
+    page.screenshot(path=artifacts / "worklist.png")
 
     # The reviewer sees it in the queue, looks at the difference and accepts.
     rev = browse(reviewer)
@@ -99,4 +106,10 @@ def test_annotate_presegment_correct_save_submit_review(
     rev.page.click(f"li[data-target='{target_id}'] [data-action=accept]")
     rev.wait_state("s.caseStatus === 'accepted'")
     assert api_for(reviewer).json(f"/cases/{case.pk}/")["status"] == "accepted"
+
+    boss = browse(people["manager"])
+    boss.use_session()
+    boss.page.goto(f"{web.url}/projects/{project.pk}/")
+    assert boss.page.locator("#progress li[data-status=accepted] b").inner_text() == "1"
+    boss.page.screenshot(path=artifacts / "project.png")
     assert not me.errors and not rev.errors, (me.errors, rev.errors)

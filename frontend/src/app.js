@@ -76,7 +76,7 @@ export class App {
     const t0 = performance.now()
     this.buildLayout()
     if (!this.image) this.image = loadImage(imageUrl(this.config), initialWindow(this.config.case?.image))
-    await Promise.race([this.image.started, new Promise((r) => setTimeout(r, 1500))])
+    await Promise.race([this.image.started, new Promise((r) => setTimeout(r, 3000))])
     this.marks.workerStarted = performance.now()
     this.view = new SliceView(this.canvas)
     // The page carries the case and its targets, so opening a case waits for no API call but
@@ -125,7 +125,7 @@ export class App {
     this.socket = new ProgressSocket(this.config.wsPath, (m) => this.onProgress(m), (up) => this._socketState(up))
     setInterval(() => this._pollJobs(), 4000)
     window.addEventListener('beforeunload', (e) => {
-      if (this.unsaved()) {
+      if (this.unsaved() && !this.leaving) {
         e.preventDefault()
         e.returnValue = ''
       }
@@ -164,6 +164,7 @@ export class App {
       headSource: data.head_source,
       review: data.review,
       mask: null,
+      count: data.head_voxel_count ?? 0, // voxels set in `mask`, kept up to date by every edit
       extent: null, // RAS bounding box of what the mask may contain
       version: 0,
       savedVersion: 0,
@@ -215,6 +216,7 @@ export class App {
       this.history.dropTarget(t.id)
     }
     t.mask = incoming
+    t.count = ops.count(incoming)
     t.extent = ops.unionBox(t.extent, ops.bboxOfMask(incoming, this.dims))
     t.head = revisionId
     t.version += 1
@@ -290,8 +292,17 @@ export class App {
   }
 
   /** Apply an edit's flipped voxels: history, dirty state, display, autosave. */
+  /** Count change of flipped voxels (they are already flipped in the mask). */
+  _recount(t, indices) {
+    const mask = this.maskOf(t)
+    let delta = 0
+    for (let k = 0; k < indices.length; k++) delta += mask[indices[k]] ? 1 : -1
+    t.count += delta
+  }
+
   commitEdit(t, indices, label) {
     if (!indices.length) return
+    this._recount(t, indices)
     const box = ops.bboxOf(indices, this.dims)
     this.history.push({ target: t.id, indices, box, label })
     t.extent = ops.unionBox(t.extent, box)
@@ -337,6 +348,7 @@ export class App {
     if (!this.editable(t)) return
     const entry = take()
     ops.flip(this.maskOf(t), entry.indices)
+    this._recount(t, entry.indices)
     t.extent = ops.unionBox(t.extent, entry.box)
     this.activity.touch(t.id)
     this._changedTarget(t, entry.box)
@@ -909,7 +921,8 @@ export class App {
   }
 
   keyDown(e) {
-    if (e.target.closest?.('input, textarea, select') && e.key !== 'Escape') return
+    // Typing in a text field is not a shortcut; sliders and buttons keep the shortcuts working.
+    if (e.target.closest?.('input:not([type=range]):not([type=checkbox]), textarea, select') && e.key !== 'Escape') return
     const ctrl = e.ctrlKey || e.metaKey
     const k = e.key
     const done = () => {
@@ -1112,7 +1125,7 @@ export class App {
     const job = t.job
     const running = job && ACTIVE_JOB.has(job.status)
     const pct = running && job.total ? Math.round((100 * job.done) / job.total) : 0
-    const count = t.mask ? ops.count(t.mask) : t.headVoxels ?? 0
+    const count = t.count
     const state = this.dirty(t) ? 'unsaved' : t.saveState !== SaveState.IDLE ? t.saveState : t.head ? 'saved' : 'no mask'
     const review = t.review
     return h('li', { class: `target${t.id === this.active ? ' active' : ''}`, 'data-target': String(t.id), onclick: (e) => { if (!e.target.closest('button, textarea')) this.selectTarget(t.id) } },
@@ -1239,7 +1252,7 @@ export class App {
       unsaved: this.ready ? this.unsaved() : false,
       marks: this.marks,
       targets: this.targets.map((t) => ({
-        id: t.id, label: t.label, head: t.head, keyIndex: t.keyIndex, voxels: t.mask ? ops.count(t.mask) : null,
+        id: t.id, label: t.label, head: t.head, keyIndex: t.keyIndex, voxels: t.mask ? t.count : null,
         dirty: this.dirty(t), saveState: t.saveState, attempts: t.attempts || 0, job: t.job, review: t.review,
       })),
     }

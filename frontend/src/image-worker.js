@@ -4,8 +4,9 @@
 import { Grid } from './grid.js'
 import * as nifti from './nifti.js'
 
-// The job comes in the worker's name, so it starts the moment the worker runs, without waiting
-// for a message from the page (whose main thread may be busy starting NiiVue).
+// The job comes in the worker's name, so the download starts the moment the worker runs,
+// without a message from the page (whose main thread may be busy starting NiiVue). The page's
+// preload (viewer.html) has usually fetched the image into the HTTP cache by then.
 const { url, window, requested } = JSON.parse(self.name)
 self.postMessage({ hello: true })
 load()

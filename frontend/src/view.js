@@ -19,32 +19,32 @@ const TEXTURE7_DRAW = 33991 // gl.TEXTURE7: NiiVue's drawing texture unit
 export const SLICE_MODE_VOXELS = 8 * 1024 * 1024
 
 /**
- * Download an image and reorder it to RAS in a worker (off the main thread, in parallel with
- * NiiVue's start-up). `loaded` resolves to {buffer (RAS NIfTI), dims, affine (native), times}.
+ * Download an image and reorder it to RAS in a worker, off the main thread and in parallel with
+ * NiiVue's start-up. Returns {loaded, started}: `loaded` resolves to {buffer (RAS NIfTI), dims,
+ * affine (native), times}; `started` once the worker runs. A worker cannot start while the main
+ * thread is blocked, and NiiVue's start-up blocks it (shader compilation): start NiiVue after
+ * `started`.
  */
 export function loadImage(url, window) {
   const requested = performance.timeOrigin + performance.now()
-  let started
-  const workerStarted = new Promise((resolve) => { started = resolve })
+  let running
+  const started = new Promise((resolve) => { running = resolve })
   const loaded = new Promise((resolve, reject) => {
     const job = JSON.stringify({ url, window, requested })
     const worker = new Worker(new URL('./image-worker.js', import.meta.url), { type: 'module', name: job })
-    const fail = (message) => {
-      started()
+    worker.onerror = (event) => {
+      running()
       worker.terminate()
-      reject(new Error(message))
+      reject(new Error(event.message || 'the image worker failed'))
     }
     worker.onmessage = (event) => {
-      if (event.data.hello) return started()
+      if (event.data.hello) return running()
       worker.terminate()
       if (event.data.ok) resolve(event.data)
       else reject(new Error(event.data.error))
     }
-    worker.onerror = (event) => fail(event.message || 'the image worker failed')
   })
-  // `started`: the worker runs. NiiVue's start-up blocks the main thread (shader compilation),
-  // and a worker cannot boot while it does: wait for this before starting NiiVue.
-  return { loaded, started: workerStarted }
+  return { loaded, started }
 }
 
 export class SliceView {

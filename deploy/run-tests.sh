@@ -7,19 +7,19 @@
 export ANNOTATOR_VAR_DIR="$(mktemp -d /tmp/annotator-test-XXXXXX)"
 trap 'rm -rf "$ANNOTATOR_VAR_DIR"' EXIT
 
-echo "==> ruff"
-ruff check . && ruff format --check .
-
 echo "==> viewer: npm ci, unit tests, build (into annotator/static/viewer/)"
 (cd frontend && npm ci --no-audit --no-fund && npm test && npm run build)
-# Browser tests drive Debian's Chromium; Playwright never downloads a browser.
+# Browser tests (tests/e2e) drive Debian's Chromium; Playwright never downloads a browser.
 if ! command -v chromium >/dev/null 2>&1; then
   apt-get update && apt-get install -y chromium chromium-driver
 fi
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
-echo "==> tests on SQLite (live-stack and browser tests need PostgreSQL: they run below)"
-env -u DATABASE_URL pytest -q -n 2 -m "not integration and not e2e" "$@"
+echo "==> ruff"
+ruff check . && ruff format --check .
+
+echo "==> tests on SQLite"
+env -u DATABASE_URL pytest -q -n 2 "$@"
 
 if [ -n "${ANNOTATOR_PG_URL:-}" ]; then
   echo "==> tests on PostgreSQL ($ANNOTATOR_PG_URL)"

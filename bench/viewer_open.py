@@ -79,7 +79,7 @@ def _setup(tmp: Path, size: int, slices: int) -> tuple[dict, str, int]:
     return env, client.cookies[settings.SESSION_COOKIE_NAME].value, case.pk
 
 
-def run(size: int = 512, slices: int = 200, repeat: int = 3) -> dict:
+def run(size: int = 512, slices: int = 200, repeat: int = 3, screenshot: str = "") -> dict:
     from playwright.sync_api import sync_playwright
 
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -138,6 +138,8 @@ def run(size: int = 512, slices: int = 200, repeat: int = 3) -> dict:
                         )
                     )
                     slice_mode = state["sliceMode"]
+                    if screenshot:
+                        page.screenshot(path=screenshot)
                     ctx.close()
                     ctx = browser.new_context()
                     ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": url}])
@@ -176,8 +178,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--slices", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--screenshot", default="", help="save the viewer as PNG here")
     args = parser.parse_args()
-    print(json.dumps(run(args.size, args.slices, args.repeat)))
+    print(json.dumps(run(args.size, args.slices, args.repeat, args.screenshot)))
 
 
 if __name__ == "__main__":

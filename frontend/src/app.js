@@ -1095,7 +1095,8 @@ export class App {
         h('option', { value: '' }, '+ New target…'),
         ...this.labels().map((l) => h('option', { value: l, selected: this.newLabel === l }, l))),
       this.newLabel ? h('div', { class: 'hint' }, `Draw a box (B) or add points and press Enter to create a “${this.newLabel}”.`) : '') : ''
-    sections.push(h('section', { class: 'targets' }, h('h3', {}, 'Targets'), h('ul', { class: 'target-list' }, ...items), labelPicker))
+    const none = !items.length ? h('p', { class: 'muted' }, this.mode === 'annotate' ? 'No targets yet: choose a label below, then draw a box (B) around the lesion.' : 'No targets.') : ''
+    sections.push(h('section', { class: 'targets' }, h('h3', {}, 'Targets'), none, h('ul', { class: 'target-list' }, ...items), labelPicker))
     if (this.mode === 'annotate') {
       const pending = this.pending.points.length
       sections.push(h('section', { class: 'ai' }, h('h3', {}, 'AI assist'),

@@ -859,6 +859,7 @@ export class App {
   }
 
   pointerMove(e) {
+    if (this.stroking || this.drag) this.activity.touch(this.active)
     if (this.stroking) {
       const p = this.view.pick(e.clientX, e.clientY)
       if (!p || p.view !== this.stroking.view) return

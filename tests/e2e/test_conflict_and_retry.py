@@ -75,3 +75,11 @@ def test_save_while_server_is_down_is_retried_and_lands_once(web, browse, api_fo
     assert revisions.count() == 1
     assert revisions.get().voxel_count == painted == s["targets"][0]["voxels"]
     assert api_for(annotator).json(f"/targets/{target.pk}/")["head"] == revisions.get().pk
+
+    # Unsaved edits: leaving asks first (the user stays on the page here).
+    _paint(b, 12, 30, 8, 36)
+    asked = []
+    b.page.on("dialog", lambda d: (asked.append(d.type), d.dismiss()))
+    b.page.close(run_before_unload=True)
+    b.page.wait_for_timeout(500)
+    assert asked == ["beforeunload"] and not b.page.is_closed()

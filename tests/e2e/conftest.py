@@ -64,6 +64,11 @@ def browser(monkeypatch):
             pytest.fail("Chromium has no WebGL2 (SwiftShader): the viewer cannot run")
         yield b
         b.close()
+        # The ORM calls made while Playwright's loop ran may have opened their own connection
+        # (Django keys connections by context); close it so the test database can be dropped.
+        from django.db import connections
+
+        connections.close_all()
 
 
 @pytest.fixture

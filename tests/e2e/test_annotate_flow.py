@@ -45,6 +45,30 @@ def test_annotate_presegment_correct_save_submit_review(
     model_revision = target["head"]
     assert s["targets"][0]["voxels"] == target["head_voxel_count"]
 
+    # Re-prompt on another slice: a positive point there, then Enter.
+    first_job = s["targets"][0]["job"]["id"]
+    me.key("ArrowUp")
+    me.key("ArrowUp")
+    z2 = me.wait_state(f"s.slice[2] !== {z}")["slice"][2]
+    me.key("p")
+    x, y = me.screen([24, 24, z2])
+    page.mouse.click(x, y)
+    me.key("Enter")
+    s = me.wait_state(
+        f"s.targets[0].job && s.targets[0].job.id > {first_job} && "
+        "s.targets[0].job.status === 'done' && s.targets[0].head === s.targets[0].job.applied",
+        timeout=180_000,
+    )
+    job = api.json(f"/jobs/{s['targets'][0]['job']['id']}/")
+    [again] = [p for p in job["prompts"] if p["index"] == z2]
+    [(px, py, positive)] = again["points"]
+    assert abs(px - 24) <= 0.5 and abs(py - 24) <= 0.5 and positive == 1, again
+    assert any(p["index"] == z and p["box"] for p in job["prompts"])  # the first box is kept
+    model_revision = s["targets"][0]["head"]
+    me.key("ArrowDown")
+    me.key("ArrowDown")
+    me.wait_state(f"s.slice[2] === {z}")
+
     # Corrections: clear this slice, paint a stroke, erase part of it.
     me.key("x")
     cleared = me.wait_state("true")["targets"][0]["voxels"]

@@ -79,7 +79,8 @@ def home(request: HttpRequest) -> HttpResponse:
                 "is_manager": Role.MANAGER in held,
             }
         )
-    return render(request, "web/home.html", {"rows": rows})
+    annotates = user.is_staff or any(Role.ANNOTATOR in row["roles"] for row in rows)
+    return render(request, "web/home.html", {"rows": rows, "annotates": annotates})
 
 
 @login_required

@@ -64,8 +64,10 @@ def test_home_lists_my_projects_with_roles(login, people, project, other_project
     rows = response.context["rows"]
     assert [r["project"].slug for r in rows] == ["liver"]
     assert rows[0]["roles"] == ["annotator"] and rows[0]["to_review"] is None
-    manager_rows = login(people["manager"]).get("/").context["rows"]
-    assert manager_rows[0]["is_manager"]
+    assert response.context["annotates"] and b'id="next-case"' in response.content
+    manager_page = login(people["manager"]).get("/")
+    assert manager_page.context["rows"][0]["is_manager"]
+    assert b'id="next-case"' not in manager_page.content  # managers do not annotate here
 
 
 def test_worklist_filters_and_shows_the_rejection_comment(login, people, project):

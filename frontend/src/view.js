@@ -210,7 +210,8 @@ export class SliceView {
     const clamped = vox.map((v, a) => Math.min(this.dims[a] - 1, Math.max(0, Math.round(v))))
     this.nv.scene.crosshairPos = this._frac(clamped)
     if (this.slice2D && clamped[2] !== before[2]) {
-      this.nv.updateGLVolume() // recomputes the 2D slice texture
+      // Only the 2D texture of the new slice (updateGLVolume would also redraw the scene).
+      this.nv.refreshLayers(this.nv.volumes[0], 0)
       this.uploadDrawing(null)
     }
     this.nv.drawScene()

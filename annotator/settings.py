@@ -78,13 +78,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "channels",
+    "annotator.web",  # pages around the viewer (docs/viewer.md)
     "annotator.core",
     "annotator.audit",
     "annotator.projects",
     "annotator.cases",
     "annotator.annotations",
     "annotator.modelops",
-    "annotator.web",
 ]
 
 MIDDLEWARE = [

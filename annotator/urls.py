@@ -4,9 +4,9 @@ from django.urls import include, path
 from annotator.core import health
 
 urlpatterns = [
+    path("", include("annotator.web.urls")),  # pages: sign-in, worklist, viewer, ...
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotator.api_urls")),
-    path("", include("annotator.web.urls")),
 ]

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "channels",
+    "annotator.web",  # pages around the viewer (docs/viewer.md)
     "annotator.core",
     "annotator.audit",
     "annotator.projects",

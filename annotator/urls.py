@@ -5,6 +5,7 @@ from annotator.core import health
 from annotator.core.observability import metrics_view
 
 urlpatterns = [
+    path("", include("annotator.web.urls")),  # pages: sign-in, worklist, viewer, ...
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

@@ -7,6 +7,14 @@
 export ANNOTATOR_VAR_DIR="$(mktemp -d /tmp/annotator-test-XXXXXX)"
 trap 'rm -rf "$ANNOTATOR_VAR_DIR"' EXIT
 
+echo "==> viewer: npm ci, unit tests, build (into annotator/static/viewer/)"
+(cd frontend && npm ci --no-audit --no-fund && npm test && npm run build)
+# Browser tests (tests/e2e) drive Debian's Chromium; Playwright never downloads a browser.
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update && apt-get install -y chromium chromium-driver
+fi
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
 echo "==> ruff"
 ruff check . && ruff format --check .
 

@@ -77,8 +77,8 @@ class Stack:
             start_new_session=True,  # its own process group: kill() reaches the pool children
         )
 
-    def start_server(self) -> None:
-        port = free_port()
+    def start_server(self, port: int | None = None) -> None:
+        port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.server = self._spawn(
             "daphne",
@@ -99,6 +99,16 @@ class Stack:
         self.workers.append(worker)
         wait_for(lambda: "ready." in self.log_text(), 90, f"worker {name}", self)
         return worker
+
+    def stop_server(self) -> None:
+        """Stop daphne (clients then get connection errors); restart_server() brings it back."""
+        if self.server is not None and self.server.poll() is None:
+            self.kill(self.server, signal.SIGTERM)
+
+    def restart_server(self) -> None:
+        """Start daphne again on the same address, e.g. after stop_server()."""
+        self.stop_server()
+        self.start_server(port=int(self.url.rsplit(":", 1)[1]))
 
     def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "annotator.core.observability.RequestIdMiddleware",
     "annotator.core.middleware.ServiceUnavailableMiddleware",
+    "annotator.core.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -314,6 +315,15 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
+# The viewer needs WebGL (no special source), a Web Worker from this site, blob:/data: images and
+# WebAssembly decoders; nothing inline. Empty to turn the header off.
+CONTENT_SECURITY_POLICY = env(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self' ws: wss:; worker-src 'self' blob:; "
+    "font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
 X_FRAME_OPTIONS = "DENY"
 
 # Pre-segmentation task limits (seconds) and the broker's redelivery timeout for unacked tasks

@@ -310,6 +310,20 @@ def claim(case: Case, user) -> Assignment | None:
         return None
 
 
+def next_case_for(user, project=None) -> Case | None:
+    """The annotator's next case: their queue first (rework, open, ready, new), else the oldest
+    unassigned case of a project they annotate, claimed for them. None when there is nothing."""
+    from annotator.cases import selectors
+
+    case = selectors.my_queue(user, project).first()
+    if case is not None:
+        return case
+    for candidate in selectors.unclaimed_cases(user, project)[:20]:
+        if claim(candidate, user):
+            return candidate
+    return None
+
+
 def start(case: Case, *, actor) -> Case:
     require_editor(actor, case)
     return case_services.ensure_in_progress(case, actor=actor)

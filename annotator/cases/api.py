@@ -139,12 +139,7 @@ class NextCase(APIView):
     def post(self, request):
         project_id = project_argument(request)
         project = get_visible_project(request.user, project_id) if project_id else None
-        case = selectors.my_queue(request.user, project).first()
-        if case is None:
-            for candidate in selectors.unclaimed_cases(request.user, project)[:20]:
-                if annotation_services.claim(candidate, request.user):
-                    case = candidate
-                    break
+        case = annotation_services.next_case_for(request.user, project)
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         case = _with_details(Case.objects.filter(pk=case.pk)).get()

@@ -27,3 +27,27 @@ class ServiceUnavailableMiddleware:
         response = JsonResponse(body, status=503)
         response["Retry-After"] = "5"
         return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """Sets Content-Security-Policy on HTML pages: scripts only from this site (no inline code),
+    websockets and fetches to this site, no framing. The browsable API docs (Swagger UI and
+    ReDoc render with inline scripts) are exempt."""
+
+    EXEMPT = ("/api/v1/docs/", "/api/v1/redoc/")
+
+    def __init__(self, get_response):
+        from django.conf import settings
+
+        self.get_response = get_response
+        self.policy = settings.CONTENT_SECURITY_POLICY
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            self.policy
+            and response.get("Content-Type", "").startswith("text/html")
+            and not request.path.startswith(self.EXEMPT)
+        ):
+            response.setdefault("Content-Security-Policy", self.policy)
+        return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch, Q
@@ -21,7 +22,7 @@ from annotator.cases.models import Case, CaseStatus
 from annotator.cases.services import EDITABLE
 from annotator.core.errors import DomainError
 from annotator.projects.access import has_role, roles, visible_projects
-from annotator.projects.models import Membership, Project, Role
+from annotator.projects.models import Membership, Role
 
 from . import vite
 
@@ -114,24 +115,13 @@ def worklist(request: HttpRequest) -> HttpResponse:
     )
 
 
-def next_case_for(user, project: Project | None = None) -> Case | None:
-    """The same rule as POST /api/v1/cases/next/: my queue first, else claim an unassigned case."""
-    case = selectors.my_queue(user, project).first()
-    if case is not None:
-        return case
-    for candidate in selectors.unclaimed_cases(user, project)[:20]:
-        if annotation_services.claim(candidate, user):
-            return candidate
-    return None
-
-
 @login_required
 @require_POST
 def next_case(request: HttpRequest) -> HttpResponse:
     project = None
     if request.POST.get("project"):
         project = get_object_or_404(visible_projects(request.user), pk=request.POST["project"])
-    case = next_case_for(request.user, project)
+    case = annotation_services.next_case_for(request.user, project)
     if case is None:
         messages.info(request, "Nothing left in your queue. Well done.")
         return redirect("web:worklist")
@@ -315,3 +305,23 @@ def case_viewer(request: HttpRequest, pk: int) -> HttpResponse:
         "web/viewer.html",
         {"case": case, "config": config, "assets": assets, "error": error, "mode": mode},
     )
+
+
+class SignInView(auth_views.LoginView):
+    """Django's sign-in, rate limited per client address like the token endpoint."""
+
+    def post(self, request, *args, **kwargs):
+        from annotator.core.throttles import SigninThrottle
+
+        throttle = SigninThrottle()
+        if not throttle.allow_request(request, self):
+            wait = int(throttle.wait() or 60)
+            response = self.render_to_response(
+                self.get_context_data(
+                    throttled=f"Too many sign-in attempts. Try again in {wait} seconds."
+                ),
+                status=429,
+            )
+            response["Retry-After"] = str(wait)
+            return response
+        return super().post(request, *args, **kwargs)

@@ -59,3 +59,39 @@ def test_session_writes_need_the_csrf_token(project, people):
     api = Client(enforce_csrf_checks=True)
     ok = api.post(url, body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}")
     assert ok.status_code == 201
+
+
+def test_password_sign_in_page_is_rate_limited(db, people, low_rates):
+    browser = Client()
+    for _ in range(3):
+        page = browser.post("/login/", {"username": "annotator", "password": "wrong"})
+        assert page.status_code == 200
+    limited = browser.post("/login/", {"username": "annotator", "password": factories.PASSWORD})
+    assert limited.status_code == 429 and b"Too many sign-in attempts" in limited.content
+
+
+def test_pages_carry_a_content_security_policy(db, people):
+    browser = Client()
+    page = browser.get("/login/")
+    policy = page["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy.split("style-src")[0]
+    assert "frame-ancestors 'none'" in policy
+    api = Client().get("/healthz")
+    assert "Content-Security-Policy" not in api  # JSON needs none
+    docs = Client().get("/api/v1/docs/")
+    assert "Content-Security-Policy" not in docs  # Swagger UI renders with inline scripts
+
+
+def test_templates_have_no_inline_scripts_or_handlers():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "annotator"
+    offenders = []
+    for template in root.glob("*/templates/**/*.html"):
+        text = template.read_text()
+        inline = [m for m in re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", text)
+                  if "application/json" not in m]  # fmt: skip
+        if inline or re.search(r"\son[a-z]+=\"", text):
+            offenders.append(template.name)
+    assert offenders == []

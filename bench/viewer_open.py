@@ -104,10 +104,13 @@ def run(size: int = 512, slices: int = 200, repeat: int = 3, screenshot: str = "
                     ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": url}])
                     page = ctx.new_page()
                     page.goto(f"{url}/cases/{case_id}/?autosave=0")
-                    page.wait_for_function(
-                        "window.viewer && (window.viewer.ready || window.viewer.error)",
-                        timeout=300_000,
-                    )
+                    deadline = time.monotonic() + 300
+                    while not page.evaluate(
+                        "window.viewer && (window.viewer.ready || window.viewer.error)"
+                    ):  # polled: the page's CSP refuses wait_for_function's eval
+                        if time.monotonic() > deadline:
+                            raise TimeoutError("the viewer did not become ready in 300 s")
+                        page.wait_for_timeout(50)
                     error = page.evaluate("window.viewer.error")
                     if error:
                         raise RuntimeError(error)

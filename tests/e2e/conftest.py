@@ -93,6 +93,18 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+def wait_js(page, expression: str, timeout: float = 60_000, interval: float = 100) -> None:
+    """Wait until a JavaScript expression is truthy. Polls with page.evaluate, which the pages'
+    Content-Security-Policy allows (wait_for_function would need 'unsafe-eval')."""
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true after {timeout / 1000:.0f} s: {expression}")
+        page.wait_for_timeout(interval)
+
+
 class Browsing:
     """A browser context for one user, with helpers for the viewer."""
 
@@ -103,6 +115,11 @@ class Browsing:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        # The pages run under a Content-Security-Policy: a violation is a failure too.
+        self.page.on(
+            "console",
+            lambda m: "Content Security Policy" in m.text and self.errors.append(m.text),
+        )
         self.page.set_default_timeout(60_000)
 
     def sign_in(self, password: str) -> None:
@@ -134,9 +151,7 @@ class Browsing:
         self.wait_ready()
 
     def wait_ready(self) -> None:
-        self.page.wait_for_function(
-            "window.viewer && (window.viewer.ready || window.viewer.error)", timeout=120_000
-        )
+        wait_js(self.page, "window.viewer && (window.viewer.ready || window.viewer.error)", 120_000)
         error = self.page.evaluate("window.viewer.error")
         assert error is None, f"the viewer failed: {error}; page errors: {self.errors}"
 
@@ -145,9 +160,10 @@ class Browsing:
 
     def wait_state(self, js_predicate: str, timeout: float = 60_000) -> dict:
         """Wait until `js_predicate` (an expression over `s`, the viewer state) holds."""
-        self.page.wait_for_function(
+        wait_js(
+            self.page,
             f"(() => {{ const s = window.viewer.state(); return {js_predicate} }})()",
-            timeout=timeout,
+            timeout,
         )
         return self.state()
 

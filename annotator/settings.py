@@ -214,6 +214,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "annotator.cases.models.CaseStatus",
+        # Pre-segmentation jobs and exports share queued/running/done/failed.
+        "TaskStatusEnum": "annotator.annotations.models.JobStatus",
+        "ModelStatusEnum": "annotator.modelops.models.ModelStatus",
+        "RoundStatusEnum": "annotator.modelops.models.RoundStatus",
+    },
 }
 
 # Redis (broker, Channels layer, cache) when REDIS_URL is set; otherwise embedded fallbacks.

@@ -176,6 +176,8 @@ class ExportList(generics.ListAPIView):
     built at once (201, status done), larger ones run in the background (202); poll the export
     for progress and download it when done."""
 
+    queryset = Export.objects.none()  # for the schema; get_queryset() filters
+
     serializer_class = ExportSerializer
     filterset_fields = ["project", "status", "format", "scope"]
 

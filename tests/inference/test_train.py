@@ -1,0 +1,131 @@
+"""Fine-tuning loop (tiny config, CPU): output format, resume, cancel, loss, schedule, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from inference.checkpoint import load_checkpoint, read_state_dict, save_checkpoint
+from inference.model import TINY_TEST, build_model
+from inference.phantoms import make_phantoms
+from inference.train import (
+    RESUME_FILE,
+    TrainConfig,
+    TrainingError,
+    TrainItem,
+    _frame_loss,
+    lr_factor,
+    train,
+)
+
+
+def items(n=3, seed=0):
+    return [
+        TrainItem(p.image, p.mask, p.modality, p.window, p.label, p.is_video)
+        for p in make_phantoms(["ct", "mr", "echo"], n, seed=seed, **{})
+    ]
+
+
+def config(**kw):
+    base = dict(model_config=TINY_TEST, steps=3, clip_len=3, lr=1e-3, encoder_lr=1e-3, seed=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_train_writes_an_official_checkpoint_the_loader_serves(tmp_path):
+    seen = []
+    result = train(items(), config(), tmp_path / "run", progress=lambda *a: seen.append(a))
+    assert result.status == "finished" and result.step == 3 == result.total_steps
+    assert [s[0] for s in seen] == [1, 2, 3] and all(s[1] == 3 for s in seen)
+    assert len(result.history) == 3 and np.isfinite(result.final_loss)
+    assert not (tmp_path / "run" / RESUME_FILE).exists()
+    state = torch.load(result.model_path, weights_only=True)
+    assert set(state) == {"model"}
+    loaded = load_checkpoint(result.model_path, TINY_TEST)  # strict
+    assert loaded.sha256
+
+
+def test_training_changes_the_weights_of_every_part(tmp_path):
+    start = build_model(TINY_TEST, training=True)
+    init = tmp_path / "init.pt"
+    save_checkpoint(start, init)
+    result = train(items(), config(steps=2), tmp_path / "run", init_checkpoint=init)
+    before, after = read_state_dict(init), read_state_dict(result.model_path)
+    for prefix in ("image_encoder.", "sam_mask_decoder.", "memory_attention.", "memory_encoder."):
+        keys = [k for k in before if k.startswith(prefix)]
+        assert any(not torch.equal(before[k], after[k]) for k in keys), prefix
+
+
+def test_cancel_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    data, cfg = items(), config(steps=4, checkpoint_every=1)
+    whole = train(data, cfg, tmp_path / "whole")
+
+    calls = iter([False, False, True])
+    cut = train(data, cfg, tmp_path / "cut", should_stop=lambda: next(calls))
+    assert cut.status == "cancelled" and cut.step == 2 and cut.model_path is None
+    assert (tmp_path / "cut" / RESUME_FILE).exists()
+
+    resumed = train(data, cfg, tmp_path / "cut")
+    assert resumed.status == "finished" and resumed.resumed_from == 2 and resumed.step == 4
+    a, b = read_state_dict(whole.model_path), read_state_dict(resumed.model_path)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert [h[0] for h in resumed.history] == [1, 2, 3, 4]
+
+
+def test_a_changed_config_does_not_resume_someone_elses_run(tmp_path):
+    data = items()
+    calls = iter([False, True])
+    cfg = config(steps=4, checkpoint_every=1)
+    train(data, cfg, tmp_path / "run", should_stop=lambda: next(calls))
+    other = train(data, config(steps=2, seed=9), tmp_path / "run")
+    assert other.resumed_from == 0 and other.step == 2
+
+
+def test_the_loss_is_small_for_a_right_mask_and_large_for_a_wrong_one():
+    target = torch.zeros(1, 32, 32, dtype=torch.bool)
+    target[0, 8:20, 10:24] = True
+    good = torch.where(target, 12.0, -12.0).float().unsqueeze(1)
+    bad = -good
+    present = torch.tensor([[8.0]])
+    parts_good = _frame_loss(good, torch.ones(1, 1), present, target)
+    parts_bad = _frame_loss(bad, torch.ones(1, 1), present, target)
+    assert parts_good["dice"] < 0.01 and parts_good["focal"] < 1e-4 and parts_good["iou"] < 1e-3
+    assert parts_bad["dice"] > 0.9 and parts_bad["iou"] > 0.9
+    # An absent object: only the object-score term counts, and it punishes a confident "present".
+    empty = torch.zeros_like(target)
+    absent = _frame_loss(good, torch.ones(1, 1), present, empty)
+    assert absent["dice"] == 0 and absent["focal"] == 0 and absent["object"] > 5
+
+
+def test_best_of_several_masks_is_the_one_supervised():
+    target = torch.zeros(1, 16, 16, dtype=torch.bool)
+    target[0, 4:12, 4:12] = True
+    right = torch.where(target, 10.0, -10.0)
+    masks = torch.stack([-right[0], right[0], -right[0]]).unsqueeze(0)  # (1, 3, H, W)
+    parts = _frame_loss(masks, torch.ones(1, 3), torch.tensor([[5.0]]), target)
+    assert parts["dice"] < 0.01
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(steps=100, warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_factor(0, cfg) == pytest.approx(0.1)
+    assert lr_factor(9, cfg) == pytest.approx(1.0)
+    assert lr_factor(10, cfg) == pytest.approx(1.0)
+    assert lr_factor(55, cfg) == pytest.approx(0.55)
+    assert lr_factor(100, cfg) == pytest.approx(0.1)
+
+
+def test_bad_inputs(tmp_path):
+    good = items(1)
+    empty = [TrainItem(np.zeros((4, 32, 32), np.int16), np.zeros((4, 32, 32), np.uint8))]
+    with pytest.raises(TrainingError, match="non-empty mask"):
+        train(empty, config(), tmp_path / "a")
+    wrong = [TrainItem(np.zeros((4, 32, 32), np.int16), np.ones((4, 16, 16), np.uint8))]
+    with pytest.raises(TrainingError, match="does not match image"):
+        train(wrong, config(), tmp_path / "b")
+    with pytest.raises(TrainingError, match="at least 1"):
+        train(good, config(steps=0), tmp_path / "c")
+    with pytest.raises(ValueError, match="unknown model config"):
+        train(good, config(model_config="nope"), tmp_path / "d")
+    other = tmp_path / "other.pt"
+    save_checkpoint(build_model("starter_s256"), other)
+    with pytest.raises(TrainingError, match="does not match"):
+        train(good, config(), tmp_path / "e", init_checkpoint=other)

@@ -117,7 +117,8 @@ class ModelRollback(APIView):
 
 
 class RoundList(generics.ListCreateAPIView):
-    """Training rounds of your projects; admins start one (`project`, optional `steps`)."""
+    """Training rounds of your projects; admins start one (`project`, optional `steps` and
+    `learning_rate`)."""
 
     queryset = TrainingRound.objects.none()  # for the schema; get_queryset() filters
 
@@ -136,7 +137,10 @@ class RoundList(generics.ListCreateAPIView):
         data.is_valid(raise_exception=True)
         project = get_visible_project(request.user, data.validated_data["project"])
         round_ = rounds.start_round(
-            project, actor=request.user, steps=data.validated_data.get("steps")
+            project,
+            actor=request.user,
+            steps=data.validated_data.get("steps"),
+            learning_rate=data.validated_data.get("learning_rate"),
         )
         return Response(RoundSerializer(round_).data, status=status.HTTP_201_CREATED)
 

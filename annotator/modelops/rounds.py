@@ -43,6 +43,8 @@ from .selectors import production_model
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 1.0
+RECIPE_LR = 5e-5  # MedSAM2: 5e-5, and 3e-5 for the image encoder
+ENCODER_LR_RATIO = 0.6
 
 
 def policy_for(project) -> RoundPolicy:
@@ -139,7 +141,12 @@ def new_accepted_since_last_round(project) -> int:
 
 
 def start_round(
-    project, *, actor=None, trigger: str = RoundTrigger.MANUAL, steps: int | None = None
+    project,
+    *,
+    actor=None,
+    trigger: str = RoundTrigger.MANUAL,
+    steps: int | None = None,
+    learning_rate: float | None = None,
 ) -> TrainingRound:
     """Snapshot the accepted masks and queue training. Conflict if a round already runs."""
     base = production_model(project)
@@ -160,7 +167,11 @@ def start_round(
                 trigger=trigger,
                 snapshot=snapshot,
                 base_model=base,
-                config={"steps": steps or policy.steps, "model_config": base.config},
+                config={
+                    "steps": steps or policy.steps,
+                    "model_config": base.config,
+                    "learning_rate": learning_rate or RECIPE_LR,
+                },
                 started_by=actor if getattr(actor, "is_authenticated", False) else None,
                 progress={"phase": "queued"},
             )
@@ -301,6 +312,8 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
         config = TrainConfig(
             model_config=round_.base_model.config,
             steps=int(round_.config["steps"]),
+            lr=float(round_.config.get("learning_rate", RECIPE_LR)),
+            encoder_lr=float(round_.config.get("learning_rate", RECIPE_LR)) * ENCODER_LR_RATIO,
             device=_device(),
             seed=round_.number,
             checkpoint_every=max(1, min(50, int(round_.config["steps"]) // 10)),
@@ -335,7 +348,11 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
             round_number=round_.number,
             metrics={"final_loss": result.final_loss, "steps": result.step},
         )
-        round_.config = {**round_.config, "trained_steps": result.step}
+        round_.config = {
+            **round_.config,
+            "trained_steps": result.step,
+            "resumed_from": result.resumed_from,  # > 0: a lost worker's run was continued
+        }
         _set(round_, candidate=candidate, config=round_.config)
     _set(round_, status=RoundStatus.EVALUATING, message="evaluating on held-out cases",
          progress={**round_.progress, "phase": "evaluating"})  # fmt: skip

@@ -72,6 +72,12 @@ class RoundSerializer(serializers.ModelSerializer):
 class RoundStartSerializer(serializers.Serializer):
     project = serializers.IntegerField()
     steps = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    learning_rate = serializers.FloatField(
+        required=False,
+        min_value=1e-7,
+        max_value=1e-2,
+        help_text="peak learning rate; default 5e-5 (the image encoder gets 0.6x, MedSAM2's ratio)",
+    )
 
 
 class RoundPolicySerializer(serializers.ModelSerializer):

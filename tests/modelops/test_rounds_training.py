@@ -1,0 +1,44 @@
+"""A real fine-tuning round (tiny config, CPU): a weak model gets better; the gate decides."""
+
+import pytest
+
+from annotator.modelops import rounds
+from annotator.modelops.models import ModelStatus, RoundPolicy, RoundStatus
+from tests import factories
+from tests.modelops.helpers import blob_case
+
+
+@pytest.fixture
+def cohort(project, people):
+    return [blob_case(project, people["annotator"], people["reviewer"], seed=s) for s in range(8)]
+
+
+def test_a_round_from_a_weak_model_improves_heldout_dice_and_the_gate_decides(
+    project, people, cohort, tmp_path, django_capture_on_commit_callbacks
+):
+    weak = factories.tiny_model_version(tmp_path, project=project)  # random weights
+    RoundPolicy.objects.update_or_create(
+        project=project, defaults={"heldout_fraction": 0.25, "auto_promote": True}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        round_ = rounds.start_round(project, actor=people["admin"], steps=60, learning_rate=2e-3)
+    round_.refresh_from_db()
+    assert round_.status == RoundStatus.PROMOTED, round_.message
+    assert round_.progress["step"] == 60 == round_.progress["total"]
+    assert round_.config["trained_steps"] == 60 and round_.config["learning_rate"] == 2e-3
+    cand, prod = round_.metrics["candidate"], round_.metrics["production"]
+    heldout = {e.case_id for e in round_.snapshot.entries.filter(split="heldout")}
+    assert {t["target"] for t in cand["targets"]} == {t.pk for c, t, _ in cohort if c.pk in heldout}
+    assert cand["summary"]["dice"] >= prod["summary"]["dice"] + 0.25, round_.metrics
+    assert round_.metrics["gate"]["passed"]
+    candidate = round_.candidate
+    candidate.refresh_from_db()
+    weak.refresh_from_db()
+    assert candidate.parent == weak and candidate.round_number == 1
+    assert candidate.status == ModelStatus.PRODUCTION and weak.status == ModelStatus.RETIRED
+
+    # The same held-out cases with the roles swapped: the weak model as the candidate fails.
+    examples = rounds._examples(round_.snapshot, "heldout")
+    swapped = rounds.evaluate_models({"candidate": weak, "production": candidate}, examples, 2.0)
+    passed, reason = rounds.gate(swapped, 0.02)
+    assert not passed and ("Dice fell" in reason or "does not beat" in reason)

@@ -42,7 +42,8 @@ from scipy import ndimage  # noqa: E402
 from inference.checkpoint import LoadedModel, load_checkpoint  # noqa: E402
 from inference.engine import Prompt, SegmentOptions, segment_volume_detailed  # noqa: E402
 from inference.metrics import dice  # noqa: E402
-from inference.model import MEDSAM2, STARTER, build_model  # noqa: E402
+from inference.model import MEDSAM2, build_model  # noqa: E402
+from inference.model import STARTER_LARGE as STARTER  # noqa: E402
 from inference.preprocess import ModelFrames, to_uint8  # noqa: E402
 from inference.reference import reference_segment  # noqa: E402
 

@@ -2,7 +2,7 @@
 # The app with demo data on the embedded default: SQLite under var/, a file-system Celery broker,
 # an in-process Channels layer; no external service. http://127.0.0.1:8000 (Ctrl-C stops it).
 # First run: installs .venv, builds the viewer, trains the starter model on the CPU
-# (BOOTSTRAP_MINUTES, default 8) and loads the demo cases. Later runs reuse all of that.
+# (BOOTSTRAP_MINUTES, default 12) and loads the demo cases. Later runs reuse all of that.
 . "$(dirname "$0")/env.sh"
 unset DATABASE_URL REDIS_URL CELERY_BROKER_URL
 export WEB_BIND="${WEB_BIND:-127.0.0.1}" WEB_PORT="${WEB_PORT:-8000}"
@@ -16,7 +16,7 @@ fi
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput -v 0
 echo "==> starter model (trained once on synthetic phantoms; skipped when it exists)"
-python manage.py bootstrap_model --if-missing --minutes "${BOOTSTRAP_MINUTES:-8}"
+python manage.py bootstrap_model --if-missing --minutes "${BOOTSTRAP_MINUTES:-12}"
 
 echo "==> Celery worker (gpu, training and default queues; on the CPU here)"
 celery -A annotator worker -Q gpu,training,default -c 1 -n demo@%h -l WARNING \

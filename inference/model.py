@@ -12,7 +12,8 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 # Config names known to the product; a path to another YAML file also works.
 MEDSAM2 = "medsam2_t512"
-STARTER = "starter_s256"
+STARTER = "starter_s128"  # bootstrap_model's demo model (CPU-trainable)
+STARTER_LARGE = "starter_s256"  # same family at 256: slower, for tests that need a slow model
 TINY_TEST = "tiny_test"
 
 # Same post-processing switches the stock builders apply (MedSAM2's scripts keep them on).

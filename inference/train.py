@@ -86,6 +86,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
     box_jitter: float = 0.05  # sd of each box edge's shift, as a fraction of the box side
+    loss_weights: dict[str, float] = field(default_factory=lambda: dict(LOSS_WEIGHTS))
     device: str = "cpu"
     seed: int = 0
     checkpoint_every: int = 50
@@ -255,7 +256,9 @@ def _forward_clip(model, frames: torch.Tensor, boxes: torch.Tensor):
     return outs
 
 
-def _frame_loss(high_multi, ious, obj_logits, target: torch.Tensor) -> dict[str, torch.Tensor]:
+def _frame_loss(
+    high_multi, ious, obj_logits, target: torch.Tensor, weights: dict[str, float] = LOSS_WEIGHTS
+) -> dict[str, torch.Tensor]:
     """SAM2's multi-mask loss for one frame of the batch; ``target`` (B, S, S) bool."""
     logits = high_multi.float()  # (B, M, S, S)
     if logits.shape[-2:] != target.shape[-2:]:
@@ -268,7 +271,7 @@ def _frame_loss(high_multi, ious, obj_logits, target: torch.Tensor) -> dict[str,
     focal = (alpha_t * ce * (1 - p_t) ** 2).flatten(2).mean(-1)  # (B, M)
     inter = (prob * tgt).flatten(2).sum(-1)
     dice = 1 - (2 * inter + 1) / (prob.flatten(2).sum(-1) + tgt.flatten(2).sum(-1) + 1)
-    combined = LOSS_WEIGHTS["focal"] * focal + LOSS_WEIGHTS["dice"] * dice
+    combined = weights["focal"] * focal + weights["dice"] * dice
     best = combined.argmin(dim=1, keepdim=True)
     hard = logits > 0
     real_iou = (hard & (tgt > 0)).flatten(2).sum(-1).float() / (
@@ -286,12 +289,12 @@ def _frame_loss(high_multi, ious, obj_logits, target: torch.Tensor) -> dict[str,
     }
 
 
-def clip_loss(model, frames, masks, boxes) -> torch.Tensor:
+def clip_loss(model, frames, masks, boxes, weights=LOSS_WEIGHTS) -> torch.Tensor:
     total = frames.new_zeros(())
     outs = _forward_clip(model, frames, boxes)
     for (high_multi, ious, obj_logits), target in zip(outs, masks, strict=True):
-        parts = _frame_loss(high_multi, ious, obj_logits, target.to(frames.device))
-        total = total + sum(LOSS_WEIGHTS[k] * v for k, v in parts.items())
+        parts = _frame_loss(high_multi, ious, obj_logits, target.to(frames.device), weights)
+        total = total + sum(weights[k] * v for k, v in parts.items())
     return total / len(outs)
 
 
@@ -411,7 +414,7 @@ def train(
         indices = rng.integers(0, len(preps), config.batch_size)
         frames, masks, boxes = _batch(preps, indices, config, rng)
         with autocast:
-            loss = clip_loss(model, frames.to(device), masks, boxes)
+            loss = clip_loss(model, frames.to(device), masks, boxes, config.loss_weights)
         if not torch.isfinite(loss):
             raise TrainingError(f"the loss became {loss.item()} at step {step}")
         optimizer.zero_grad(set_to_none=True)

@@ -18,7 +18,8 @@ def main() -> None:
     from annotator.modelops import services as modelops
     from annotator.modelops.models import ModelOrigin
     from inference.checkpoint import save_checkpoint
-    from inference.model import STARTER, build_model
+    from inference.model import STARTER_LARGE as STARTER
+    from inference.model import build_model
     from tests import factories
 
     # The model first: promoting it later would re-pre-segment the unopened cases.

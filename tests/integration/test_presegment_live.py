@@ -98,7 +98,8 @@ def test_worker_killed_mid_task_is_redelivered_and_finishes_once(live, project, 
     from annotator.modelops import services as modelops
     from annotator.modelops.models import ModelOrigin
     from inference.checkpoint import save_checkpoint
-    from inference.model import STARTER, build_model
+    from inference.model import STARTER_LARGE as STARTER
+    from inference.model import build_model
 
     torch.manual_seed(0)
     path = tmp_path / "starter-random.pt"

@@ -87,3 +87,31 @@ def test_start_round_page_reports_missing_data(project, people, tmp_path):
     factories.tiny_model_version(tmp_path, project=project)
     response = browser(people["admin"]).post(f"/projects/{project.pk}/rounds/start", follow=True)
     assert b"at least 2 cases" in response.content
+
+
+def test_start_round_page_takes_steps_and_a_learning_rate(project, people, tmp_path):
+    for seed in range(3):
+        blob_case(project, people["annotator"], people["reviewer"], seed=seed)
+    factories.tiny_model_version(tmp_path, project=project)
+    admin = browser(people["admin"])
+    bad = admin.post(
+        f"/projects/{project.pk}/rounds/start", {"steps": "5", "learning_rate": "0.5"}, follow=True
+    )
+    assert b"between 1e-7 and 1e-2" in bad.content and not TrainingRound.objects.exists()
+    admin.post(f"/projects/{project.pk}/rounds/start", {"steps": "5", "learning_rate": "2e-4"})
+    round_ = TrainingRound.objects.get()
+    assert round_.config["steps"] == 5 and round_.config["learning_rate"] == 2e-4
+
+
+@pytest.mark.parametrize("value", [0, 0.5, "fast"])
+def test_round_api_refuses_a_bad_learning_rate(project, people, tmp_path, client_for, value):
+    for seed in range(3):
+        blob_case(project, people["annotator"], people["reviewer"], seed=seed)
+    factories.tiny_model_version(tmp_path, project=project)
+    response = client_for(people["admin"]).post(
+        "/api/v1/training-rounds/",
+        {"project": project.pk, "steps": 5, "learning_rate": value},
+        format="json",
+    )
+    assert response.status_code == 400 and "learning_rate" in str(response.json())
+    assert not TrainingRound.objects.exists()

@@ -1,4 +1,4 @@
-"""python manage.py bootstrap_model [--minutes 8] [--if-missing] [--promote]
+"""python manage.py bootstrap_model [--minutes 12] [--if-missing] [--promote]
 
 Trains the starter model (reduced SAM2.1, random start) on synthetic phantoms on the CPU,
 prints its held-out Dice per kind, and registers it as a model version with origin "bootstrap"
@@ -22,7 +22,7 @@ class Command(BaseCommand):
     help = "Train the starter model on synthetic phantoms and register it."
 
     def add_arguments(self, parser):
-        parser.add_argument("--minutes", type=float, default=8.0, help="training time budget")
+        parser.add_argument("--minutes", type=float, default=12.0, help="training time budget")
         parser.add_argument("--steps", type=int, help="train exactly this many steps instead")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--config", help="model config (default: the starter config)")

@@ -122,8 +122,13 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'annotator.sqlite3'}")
+# Under ASGI each request runs in its own thread, so persistent connections pile up (one per
+# thread) until PostgreSQL refuses new clients; Django's advice is to disable them there. The
+# worker script turns them on for Celery workers (DB_CONN_MAX_AGE=60), which reuse threads.
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0), conn_health_checks=True
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes; the timeout rides out short locks.

@@ -4,5 +4,6 @@
 # SIGTERM = warm shutdown: the running task finishes; a task cut short is redelivered (acks_late).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export DB_CONN_MAX_AGE="${DB_CONN_MAX_AGE:-60}"  # workers reuse their threads: keep connections
 exec celery -A annotator worker -Q "${QUEUES:-gpu,training,default}" \
   -c "${CONCURRENCY:-1}" -n "${WORKER_NAME:-worker}@%h" --prefetch-multiplier 1 -l "${LOG_LEVEL:-INFO}"

@@ -92,7 +92,7 @@ def test_wrong_shape_is_named_with_both_shapes(tmp_path, tiny_checkpoint):
 
 
 def test_checkpoint_of_another_config_is_refused(tiny_checkpoint):
-    with pytest.raises(CheckpointError, match="does not match config 'starter_s256'") as info:
+    with pytest.raises(CheckpointError, match=f"does not match config '{STARTER}'") as info:
         load_checkpoint(tiny_checkpoint[0], STARTER, device="cpu")
     assert "mis-shaped key" in str(info.value)
 

@@ -46,7 +46,7 @@ from inference.checkpoint import load_checkpoint  # noqa: E402
 from inference.metrics import dice  # noqa: E402
 from inference.model import STARTER  # noqa: E402
 from inference.phantoms import KINDS, Phantom, make_phantoms  # noqa: E402
-from inference.train import TrainConfig, train  # noqa: E402
+from inference.train import LOSS_WEIGHTS, TrainConfig, train  # noqa: E402
 
 COHORT_SEED = 424_242
 
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="loop-bench-"))
 
+    weights = {**LOSS_WEIGHTS, "dice": args.dice_weight}
     model = args.start
     if model is None:
         print(f"start model: {args.start_steps} steps on CT phantoms only", flush=True)
@@ -106,11 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         train([as_item(p) for p in ct_only],
               TrainConfig(model_config=args.config, steps=args.start_steps, lr=1e-3,
                           encoder_lr=6e-4, weight_decay=0.01, warmup_steps=30, seed=args.seed,
-                          loss_weights={"focal": 20.0, "dice": args.dice_weight, "iou": 1.0,
-                                        "object": 1.0}),
+                          loss_weights=weights),
               work / "start-run", out_path=model)  # fmt: skip
 
-    weights = {"focal": 20.0, "dice": args.dice_weight, "iou": 1.0, "object": 1.0}
     per_batch = args.per_batch * len(KINDS)
     cohort = make_phantoms(KINDS, per_batch * args.rounds, seed=COHORT_SEED + args.seed)
     batches = [cohort[i * per_batch : (i + 1) * per_batch] for i in range(args.rounds)]

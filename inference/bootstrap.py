@@ -24,9 +24,17 @@ import torch
 from inference.checkpoint import LoadedModel, load_checkpoint
 from inference.engine import CLIP_DEFAULTS, Prompt, SegmentOptions, segment_clip, segment_volume
 from inference.metrics import dice
-from inference.model import STARTER, build_model
+from inference.model import STARTER, build_model, image_size
 from inference.phantoms import KINDS, Phantom, make_phantoms
-from inference.train import TrainConfig, TrainItem, _batch, _Prepared, clip_loss, train
+from inference.train import (
+    LOSS_WEIGHTS,
+    TrainConfig,
+    TrainItem,
+    _batch,
+    _Prepared,
+    clip_loss,
+    train,
+)
 
 TRAIN_SEED, HELDOUT_SEED = 11, 7_777
 Log = Callable[[str], None]
@@ -102,7 +110,7 @@ def bootstrap(out: str | Path, settings: BootstrapSettings, log: Log = print) ->
     items = [as_item(p) for p in train_set]
     steps = settings.steps
     if steps is None:
-        size = int(build_model(settings.config, "cpu").image_size)
+        size = image_size(settings.config)
         per_step = _seconds_per_step(settings, [_Prepared(i, size) for i in items[:6]])
         steps = max(20, int(settings.minutes * 60 / per_step))
         log(f"about {per_step:.2f} s per step: {steps} steps fit {settings.minutes:g} minutes")
@@ -117,7 +125,7 @@ def bootstrap(out: str | Path, settings: BootstrapSettings, log: Log = print) ->
         warmup_steps=min(50, steps // 10),
         min_lr_ratio=0.05,
         box_jitter=0.04,
-        loss_weights={"focal": 20.0, "dice": settings.dice_weight, "iou": 1.0, "object": 1.0},
+        loss_weights={**LOSS_WEIGHTS, "dice": settings.dice_weight},
         device=settings.device,
         seed=settings.seed,
         checkpoint_every=max(10, steps // 10),

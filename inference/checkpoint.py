@@ -148,12 +148,19 @@ def load_checkpoint(
 def save_checkpoint(model: torch.nn.Module, path: str | Path) -> str:
     """Write ``{"model": state_dict}`` atomically (temp file, fsync, rename); return its SHA-256."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    atomic_save({"model": state}, path)
+    return sha256_file(path)
+
+
+def atomic_save(obj, path: Path) -> None:
+    """``torch.save`` to a temp file beside ``path``, fsync, rename over it, fsync the folder:
+    a crash leaves the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save({"model": state}, fh)
+            torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_name, path)
@@ -162,7 +169,6 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path) -> str:
             os.unlink(tmp_name)
         raise
     _fsync_dir(path.parent)
-    return sha256_file(path)
 
 
 def _fsync_dir(directory: Path) -> None:

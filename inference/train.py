@@ -31,8 +31,6 @@ import contextlib
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,6 +42,7 @@ import torch.nn.functional as F
 
 from inference.checkpoint import (
     CheckpointError,
+    atomic_save,
     check_state_dict,
     pick_device,
     read_state_dict,
@@ -331,17 +330,7 @@ def _save_resume(path: Path, model, optimizer, step: int, config: TrainConfig, h
         "fingerprint": config.fingerprint(),
         "history": history,
     }
-    fd, tmp = tempfile.mkstemp(prefix=".last.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_save(state, path)
 
 
 def train(

@@ -4,6 +4,7 @@ import pytest
 
 from annotator.cases.models import CaseStatus
 from tests import factories
+from tests.matrix import call_endpoint
 
 ROLES = ["anonymous", "outsider", "annotator", "annotator2", "reviewer", "manager", "admin"]
 
@@ -85,13 +86,7 @@ CASES = [
 def test_endpoint_by_role(
     world, people, client_for, role, name, method, url, payload, fmt, expected
 ):
-    client = client_for(None if role == "anonymous" else people[role])
-    kwargs = {}
-    if payload is not None:
-        kwargs["data"] = payload(world)
-    if fmt:
-        kwargs["format"] = fmt
-    response = getattr(client, method)(url(world), **kwargs)
+    response = call_endpoint(client_for, people, world, role, method, url, payload, fmt)
     assert response.status_code == expected[role], (name, role, getattr(response, "data", None))
 
 

@@ -10,6 +10,7 @@ from annotator.cases.models import CaseStatus
 from annotator.metrics.models import Export
 from annotator.modelops import rounds
 from tests import factories
+from tests.matrix import call_endpoint
 from tests.modelops.helpers import blob_case
 from tests.test_api_permissions import CASES as FOUNDATION
 from tests.test_api_permissions import ROLES
@@ -94,13 +95,7 @@ CASES = [
 def test_endpoint_by_role(
     world, people, client_for, role, name, method, url, payload, fmt, expected
 ):
-    client = client_for(None if role == "anonymous" else people[role])
-    kwargs = {}
-    if payload is not None:
-        kwargs["data"] = payload(world)
-    if fmt:
-        kwargs["format"] = fmt
-    response = getattr(client, method)(url(world), **kwargs)
+    response = call_endpoint(client_for, people, world, role, method, url, payload, fmt)
     body = getattr(response, "data", None)
     assert response.status_code == expected[role], (name, role, body)
 

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 1.0
 RECIPE_LR = 5e-5  # MedSAM2: 5e-5, and 3e-5 for the image encoder
 ENCODER_LR_RATIO = 0.6
+LR_RANGE = (1e-7, 1e-2)  # accepted per-round learning rates (API, page)
 
 
 def policy_for(project) -> RoundPolicy:
@@ -149,6 +150,11 @@ def start_round(
     learning_rate: float | None = None,
 ) -> TrainingRound:
     """Snapshot the accepted masks and queue training. Conflict if a round already runs."""
+    if learning_rate is not None and not LR_RANGE[0] <= learning_rate <= LR_RANGE[1]:
+        raise InvalidInput(
+            "the learning rate must be between 1e-7 and 1e-2",
+            code="bad_learning_rate",
+        )
     base = production_model(project)
     if base is None:
         raise Conflict("there is no production model to fine-tune", code="no_model")
@@ -309,11 +315,12 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
     if round_.candidate_id is None:
         _set(round_, status=RoundStatus.TRAINING, message="loading the training data")
         examples = _examples(round_.snapshot, Split.TRAIN)
+        lr = float(round_.config.get("learning_rate", RECIPE_LR))
         config = TrainConfig(
             model_config=round_.base_model.config,
             steps=int(round_.config["steps"]),
-            lr=float(round_.config.get("learning_rate", RECIPE_LR)),
-            encoder_lr=float(round_.config.get("learning_rate", RECIPE_LR)) * ENCODER_LR_RATIO,
+            lr=lr,
+            encoder_lr=lr * ENCODER_LR_RATIO,
             device=_device(),
             seed=round_.number,
             checkpoint_every=max(1, min(50, int(round_.config["steps"]) // 10)),

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from .models import ModelVersion, RoundPolicy, TrainingRound
+from .rounds import LR_RANGE
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -74,8 +75,8 @@ class RoundStartSerializer(serializers.Serializer):
     steps = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
     learning_rate = serializers.FloatField(
         required=False,
-        min_value=1e-7,
-        max_value=1e-2,
+        min_value=LR_RANGE[0],
+        max_value=LR_RANGE[1],
         help_text="peak learning rate; default 5e-5 (the image encoder gets 0.6x, MedSAM2's ratio)",
     )
 

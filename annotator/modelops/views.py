@@ -57,14 +57,11 @@ def start_round(request: HttpRequest, pk: int) -> HttpResponse:
     steps = request.POST.get("steps") or None
     lr = request.POST.get("learning_rate") or None
     try:
-        learning_rate = float(lr) if lr else None
-        if learning_rate is not None and not 1e-7 <= learning_rate <= 1e-2:
-            raise ValueError("the learning rate must be between 1e-7 and 1e-2")
         round_ = rounds.start_round(
             project,
             actor=request.user,
             steps=int(steps) if steps else None,
-            learning_rate=learning_rate,
+            learning_rate=float(lr) if lr else None,
         )
         messages.success(request, f"Round {round_.number} started.")
     except (DomainError, ValueError) as exc:

@@ -123,13 +123,27 @@ TEMPLATES = [
 
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'annotator.sqlite3'}")
 # Under ASGI each request runs in its own thread, so persistent connections pile up (one per
-# thread) until PostgreSQL refuses new clients; Django's advice is to disable them there. The
-# worker script turns them on for Celery workers (DB_CONN_MAX_AGE=60), which reuse threads.
+# thread) until PostgreSQL refuses new clients; Django's advice is to disable them there. Web
+# processes borrow connections from a pool instead (DB_POOL_MAX per process; a request waits up
+# to DB_POOL_TIMEOUT seconds for one): no new PostgreSQL backend per request. The worker script
+# turns on persistent connections for Celery workers (DB_CONN_MAX_AGE=60), which reuse threads.
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0), conn_health_checks=True
     )
 }
+if (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    and DATABASES["default"]["CONN_MAX_AGE"] == 0
+    and env_int("DB_POOL_MAX", 20) > 0
+):
+    # (with CONN_HEALTH_CHECKS, Django has the pool check each connection as it is handed out,
+    # so one broken by a database restart is replaced, not given to a request)
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, env_int("DB_POOL_MAX", 20)),
+        "max_size": env_int("DB_POOL_MAX", 20),
+        "timeout": env_int("DB_POOL_TIMEOUT", 10),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes; the timeout rides out short locks.
     DATABASES["default"]["OPTIONS"] = {

@@ -32,7 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import psycopg2
+import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,8 +47,7 @@ SHAPE_ZYX = (48, 256, 256)  # a CT-like case: 3 MB of uint8 mask per save before
 
 
 def fresh_database() -> str:
-    conn = psycopg2.connect(PG_ADMIN)
-    conn.autocommit = True
+    conn = psycopg.connect(PG_ADMIN, autocommit=True)
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
         cur.execute(f"CREATE DATABASE {DB_NAME}")
@@ -164,6 +163,53 @@ def annotator(urls: list[str], token: str, index: int, deadline: float, rec: Rec
             call(rec, "GET image", s.get, f"{base}/api/v1/cases/{case['id']}/image")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process, its reaped children and its live descendants (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(fields[1])].append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+        todo.extend(parents.get(current, []))
+    return total
+
+
+def _postmaster_pid() -> int | None:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if "(postgres)" in stat and stat.rsplit(")", 1)[1].split()[1] == "1":
+                return int(entry.name)
+    return None
+
+
+def cpu_snapshot(stacks) -> dict[str, float]:
+    """CPU seconds so far per role of the stack, to show where the load test's CPU went."""
+    out = {f"web{i}": _cpu_seconds(s.server.pid) for i, s in enumerate(stacks)}
+    out["worker"] = sum(_cpu_seconds(w.pid) for s in stacks for w in s.workers)
+    postmaster = _postmaster_pid()
+    if postmaster is not None:
+        out["postgres"] = _cpu_seconds(postmaster)
+    t = os.times()
+    out["client"] = t.user + t.system
+    return out
+
+
 def percentiles(values: list[float]) -> dict:
     if not values:
         return {}
@@ -174,10 +220,10 @@ def percentiles(values: list[float]) -> dict:
 
 
 def verify(database_url: str, acked: dict[str, int]) -> tuple[int, int]:
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+    with psycopg.connect(database_url) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT idempotency_key, id FROM annotations_maskrevision "
-            "WHERE idempotency_key LIKE 'u%%-s%%'"
+            "WHERE idempotency_key LIKE 'u%-s%'"
         )
         stored: dict[str, list[int]] = defaultdict(list)
         for key, rid in cur.fetchall():
@@ -224,6 +270,7 @@ def run(users: int, minutes: float, web: int, think: float, presegment_every: in
         alone = Recorder()
         annotator(urls, tokens[-1], users, time.monotonic() + 30, alone, 0.2, 0)
         rec = Recorder()
+        cpu_before, started = cpu_snapshot(stacks), time.monotonic()
         deadline = time.monotonic() + minutes * 60
         threads = [
             threading.Thread(
@@ -237,6 +284,9 @@ def run(users: int, minutes: float, web: int, think: float, presegment_every: in
             time.sleep(0.05)
         for t in threads:
             t.join()
+        elapsed = time.monotonic() - started
+        cpu = {k: round((v - cpu_before.get(k, 0.0)) / elapsed, 2)
+               for k, v in cpu_snapshot(stacks).items()}  # fmt: skip
         lost, duplicated = verify(database_url, {**rec.acked})
     finally:
         for stack in stacks:
@@ -263,6 +313,7 @@ def run(users: int, minutes: float, web: int, think: float, presegment_every: in
         "ratio_p95_save_vs_single_user": round(save["p95"] / baseline["p95"], 2)
         if save.get("p95") and baseline.get("p95")
         else None,
+        "cpu_cores_used": cpu,
         "endpoints": per_endpoint,
         "status_codes": {ep: dict(codes) for ep, codes in rec.status.items()},
     }
@@ -280,7 +331,9 @@ def main() -> None:
     for endpoint, stats in figures["endpoints"].items():
         print(f"{endpoint:18s} {stats}")
     print(f"status codes: {figures['status_codes']}")
-    print(json.dumps({k: v for k, v in figures.items() if k not in ("endpoints", "status_codes")}))
+    print(f"CPU cores used during the load (2 = both cores busy): {figures['cpu_cores_used']}")
+    details = ("endpoints", "status_codes", "cpu_cores_used")
+    print(json.dumps({k: v for k, v in figures.items() if k not in details}))
     if figures["lost_saves"] or figures["duplicate_saves"] or figures["errors_5xx"]:
         sys.exit(1)
 

@@ -52,10 +52,9 @@ os.environ["AUTO_PRESEGMENT"] = "0"
 os.environ["LOG_LEVEL"] = "WARNING"
 _PG_NAME = f"metrics_bench_{os.getpid()}"
 if ARGS.database_url:
-    import psycopg2
+    import psycopg
 
-    admin = psycopg2.connect(ARGS.database_url)
-    admin.autocommit = True
+    admin = psycopg.connect(ARGS.database_url, autocommit=True)
     admin.cursor().execute(f'CREATE DATABASE "{_PG_NAME}"')
     admin.close()
     parts = urlsplit(ARGS.database_url)
@@ -335,8 +334,7 @@ if __name__ == "__main__":
     finally:
         connection.close()
         if ARGS.database_url:
-            admin = psycopg2.connect(ARGS.database_url)
-            admin.autocommit = True
+            admin = psycopg.connect(ARGS.database_url, autocommit=True)
             admin.cursor().execute(f'DROP DATABASE IF EXISTS "{_PG_NAME}"')
             admin.close()
         import shutil

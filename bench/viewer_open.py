@@ -2,9 +2,11 @@
 
 Starts its own server (daphne on the embedded SQLite default, collected static files) with one
 case, then opens the case page in fresh browser contexts (cold cache) and reads the viewer's
-own mark: `firstRender` = performance.now() when NiiVue's first frame of the loaded image has
-finished on the GPU (the page waits for it by reading a pixel back), counted from the page's
-navigation start, so it includes the HTML, the scripts, the image download and decode.
+own marks, counted from the page's navigation start (so they include the HTML, the scripts,
+the downloads and decoding), each taken when NiiVue's frame has finished on the GPU (the page
+reads a pixel back): `firstRender`, the first image on screen, which for a volume this large is
+its target's key slice, fetched on its own (`image?slice=k`) while the volume downloads; and
+`volumeRender`, the whole volume on screen (scrolling and editing start then).
 Baseline in the same browser: downloading the same image bytes with fetch() alone.
 
     python bench/viewer_open.py [--size 512] [--slices 200] [--repeat 3]
@@ -74,6 +76,8 @@ def _setup(tmp: Path, size: int, slices: int) -> tuple[dict, str, int]:
     user = factories.user("bench")
     project = factories.project("bench-ct", annotator=[user])
     case = factories.case(project, assignee=user, array=ct_phantom(slices, size))
+    c = size // 2
+    factories.target(case, key_index=slices // 2 + 7, box=[c - 40, c - 30, c + 20, c + 30])
     client = Client()
     client.force_login(user)
     return env, client.cookies[settings.SESSION_COOKIE_NAME].value, case.pk
@@ -98,7 +102,8 @@ def run(size: int = 512, slices: int = 200, repeat: int = 3, screenshot: str = "
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop; no ORM below
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-                runs, fetches, scrolls, breakdowns, renderer = [], [], [], [], ""
+                runs, volume_runs, fetches, scrolls, breakdowns = [], [], [], [], []
+                renderer = ""
                 for _ in range(repeat):
                     ctx = browser.new_context(viewport={"width": 1400, "height": 860})
                     ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": url}])
@@ -116,15 +121,18 @@ def run(size: int = 512, slices: int = 200, repeat: int = 3, screenshot: str = "
                         raise RuntimeError(error)
                     state = page.evaluate("window.viewer.state()")
                     runs.append(state["marks"]["firstRender"] / 1000)
+                    volume_runs.append(state["marks"]["volumeRender"] / 1000)
                     m = state["marks"]
                     breakdowns.append(
                         {
                             "script_ms": round(m["scriptStart"]),
                             "niivue_ready_ms": round(m["glReady"]),
+                            "key_slice_shown_ms": round(m.get("previewShown", 0)),
                             "image_downloaded_ms": round(m.get("image.fetched", 0)),
                             "image_in_ras_ms": round(m["imageLoaded"]),
                             "niivue_parsed_ms": round(m["parsed"]),
                             "first_render_ms": round(m["firstRender"]),
+                            "volume_render_ms": round(m["volumeRender"]),
                         }
                     )
                     if os.environ.get("BENCH_MARKS"):
@@ -167,6 +175,7 @@ def run(size: int = 512, slices: int = 200, repeat: int = 3, screenshot: str = "
     return {
         key: round(first, 3),
         "runs_s": [round(r, 3) for r in runs],
+        f"open_ct_{size}x{size}x{slices}_volume_render_s": round(statistics.median(volume_runs), 3),
         "baseline_image_fetch_s": round(fetch, 3),
         "ratio_to_fetch": round(first / fetch, 2) if fetch else None,
         "median_run_breakdown": breakdowns[runs.index(statistics.median_low(runs))],

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.cases.api import get_visible_case
-from annotator.cases.selectors import visible_cases
+from annotator.cases.selectors import can_see_case, visible_cases
 from annotator.cases.serializers import DecisionSerializer
 from annotator.projects.access import has_role
 from annotator.projects.models import Role
@@ -27,14 +27,18 @@ from .serializers import (
 )
 
 
-def visible_targets(user):
-    return Target.objects.filter(case__in=visible_cases(user)).select_related(
-        "case__project", "case__image", "head"
-    )
-
-
 def get_visible_target(user, pk) -> Target:
-    return get_object_or_404(visible_targets(user), pk=pk)
+    """The target, or 404 when it does not exist or its case is not visible to ``user``.
+
+    One lookup by primary key and a role check (what visible_cases() filters on), rather than
+    a DISTINCT query over every case the user may see: this runs on every mask save.
+    """
+    target = (
+        Target.objects.select_related("case__project", "case__image", "head").filter(pk=pk).first()
+    )
+    if target is None or not can_see_case(user, target.case):
+        raise NotFound("No Target matches the given query.")
+    return target
 
 
 class CaseTargets(generics.ListCreateAPIView):

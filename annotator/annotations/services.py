@@ -133,6 +133,7 @@ def store_revision(
     active_seconds: float | None = None,
     note: str = "",
     idempotency_key: str | None = None,
+    key_checked: bool = False,
 ) -> SaveResult:
     """Write the mask file (atomically), then record the revision and move the target's head.
 
@@ -140,7 +141,8 @@ def store_revision(
     StaleParent and nothing is kept. The file is written before the database commit and removed
     if the commit does not happen, so a failure leaves the previous revision as it was.
     """
-    existing = _existing_for_key(target, idempotency_key)
+    # (key_checked: the caller has just looked the key up; a race is caught by the unique index)
+    existing = None if key_checked else _existing_for_key(target, idempotency_key)
     if existing is not None:
         return SaveResult(existing, created=False)
     if target.head_id != parent_id:
@@ -243,6 +245,7 @@ def save_human_revision(
         active_seconds=active_seconds,
         note=note,
         idempotency_key=idempotency_key,
+        key_checked=True,
     )
     if result.created:
         case_services.ensure_in_progress(case, actor=actor)

@@ -2,12 +2,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db.models import Count, Prefetch
-from django.http import FileResponse
-from django.shortcuts import get_object_or_404
+from django.http import FileResponse, HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,7 +18,7 @@ from annotator.core.errors import InvalidInput, PayloadTooLarge
 from annotator.core.throttles import UploadThrottle
 from annotator.projects.access import has_role
 from annotator.projects.api import get_visible_project
-from annotator.projects.models import Role
+from annotator.projects.models import ProjectKind, Role
 
 from . import importing, selectors
 from .models import Case, CaseStatus
@@ -32,7 +31,12 @@ from .serializers import (
 
 
 def get_visible_case(user, pk) -> Case:
-    return get_object_or_404(selectors.visible_cases(user), pk=pk)
+    """The case, or 404 when it does not exist or ``user`` may not see it (by primary key and
+    a role check, the rule selectors.visible_cases() applies to lists)."""
+    case = Case.objects.select_related("project", "image").filter(pk=pk).first()
+    if case is None or not selectors.can_see_case(user, case):
+        raise NotFound("No Case matches the given query.")
+    return case
 
 
 def _with_details(qs):
@@ -107,12 +111,19 @@ class CaseDetail(generics.RetrieveAPIView):
 
 
 class CaseImage(APIView):
-    """The case's image as gzip NIfTI (RAS affine, the geometry of the source)."""
+    """The case's image as gzip NIfTI (RAS affine, the geometry of the source). With
+    `?slice=k` (3D images), only native slice k, same header and geometry: the viewer shows it
+    while the whole volume downloads."""
 
-    @extend_schema(responses={(200, "application/gzip"): bytes})
+    @extend_schema(
+        parameters=[OpenApiParameter("slice", int, description="one native z slice (3D only)")],
+        responses={(200, "application/gzip"): bytes},
+    )
     def get(self, request, pk):
         case = get_visible_case(request.user, pk)
         image = case.image
+        if "slice" in request.query_params:
+            return _slice_response(case, request.query_params["slice"])
         response = FileResponse(
             default_storage.open(image.file.name, "rb"),
             content_type="application/gzip",
@@ -122,6 +133,22 @@ class CaseImage(APIView):
         response["Cache-Control"] = "private, max-age=3600"
         response["ETag"] = f'"{image.checksum}"'
         return response
+
+
+def _slice_response(case, value: str) -> HttpResponse:
+    if case.image.kind != ProjectKind.VOLUME:
+        raise InvalidInput("?slice= is for 3D images; a clip is loaded whole")
+    try:
+        index = int(value)
+    except ValueError:
+        raise InvalidInput(f"slice must be an integer, got {value!r}") from None
+    response = HttpResponse(
+        selectors.image_slice_nifti(case.image, index), content_type="application/gzip"
+    )
+    response["Content-Disposition"] = f'inline; filename="{case.study_id}-z{index}.nii.gz"'
+    response["Cache-Control"] = "private, max-age=3600"
+    response["ETag"] = f'"{case.image.checksum}-z{index}"'
+    return response
 
 
 class NextCase(APIView):

@@ -11,7 +11,9 @@ import numpy as np
 from django.core.files.storage import default_storage
 from django.db.models import Case as When_
 from django.db.models import IntegerField, Q, QuerySet, Value, When
+from isal import igzip
 
+from annotator.core.errors import InvalidInput
 from annotator.projects.access import roles
 from annotator.projects.models import Membership, Project, Role
 
@@ -112,3 +114,41 @@ def _header(name: str, checksum: str) -> tuple[bytes, np.ndarray, tuple[int, int
 def image_header(image: Image) -> tuple[bytes, np.ndarray, tuple[int, int, int]]:
     """(NIfTI-1 header bytes, RAS affine, [x, y, z] shape) of a stored image, cached."""
     return _header(image.file.name, image.checksum)
+
+
+def image_slice_nifti(image: Image, index: int) -> bytes:
+    """gzip NIfTI-1 of one stored slice (native z = ``index``) with the image's own geometry.
+
+    The viewer shows it while the whole volume is still on its way. Reading skips the earlier
+    slices inside the gzip stream (ISA-L inflates ~1 GB/s); the header keeps data type, scaling
+    and orientation, with the origin moved to the slice.
+    """
+    header_bytes, _, (nx, ny, nz) = image_header(image)
+    if not 0 <= index < nz:
+        raise InvalidInput(f"slice {index} is outside the image (0..{nz - 1})")
+    header = nib.Nifti1Header.from_fileobj(io.BytesIO(header_bytes))
+    if len(header.get_data_shape()) > 3 and int(np.prod(header.get_data_shape()[3:])) > 1:
+        raise InvalidInput("single slices are served for 3D images only")
+    itemsize = header.get_data_dtype().itemsize
+    size = nx * ny * itemsize
+    with default_storage.open(image.file.name, "rb") as fh:
+        magic = fh.read(2)
+        fh.seek(0)
+        stream = igzip.IGzipFile(fileobj=fh, mode="rb") if magic == b"\x1f\x8b" else fh
+        stream.seek(int(header["vox_offset"]) + index * size)
+        data = stream.read(size)
+    if len(data) != size:
+        raise InvalidInput(f"the stored image ends before slice {index}")
+    out = header.copy()
+    out.set_data_shape((nx, ny, 1))
+    shift = np.eye(4)
+    shift[2, 3] = index
+    for form in ("sform", "qform"):
+        affine, code = getattr(out, f"get_{form}")(coded=True)
+        if affine is not None and code:
+            getattr(out, f"set_{form}")(affine @ shift, code=int(code))
+    buf = io.BytesIO()
+    out.write_to(buf)
+    buf.write(b"\x00" * (int(out["vox_offset"]) - buf.tell()))
+    buf.write(data)
+    return igzip.compress(buf.getvalue(), compresslevel=1, mtime=0)

@@ -22,7 +22,7 @@ from annotator.cases.models import Case, CaseStatus
 from annotator.cases.services import EDITABLE
 from annotator.core.errors import DomainError
 from annotator.projects.access import has_role, roles, visible_projects
-from annotator.projects.models import Membership, Role
+from annotator.projects.models import Membership, ProjectKind, Role
 
 from . import vite
 
@@ -273,6 +273,19 @@ def _initial_data(request: HttpRequest, case: Case) -> tuple[dict, list]:
     )
 
 
+# Volumes larger than this (the viewer's "slice mode" threshold, frontend/src/view.js) open
+# with their key slice first, fetched on its own while the whole volume downloads.
+PREVIEW_MIN_VOXELS = 8 * 1024 * 1024
+
+
+def _preview_slice(case: Case, targets: list) -> int | None:
+    image = case.image
+    nx, ny, nz = image.shape[:3]
+    if image.kind != ProjectKind.VOLUME or nx * ny * nz <= PREVIEW_MIN_VOXELS:
+        return None
+    return int(targets[0]["key_index"]) if targets else nz // 2
+
+
 @login_required
 def case_viewer(request: HttpRequest, pk: int) -> HttpResponse:
     case = get_object_or_404(selectors.visible_cases(request.user), pk=pk)
@@ -293,6 +306,7 @@ def case_viewer(request: HttpRequest, pk: int) -> HttpResponse:
         "labels": case.project.label_names(),
         "case": case_data,
         "targets": targets,
+        "previewSlice": _preview_slice(case, targets),
         "urls": {
             "worklist": reverse("web:worklist"),
             "review": reverse("web:review"),

@@ -11,7 +11,7 @@ import * as nifti from './nifti.js'
 import { presetsFor, SHORTCUTS } from './presets.js'
 import { ProgressSocket } from './progress.js'
 import { Saver, SaveState } from './saver.js'
-import { loadImage, SliceView } from './view.js'
+import { loadImage, loadSlice, paintSlice, SliceView } from './view.js'
 
 /** The window an image opens with: its own, the CT abdomen preset, or NiiVue's robust range. */
 export function initialWindow(image) {
@@ -75,7 +75,11 @@ export class App {
   async start() {
     const t0 = performance.now()
     this.buildLayout()
-    if (!this.image) this.image = loadImage(imageUrl(this.config), initialWindow(this.config.case?.image))
+    const win = initialWindow(this.config.case?.image)
+    if (!this.image) this.image = loadImage(imageUrl(this.config), win)
+    // Large volumes: the key slice alone comes first (the page preloads it), shown while the
+    // volume is still on its way. Editing starts once the volume is in.
+    const preview = this.config.previewSlice == null ? null : this._showPreview(loadSlice(`${imageUrl(this.config)}?slice=${this.config.previewSlice}`, win), win, t0)
     await Promise.race([this.image.started, new Promise((r) => setTimeout(r, 3000))])
     this.marks.workerStarted = performance.now()
     this.view = new SliceView(this.canvas)
@@ -92,6 +96,7 @@ export class App {
     this.active = this.targets[0]?.id ?? null
     this.renderSide()
     const loaded = await this.image.loaded
+    await preview
     this.marks.imageLoaded = performance.now()
     for (const [k, v] of Object.entries(loaded.times || {})) this.marks[`image.${k}`] = v - performance.timeOrigin
     const first = this.targets[0]
@@ -105,6 +110,8 @@ export class App {
       forceSliceMode: forced === null ? null : forced === '1',
     })
     this._firstFrame(t0)
+    this.previewCanvas?.remove()
+    this.busy('')
     this.view.onChange((what) => this._onViewChange(what))
     this.grid = this.view.grid
     this.dims = this.view.dims
@@ -137,11 +144,34 @@ export class App {
 
   _firstFrame(t0) {
     // The frame is on screen once the GPU finished it: reading one pixel waits for that.
+    // firstRender: the first image on screen (the key slice, when it came first; see
+    // _showPreview); volumeRender: the volume on screen in NiiVue.
     const gl = this.view.nv.gl
     gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4))
-    this.marks.firstRender = performance.now()
+    this.marks.volumeRender = performance.now()
+    this._rendered(t0, this.marks.volumeRender)
     Object.assign(this.marks, this.view.marks)
-    this.marks.firstRenderSinceStart = this.marks.firstRender - t0
+  }
+
+  _rendered(t0, at) {
+    if (this.marks.firstRender !== undefined) return
+    this.marks.firstRender = at
+    this.marks.firstRenderSinceStart = at - t0
+  }
+
+  async _showPreview(slicePromise, win, t0) {
+    // The key slice on a 2D canvas over the stage, unless the volume is in first. Painted
+    // pixels are on screen after the next frame; NiiVue's first frame removes the canvas.
+    this.previewCanvas = h('canvas', { class: 'vw-preview' })
+    const slice = await Promise.race([slicePromise.catch(() => null), this.image.loaded.then(() => null, () => null)])
+    if (!slice || this.marks.firstRender !== undefined) return
+    this.canvasWrap.append(this.previewCanvas)
+    if (!paintSlice(this.previewCanvas, slice, win)) return this.previewCanvas.remove()
+    await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))
+    if (this.marks.firstRender !== undefined) return
+    this.marks.previewShown = performance.now()
+    this._rendered(t0, this.marks.previewShown)
+    this.busy('Loading the whole volume…', { corner: true })
   }
 
   _preferredLayout() {
@@ -1201,8 +1231,9 @@ export class App {
     }
   }
 
-  busy(text) {
+  busy(text, { corner = false } = {}) {
     this.busyEl.hidden = !text
+    this.busyEl.classList.toggle('corner', corner)
     this.busyEl.textContent = text
   }
 

@@ -5,6 +5,8 @@
 // of the stored ones, never a resampling), so what NiiVue draws, what the brush paints and what
 // is saved are the same voxels. `Grid` converts arrays and coordinates between the two orders.
 
+import * as nifti from './nifti.js'
+
 export class Grid {
   /**
    * @param {number[]} dims native [nx, ny, nz]
@@ -130,3 +132,19 @@ export class Grid {
 export const NORMAL_AXIS = [2, 1, 0]
 /** View number → the two in-plane RAS axes (horizontal, vertical). */
 export const PLANE_AXES = [[0, 1], [0, 2], [1, 2]]
+
+/**
+ * A NIfTI buffer (as stored: native order) re-ordered to RAS for NiiVue, with the display window
+ * as its calibration. Returns {buffer (RAS NIfTI), dims, affine} (dims and affine native).
+ */
+export function rasNifti(buffer, window) {
+  const header = nifti.parseHeader(buffer)
+  const grid = new Grid(header.dims, header.affine)
+  const [calMin, calMax] = window ? [window.center - window.width / 2, window.center + window.width / 2] : [0, 0]
+  const out = nifti.allocate({
+    dims: grid.rasDims, datatype: header.datatype, affine: grid.rasAffine(),
+    slope: header.slope, inter: header.inter, calMin, calMax,
+  })
+  grid.toRas(nifti.voxels(buffer, header), out.data)
+  return { buffer: out.buffer, dims: header.dims, affine: header.affine }
+}

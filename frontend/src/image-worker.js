@@ -1,8 +1,8 @@
 // Off the main thread: download the case image, gunzip it while it streams in, and reorder it
 // to RAS into a NIfTI buffer ready for NiiVue. The buffer is transferred back, not copied.
 
-import { Grid } from './grid.js'
 import * as nifti from './nifti.js'
+import { rasNifti } from './grid.js'
 
 // The job comes in the worker's name, so the download starts the moment the worker runs,
 // without a message from the page (whose main thread may be busy starting NiiVue). The page's
@@ -19,16 +19,9 @@ async function load() {
     if (!response.ok) throw new Error(`the image could not be loaded (HTTP ${response.status})`)
     const buffer = await nifti.readBody(response)
     const fetched = at()
-    const header = nifti.parseHeader(buffer)
-    const grid = new Grid(header.dims, header.affine)
-    const [calMin, calMax] = window ? [window.center - window.width / 2, window.center + window.width / 2] : [0, 0]
-    const out = nifti.allocate({
-      dims: grid.rasDims, datatype: header.datatype, affine: grid.rasAffine(),
-      slope: header.slope, inter: header.inter, calMin, calMax,
-    })
-    grid.toRas(nifti.voxels(buffer, header), out.data)
+    const out = rasNifti(buffer, window)
     const times = { requested, started, fetched, reordered: at() }
-    self.postMessage({ ok: true, buffer: out.buffer, dims: header.dims, affine: header.affine, times }, [out.buffer])
+    self.postMessage({ ok: true, ...out, times }, [out.buffer])
   } catch (err) {
     self.postMessage({ ok: false, error: String(err.message || err) })
   }

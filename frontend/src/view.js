@@ -11,7 +11,8 @@
 // for (or straight after the first frame on hardware WebGL).
 
 import { Niivue, NVImage, SLICE_TYPE, SHOW_RENDER } from '@niivue/niivue'
-import { Grid, NORMAL_AXIS } from './grid.js'
+import { Grid, NORMAL_AXIS, rasNifti } from './grid.js'
+import * as nifti from './nifti.js'
 
 export const LAYOUTS = { axial: SLICE_TYPE.AXIAL, coronal: SLICE_TYPE.CORONAL, sagittal: SLICE_TYPE.SAGITTAL, multi: SLICE_TYPE.MULTIPLANAR }
 const TEXTURE7_DRAW = 33991 // gl.TEXTURE7: NiiVue's drawing texture unit
@@ -45,6 +46,60 @@ export function loadImage(url, window) {
     }
   })
   return { loaded, started }
+}
+
+/**
+ * One slice of a volume (`image?slice=k`), fetched and re-ordered on the main thread: it is
+ * small, and a worker would take longer to start than this takes.
+ */
+export async function loadSlice(url, window) {
+  const response = await fetch(url, { credentials: 'same-origin' })
+  if (!response.ok) throw new Error(`the key slice could not be loaded (HTTP ${response.status})`)
+  return rasNifti(await nifti.readBody(response), window)
+}
+
+/**
+ * Paint one axial slice (from loadSlice()) on a 2D canvas as NiiVue's axial view will show it:
+ * radiological convention (patient's right on the left, anterior up), fitted to the canvas by
+ * its size in millimetres, in the display window. Shown while the volume downloads; this needs
+ * no WebGL, so it is on screen before NiiVue has started. Returns false for a slice that is not
+ * an axial plane (nothing painted).
+ */
+export function paintSlice(canvas, slice, window) {
+  const grid = new Grid(slice.dims, slice.affine)
+  if (grid.rasOf[2] !== 2) return false
+  const header = nifti.parseHeader(slice.buffer)
+  const values = nifti.voxels(slice.buffer, header)
+  const [nx, ny] = grid.rasDims
+  const A = grid.rasAffine()
+  const [sx, sy] = [0, 1].map((j) => Math.hypot(A[0][j], A[1][j], A[2][j]) || 1)
+  const lo = window ? window.center - window.width / 2 : Math.min(...values.subarray(0, 4096))
+  const hi = window ? window.center + window.width / 2 : Math.max(...values.subarray(0, 4096))
+  const scale = 255 / Math.max(hi - lo, 1e-6)
+  const pixels = new ImageData(nx, ny)
+  const rgba = pixels.data
+  for (let y = 0; y < ny; y++) {
+    const row = (ny - 1 - y) * nx // anterior (high y) at the top
+    for (let x = 0; x < nx; x++) {
+      const v = values[y * nx + x] * header.slope + header.inter
+      const g = Math.max(0, Math.min(255, (v - lo) * scale))
+      const o = (row + (nx - 1 - x)) * 4 // patient's right (high x) on the left
+      rgba[o] = rgba[o + 1] = rgba[o + 2] = g
+      rgba[o + 3] = 255
+    }
+  }
+  const ratio = globalThis.devicePixelRatio || 1
+  canvas.width = Math.max(1, Math.round(canvas.clientWidth * ratio))
+  canvas.height = Math.max(1, Math.round(canvas.clientHeight * ratio))
+  const fit = Math.min(canvas.width / (nx * sx), canvas.height / (ny * sy))
+  const [w, h] = [nx * sx * fit, ny * sy * fit]
+  const source = new OffscreenCanvas(nx, ny)
+  source.getContext('2d').putImageData(pixels, 0, 0)
+  const ctx = canvas.getContext('2d')
+  ctx.fillStyle = '#000'
+  ctx.fillRect(0, 0, canvas.width, canvas.height)
+  ctx.drawImage(source, (canvas.width - w) / 2, (canvas.height - h) / 2, w, h)
+  return true
 }
 
 export class SliceView {

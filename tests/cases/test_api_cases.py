@@ -21,6 +21,47 @@ def test_image_download_is_the_stored_nifti_with_its_geometry(project, people, c
     assert np.allclose(np.diag(img.affine)[:3], [-0.8, -0.8, 2.5])
 
 
+def test_one_slice_of_the_image_keeps_its_values_and_world_position(project, people, client_for):
+    array = np.random.default_rng(3).integers(-1000, 2000, (7, 6, 5), dtype=np.int16)
+    case = factories.case(project, assignee=people["annotator"], array=array)
+    whole = nib.Nifti1Image.from_bytes(
+        gzip.decompress(b"".join(client_for(people["annotator"]).get(
+            f"/api/v1/cases/{case.pk}/image").streaming_content))
+    )  # fmt: skip
+    for k in (0, 4, 6):
+        response = client_for(people["annotator"]).get(f"/api/v1/cases/{case.pk}/image?slice={k}")
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/gzip"
+        img = nib.Nifti1Image.from_bytes(gzip.decompress(response.content))
+        assert img.shape == (5, 6, 1)
+        assert img.get_data_dtype() == np.int16
+        assert np.array_equal(np.asarray(img.dataobj)[:, :, 0].T, array[k])
+        # voxel (i, j, 0) of the slice is voxel (i, j, k) of the image, in world millimetres
+        assert np.allclose(img.affine @ [2, 3, 0, 1], whole.affine @ [2, 3, k, 1])
+        for form in (img.header.get_sform(coded=True), img.header.get_qform(coded=True)):
+            if form[1]:  # each coded form moved with the slice
+                assert np.allclose(form[0] @ [2, 3, 0, 1], whole.affine @ [2, 3, k, 1])
+
+
+@pytest.mark.parametrize("value", ["7", "-1", "x", ""])
+def test_slice_outside_the_image_or_not_a_number_is_400(project, people, client_for, value):
+    case = factories.case(
+        project, assignee=people["annotator"], array=np.zeros((7, 6, 5), np.int16)
+    )
+    response = client_for(people["annotator"]).get(f"/api/v1/cases/{case.pk}/image?slice={value}")
+    assert response.status_code == 400
+
+
+def test_slice_of_a_clip_is_refused_and_slices_follow_case_visibility(project, people, client_for):
+    case = factories.case(project, assignee=people["annotator"])
+    outsider = factories.user("not-a-member")
+    assert client_for(outsider).get(f"/api/v1/cases/{case.pk}/image?slice=0").status_code == 404
+    case.image.kind = "video"
+    case.image.save()
+    response = client_for(people["annotator"]).get(f"/api/v1/cases/{case.pk}/image?slice=0")
+    assert response.status_code == 400
+
+
 def test_case_detail_shape(project, people, client_for):
     case = factories.case(project, assignee=people["annotator"])
     factories.target(case)

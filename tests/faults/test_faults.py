@@ -14,7 +14,7 @@ import time
 from collections import Counter
 
 import numpy as np
-import psycopg2
+import psycopg
 import pytest
 import requests
 
@@ -31,7 +31,7 @@ def api(stack) -> requests.Session:
 
 
 def db_rows(stack, sql: str, *args):
-    with psycopg2.connect(stack.pg.url) as conn, conn.cursor() as cur:
+    with psycopg.connect(stack.pg.url) as conn, conn.cursor() as cur:
         cur.execute(sql, args)
         return cur.fetchall()
 

@@ -171,6 +171,34 @@ def test_viewer_page_loads_the_build_and_passes_the_case(login, people, project,
     assert config["labels"] == ["lesion", "cyst"] and config["csrfToken"]
 
 
+def test_large_volumes_open_with_their_key_slice_preloaded(
+    login, people, project, manifest, monkeypatch
+):
+    from annotator.web import views
+
+    small = factories.case(project, assignee=people["annotator"])  # 32×24×8 voxels
+    factories.target(small, key_index=5)
+    response = login(people["annotator"]).get(f"/cases/{small.pk}/")
+    assert response.context["config"]["previewSlice"] is None
+    assert b"image?slice=" not in response.content
+
+    monkeypatch.setattr(views, "PREVIEW_MIN_VOXELS", 1000)  # now 32×24×8 counts as large
+    response = login(people["annotator"]).get(f"/cases/{small.pk}/")
+    assert response.context["config"]["previewSlice"] == 5  # the first target's key slice
+    assert f'href="/api/v1/cases/{small.pk}/image?slice=5" as="fetch"'.encode() in response.content
+    bare = factories.case(project, assignee=people["annotator"])
+    assert (
+        login(people["annotator"]).get(f"/cases/{bare.pk}/").context["config"]["previewSlice"] == 4
+    )  # no target yet: the middle slice
+    clip = factories.case(project, assignee=people["annotator"])
+    clip.image.kind = "video"
+    clip.image.save()
+    assert (
+        login(people["annotator"]).get(f"/cases/{clip.pk}/").context["config"]["previewSlice"]
+        is None
+    )  # a clip is loaded whole
+
+
 @pytest.mark.parametrize(
     ("who", "status", "mode"),
     [

@@ -1,5 +1,4 @@
 from django.core.files.storage import default_storage
-from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -11,6 +10,7 @@ from rest_framework.views import APIView
 from annotator.cases.api import get_visible_case
 from annotator.cases.selectors import can_see_case, visible_cases
 from annotator.cases.serializers import DecisionSerializer
+from annotator.core.api import FileDownload
 from annotator.projects.access import has_role
 from annotator.projects.models import Role
 
@@ -134,8 +134,8 @@ class TargetRevisions(generics.ListCreateAPIView):
         )
 
 
-def _mask_response(revision: MaskRevision) -> FileResponse:
-    response = FileResponse(
+def _mask_response(revision: MaskRevision) -> FileDownload:
+    response = FileDownload(
         default_storage.open(revision.file.name, "rb"),
         content_type="application/gzip",
         filename=f"target{revision.target_id}-rev{revision.pk}.nii.gz",

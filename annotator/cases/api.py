@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db.models import Count, Prefetch
-from django.http import FileResponse, HttpResponse
+from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from annotator.annotations import services as annotation_services
 from annotator.annotations.models import Assignment
-from annotator.core.api import project_argument
+from annotator.core.api import FileDownload, project_argument
 from annotator.core.errors import InvalidInput, PayloadTooLarge
 from annotator.core.throttles import UploadThrottle
 from annotator.projects.access import has_role
@@ -124,7 +124,7 @@ class CaseImage(APIView):
         image = case.image
         if "slice" in request.query_params:
             return _slice_response(case, request.query_params["slice"])
-        response = FileResponse(
+        response = FileDownload(
             default_storage.open(image.file.name, "rb"),
             content_type="application/gzip",
             as_attachment=False,

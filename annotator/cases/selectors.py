@@ -11,7 +11,7 @@ import numpy as np
 from django.core.files.storage import default_storage
 from django.db.models import Case as When_
 from django.db.models import IntegerField, Q, QuerySet, Value, When
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from annotator.core.errors import InvalidInput
 from annotator.projects.access import roles
@@ -131,12 +131,7 @@ def image_slice_nifti(image: Image, index: int) -> bytes:
         raise InvalidInput("single slices are served for 3D images only")
     itemsize = header.get_data_dtype().itemsize
     size = nx * ny * itemsize
-    with default_storage.open(image.file.name, "rb") as fh:
-        magic = fh.read(2)
-        fh.seek(0)
-        stream = igzip.IGzipFile(fileobj=fh, mode="rb") if magic == b"\x1f\x8b" else fh
-        stream.seek(int(header["vox_offset"]) + index * size)
-        data = stream.read(size)
+    data = _read_range(image.file.name, int(header["vox_offset"]) + index * size, size)
     if len(data) != size:
         raise InvalidInput(f"the stored image ends before slice {index}")
     out = header.copy()
@@ -152,3 +147,21 @@ def image_slice_nifti(image: Image, index: int) -> bytes:
     buf.write(b"\x00" * (int(out["vox_offset"]) - buf.tell()))
     buf.write(data)
     return igzip.compress(buf.getvalue(), compresslevel=1, mtime=0)
+
+
+def _read_range(name: str, start: int, size: int) -> bytes:
+    """Bytes [start, start + size) of a stored file, inflated if it is gzip: what comes before
+    is inflated and dropped in 1 MiB reads (ISA-L, about twice zlib's speed)."""
+    with default_storage.open(name, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+        fh.seek(0 if gzipped else start)
+        if not gzipped:
+            return fh.read(size)
+        inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
+        out, pos = bytearray(), 0
+        while len(out) < size and (chunk := fh.read(1 << 20)):
+            data = inflater.decompress(chunk)
+            if pos + len(data) > start:
+                out += data[max(0, start - pos) : start + size - pos]
+            pos += len(data)
+    return bytes(out[:size])

@@ -8,7 +8,7 @@ import datetime as dt
 import io
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from annotator.audit.services import record
 from annotator.cases.models import Case
+from annotator.core.api import FileDownload
 from annotator.core.errors import InvalidInput
 from annotator.modelops.models import ModelVersion
 from annotator.projects.access import require_role, visible_projects
@@ -248,7 +249,7 @@ class ExportDownload(APIView):
         export = get_export(request.user, pk)
         exports.require_downloadable(export)
         record("export.download", actor=request.user, obj=export, project=export.project)
-        return FileResponse(
+        return FileDownload(
             default_storage.open(export.file.name, "rb"),
             as_attachment=True,
             filename=export.file.name.rsplit("/", 1)[-1],

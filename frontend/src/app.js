@@ -82,6 +82,9 @@ export class App {
     const preview = this.config.previewSlice == null ? null : this._showPreview(loadSlice(`${imageUrl(this.config)}?slice=${this.config.previewSlice}`, win), win, t0)
     await Promise.race([this.image.started, new Promise((r) => setTimeout(r, 3000))])
     this.marks.workerStarted = performance.now()
+    // NiiVue's start-up blocks the main thread (and so any painting) for a while: give the key
+    // slice a moment to reach the screen first. The volume downloads in the worker meanwhile.
+    if (preview) await Promise.race([preview, new Promise((r) => setTimeout(r, 400))])
     this.view = new SliceView(this.canvas)
     // The page carries the case and its targets, so opening a case waits for no API call but
     // the image; without them (an old page), ask the API.
@@ -164,6 +167,7 @@ export class App {
     // pixels are on screen after the next frame; NiiVue's first frame removes the canvas.
     this.previewCanvas = h('canvas', { class: 'vw-preview' })
     const slice = await Promise.race([slicePromise.catch(() => null), this.image.loaded.then(() => null, () => null)])
+    this.marks.sliceLoaded = performance.now()
     if (!slice || this.marks.firstRender !== undefined) return
     this.canvasWrap.append(this.previewCanvas)
     if (!paintSlice(this.previewCanvas, slice, win)) return this.previewCanvas.remove()

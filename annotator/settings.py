@@ -132,16 +132,17 @@ DATABASES = {
         DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0), conn_health_checks=True
     )
 }
+DB_POOL_MAX = env_int("DB_POOL_MAX", 20)
 if (
     DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     and DATABASES["default"]["CONN_MAX_AGE"] == 0
-    and env_int("DB_POOL_MAX", 20) > 0
+    and DB_POOL_MAX > 0
 ):
     # (with CONN_HEALTH_CHECKS, Django has the pool check each connection as it is handed out,
     # so one broken by a database restart is replaced, not given to a request)
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": min(2, env_int("DB_POOL_MAX", 20)),
-        "max_size": env_int("DB_POOL_MAX", 20),
+        "min_size": min(2, DB_POOL_MAX),
+        "max_size": DB_POOL_MAX,
         "timeout": env_int("DB_POOL_TIMEOUT", 10),
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -163,48 +163,44 @@ def annotator(urls: list[str], token: str, index: int, deadline: float, rec: Rec
             call(rec, "GET image", s.get, f"{base}/api/v1/cases/{case['id']}/image")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process, its reaped children and its live descendants (from /proc)."""
+def _processes() -> dict[int, tuple[str, int, float]]:
+    """pid → (name, parent pid, CPU seconds incl. reaped children), read once from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, list[int]] = defaultdict(list)
+    table = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(fields[1])].append(int(entry.name))
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        fields = tail.split()
+        cpu = sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+        table[int(entry.name)] = (head.split("(", 1)[1], int(fields[1]), cpu)
+    return table
+
+
+def _tree_cpu(table: dict[int, tuple[str, int, float]], children, pid: int) -> float:
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
-        todo.extend(parents.get(current, []))
+        total += table.get(current, ("", 0, 0.0))[2]
+        todo.extend(children.get(current, []))
     return total
-
-
-def _postmaster_pid() -> int | None:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if "(postgres)" in stat and stat.rsplit(")", 1)[1].split()[1] == "1":
-                return int(entry.name)
-    return None
 
 
 def cpu_snapshot(stacks) -> dict[str, float]:
     """CPU seconds so far per role of the stack, to show where the load test's CPU went."""
-    out = {f"web{i}": _cpu_seconds(s.server.pid) for i, s in enumerate(stacks)}
-    out["worker"] = sum(_cpu_seconds(w.pid) for s in stacks for w in s.workers)
-    postmaster = _postmaster_pid()
+    table = _processes()
+    children: dict[int, list[int]] = defaultdict(list)
+    for child, (_, parent, _) in table.items():
+        children[parent].append(child)
+    out = {f"web{i}": _tree_cpu(table, children, s.server.pid) for i, s in enumerate(stacks)}
+    out["worker"] = sum(_tree_cpu(table, children, w.pid) for s in stacks for w in s.workers)
+    postmaster = next((p for p, (name, ppid, _) in table.items()
+                       if name == "postgres" and ppid == 1), None)  # fmt: skip
     if postmaster is not None:
-        out["postgres"] = _cpu_seconds(postmaster)
+        out["postgres"] = _tree_cpu(table, children, postmaster)
     t = os.times()
     out["client"] = t.user + t.system
     return out

@@ -31,10 +31,9 @@ from .serializers import (
 
 
 def get_visible_case(user, pk) -> Case:
-    """The case, or 404 when it does not exist or ``user`` may not see it (by primary key and
-    a role check, the rule selectors.visible_cases() applies to lists)."""
-    case = Case.objects.select_related("project", "image").filter(pk=pk).first()
-    if case is None or not selectors.can_see_case(user, case):
+    """The case, or 404 when it does not exist or ``user`` may not see it."""
+    case = selectors.visible_case(user, pk)
+    if case is None:
         raise NotFound("No Case matches the given query.")
     return case
 

@@ -42,6 +42,13 @@ def visible_cases(user, project: Project | None = None) -> QuerySet[Case]:
     ).distinct()
 
 
+def visible_case(user, pk) -> Case | None:
+    """The case if it exists and ``user`` may see it: by primary key and a role check (the rule
+    visible_cases() applies to lists), not a DISTINCT query over every visible case."""
+    case = Case.objects.select_related("project", "image").filter(pk=pk).first()
+    return case if case is not None and can_see_case(user, case) else None
+
+
 def can_see_case(user, case: Case) -> bool:
     held = roles(user, case.project_id)
     if held & _SEE_ALL:
@@ -153,10 +160,10 @@ def _read_range(name: str, start: int, size: int) -> bytes:
     """Bytes [start, start + size) of a stored file, inflated if it is gzip: what comes before
     is inflated and dropped in 1 MiB reads (ISA-L, about twice zlib's speed)."""
     with default_storage.open(name, "rb") as fh:
-        gzipped = fh.read(2) == b"\x1f\x8b"
-        fh.seek(0 if gzipped else start)
-        if not gzipped:
+        if fh.read(2) != b"\x1f\x8b":
+            fh.seek(start)
             return fh.read(size)
+        fh.seek(0)
         inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
         out, pos = bytearray(), 0
         while len(out) < size and (chunk := fh.read(1 << 20)):

@@ -9,7 +9,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -288,7 +288,9 @@ def _preview_slice(case: Case, targets: list) -> int | None:
 
 @login_required
 def case_viewer(request: HttpRequest, pk: int) -> HttpResponse:
-    case = get_object_or_404(selectors.visible_cases(request.user), pk=pk)
+    case = selectors.visible_case(request.user, pk)
+    if case is None:
+        raise Http404("No such case.")
     mode = viewer_mode(request.user, case)
     case_data, targets = _initial_data(request, case)
     try:

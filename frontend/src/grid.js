@@ -52,6 +52,12 @@ export class Grid {
     return this.step[0] === 1 && this.step[1] === this.dims[0] && this.step[2] === this.dims[0] * this.dims[1]
   }
 
+  /** Voxel size in mm along each RAS axis. */
+  get rasSpacing() {
+    const A = this.rasAffine()
+    return [0, 1, 2].map((j) => Math.hypot(A[0][j], A[1][j], A[2][j]))
+  }
+
   /** Native voxel coordinates of a RAS voxel (integers or fractions). */
   toNativeCoord(ras) {
     const out = [0, 0, 0]
@@ -140,11 +146,16 @@ export const PLANE_AXES = [[0, 1], [0, 2], [1, 2]]
 export function rasNifti(buffer, window) {
   const header = nifti.parseHeader(buffer)
   const grid = new Grid(header.dims, header.affine)
-  const [calMin, calMax] = window ? [window.center - window.width / 2, window.center + window.width / 2] : [0, 0]
+  const [calMin, calMax] = windowBounds(window) ?? [0, 0]
   const out = nifti.allocate({
     dims: grid.rasDims, datatype: header.datatype, affine: grid.rasAffine(),
     slope: header.slope, inter: header.inter, calMin, calMax,
   })
   grid.toRas(nifti.voxels(buffer, header), out.data)
   return { buffer: out.buffer, dims: header.dims, affine: header.affine }
+}
+
+/** [lowest, highest] value of a display window {center, width}; null for none. */
+export function windowBounds(window) {
+  return window ? [window.center - window.width / 2, window.center + window.width / 2] : null
 }

@@ -11,7 +11,7 @@
 // for (or straight after the first frame on hardware WebGL).
 
 import { Niivue, NVImage, SLICE_TYPE, SHOW_RENDER } from '@niivue/niivue'
-import { Grid, NORMAL_AXIS, rasNifti } from './grid.js'
+import { Grid, NORMAL_AXIS, rasNifti, windowBounds } from './grid.js'
 import * as nifti from './nifti.js'
 
 export const LAYOUTS = { axial: SLICE_TYPE.AXIAL, coronal: SLICE_TYPE.CORONAL, sagittal: SLICE_TYPE.SAGITTAL, multi: SLICE_TYPE.MULTIPLANAR }
@@ -71,10 +71,9 @@ export function paintSlice(canvas, slice, window) {
   const header = nifti.parseHeader(slice.buffer)
   const values = nifti.voxels(slice.buffer, header)
   const [nx, ny] = grid.rasDims
-  const A = grid.rasAffine()
-  const [sx, sy] = [0, 1].map((j) => Math.hypot(A[0][j], A[1][j], A[2][j]) || 1)
-  const lo = window ? window.center - window.width / 2 : Math.min(...values.subarray(0, 4096))
-  const hi = window ? window.center + window.width / 2 : Math.max(...values.subarray(0, 4096))
+  const [sx, sy] = grid.rasSpacing.map((mm) => mm || 1)
+  const sample = values.subarray(0, 4096)
+  const [lo, hi] = windowBounds(window) ?? [Math.min(...sample), Math.max(...sample)]
   const scale = 255 / Math.max(hi - lo, 1e-6)
   const pixels = new ImageData(nx, ny)
   const rgba = pixels.data
@@ -153,20 +152,13 @@ export class SliceView {
     const grid = new Grid(loaded.dims, loaded.affine)
     this.grid = grid
     this.dims = grid.rasDims
-    const [calMin, calMax] = window ? [window.center - window.width / 2, window.center + window.width / 2] : [0, 0]
-    const out = { buffer: loaded.buffer }
-    this.spacing = [0, 1, 2].map((j) => {
-      const A = grid.rasAffine()
-      return Math.hypot(A[0][j], A[1][j], A[2][j])
-    })
+    this.spacing = grid.rasSpacing
     await this.ready
     const nv = this.nv
-    const image = await NVImage.loadFromUrl({ url: out.buffer, name: 'image.nii', colormap: 'gray' })
+    const image = await NVImage.loadFromUrl({ url: loaded.buffer, name: 'image.nii', colormap: 'gray' })
     this.marks.parsed = performance.now()
-    if (window) {
-      image.cal_min = calMin
-      image.cal_max = calMax
-    }
+    const bounds = windowBounds(window)
+    if (bounds) [image.cal_min, image.cal_max] = bounds
     this.image = image
     const voxels = grid.size
     this.slice2D = forceSliceMode ?? voxels > SLICE_MODE_VOXELS

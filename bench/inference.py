@@ -107,8 +107,9 @@ def timed(fn):
 def cpu_comparison(loaded: LoadedModel, volume, truth, key, box, patience, repeats):
     prompts = [Prompt(key, box=box)]
     frames = ModelFrames(to_uint8(volume, "CT", WINDOW), loaded.image_size)
-    off = SegmentOptions(window=WINDOW, early_stop_patience=None)
-    on = SegmentOptions(window=WINDOW, early_stop_patience=patience)
+    # Whole slices, as the reference sees them, whatever the config's target crop.
+    off = SegmentOptions(window=WINDOW, early_stop_patience=None, target_crop=False)
+    on = SegmentOptions(window=WINDOW, early_stop_patience=patience, target_crop=False)
     runs = {
         "reference": lambda: reference_segment(loaded, frames, key, box)[0],
         "engine_no_stop": lambda: segment_volume_detailed(loaded, volume, "CT", prompts, off),
@@ -151,7 +152,7 @@ def gpu_slices_per_s(checkpoint: str | None, config: str, volume, key, box) -> f
     else:
         loaded = random_model(MEDSAM2, "cuda")
     prompts = [Prompt(key, box=box)]
-    options = SegmentOptions(window=WINDOW, early_stop_patience=None)
+    options = SegmentOptions(window=WINDOW, early_stop_patience=None, target_crop=False)
     segment_volume_detailed(loaded, volume, "CT", prompts, options)  # warm-up
     torch.cuda.synchronize()
     seconds, (_, result) = timed(

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from inference import roi
 from inference.checkpoint import LoadedModel
 from inference.postprocess import largest_component
 from inference.preprocess import ModelFrames, Window, to_uint8
@@ -67,6 +68,7 @@ class SegmentOptions:
     early_stop_patience: int | None = 3  # absent slices before a direction stops; None = off
     z_range: tuple[int, int] | None = None  # half-open slice range to segment; None = all
     largest_component: bool = True  # keep the largest 3D component (volumes only)
+    target_crop: bool = True  # volumes: the model config's target crop (inference.roi), if any
 
 
 CLIP_DEFAULTS = SegmentOptions(early_stop_patience=None, largest_component=False)
@@ -155,16 +157,21 @@ def _segment(
     start, stop = _check_range(options.z_range, depth, unit)
     patience = _check_patience(options.early_stop_patience)
     frame_prompts = merge_prompts(prompts, depth, height, width, start, stop, unit)
+    region = _target_region(loaded, frame_prompts, height, width, options, is_clip)
+    model_prompts = roi.crop_prompts(region, frame_prompts) if region else frame_prompts
 
     result = propagate(
         loaded,
-        ModelFrames(pixels, loaded.image_size),
-        frame_prompts,
+        ModelFrames(region.crop(pixels) if region else pixels, loaded.image_size),
+        model_prompts,
         frame_range=(start, stop),
         early_stop_patience=patience,
         progress=progress,
         keep_logits=keep_logits,
     )
+    if region is not None:
+        result.mask = region.paste(result.mask, height, width)
+        result.region = region
     mask = np.zeros((depth, height, width), dtype=bool)
     mask[start:stop] = result.mask
     if options.largest_component and not is_clip:
@@ -173,6 +180,15 @@ def _segment(
         if prompt.mask is not None:
             mask[start + prompt.frame] = prompt.mask
     return mask.astype(np.uint8), result
+
+
+def _target_region(loaded, prompts, height, width, options, is_clip) -> roi.Roi | None:
+    """The square the model sees, when its config crops to the target (volumes only)."""
+    if is_clip or not options.target_crop:
+        return None
+    context = roi.roi_context(loaded.config)
+    bounds = roi.prompt_bounds(prompts) if context else None
+    return roi.plan(bounds, height, width, context) if bounds else None
 
 
 def merge_prompts(

@@ -32,6 +32,7 @@ import torch
 
 from inference.checkpoint import LoadedModel
 from inference.preprocess import ModelFrames
+from inference.roi import Roi
 
 # The wheel ships without sam2's CUDA extension, so its optional hole filling always falls back
 # to a no-op with this warning (the reference does the same); keep it out of worker logs.
@@ -61,6 +62,7 @@ class TrackResult:
     stopped_early: dict[str, bool]
     encoded_frames: list[int]  # frames whose image features were computed, in order
     logits: dict[str, dict[int, np.ndarray]] | None = None  # per direction, if asked for
+    region: Roi | None = None  # the target crop the model saw (logits are in its grid)
 
 
 class FrameRange(Sequence):

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from inference import roi
 from inference.checkpoint import (
     CheckpointError,
     atomic_save,
@@ -112,9 +113,13 @@ class TrainResult:
 
 
 class _Prepared:
-    """One item at model resolution: uint8 frames (N, S, S, 3) and masks (N, S, S) bool."""
+    """One item as uint8 frames (N, C, S, S) and masks (N, S, S) bool at model resolution S.
 
-    def __init__(self, item: TrainItem, size: int):
+    With a target crop (``roi_context``, volumes only) it keeps the native slices instead, and
+    every clip is cropped around the target and resized when it is drawn (:func:`_zoom`).
+    """
+
+    def __init__(self, item: TrainItem, size: int, roi_context: float | None = None):
         image, mask = np.asarray(item.image), np.asarray(item.mask)
         if image.ndim == 4 and image.shape[-1] == 3 and image.dtype == np.uint8:
             pixels = image
@@ -126,17 +131,46 @@ class _Prepared:
             raise TrainingError(f"an item's image must be (D, H, W), got {image.shape}")
         if mask.shape != pixels.shape[:3]:
             raise TrainingError(f"mask {mask.shape} does not match image {pixels.shape[:3]}")
-        frames = torch.from_numpy(np.ascontiguousarray(pixels)).float()
+        frames = torch.from_numpy(np.ascontiguousarray(pixels))
         frames = frames.unsqueeze(1) if frames.ndim == 3 else frames.permute(0, 3, 1, 2)
-        frames = F.interpolate(frames, size=(size, size), mode="bicubic", align_corners=False)
-        self.frames = frames.clamp(0, 255).round().to(torch.uint8)  # (N, C, S, S), C 1 or 3
-        masks = torch.from_numpy((mask > 0).astype(np.float32)).unsqueeze(1)
-        masks = F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
-        self.masks = masks[:, 0] >= 0.5
+        masks = torch.from_numpy(mask > 0)
+        self.size = size
+        self.roi_context = None if item.is_video else roi_context
+        if self.roi_context is None:
+            frames, masks = _resize(frames, masks, size)
+        self.frames, self.masks = frames, masks  # (N, C, ., .) uint8, (N, ., .) bool
         areas = self.masks.flatten(1).sum(dim=1).numpy()
         self.present = np.flatnonzero(areas)
         self.key = int(np.argmax(areas))  # where an annotator would put the box
         self.is_video = item.is_video
+
+
+def _resize(frames: torch.Tensor, masks: torch.Tensor, size: int):
+    """uint8 (N, C, h, w) frames and bool (N, h, w) masks at (size, size)."""
+    if frames.shape[-2:] == (size, size):
+        return frames, masks
+    x = F.interpolate(frames.float(), size=(size, size), mode="bicubic", align_corners=False)
+    m = F.interpolate(masks.float().unsqueeze(1), size=(size, size), mode="bilinear",
+                      align_corners=False)  # fmt: skip
+    return x.clamp(0, 255).round().to(torch.uint8), m[:, 0] >= 0.5
+
+
+def _zoom(prep: _Prepared, frames, masks, rng: np.random.Generator):
+    """Crop a clip as the engine would around an annotator's box on the key slice (box, zoom
+    and centre jittered), then resize it to the model's input."""
+    ys, xs = torch.nonzero(prep.masks[prep.key], as_tuple=True)
+    x0, y0, x1, y1 = float(xs.min()), float(ys.min()), float(xs.max()) + 1, float(ys.max()) + 1
+    jitter = rng.normal(0.0, 0.05, 4) * np.array([x1 - x0, y1 - y0] * 2)
+    bounds = (x0 + jitter[0], y0 + jitter[1], x1 + jitter[2], y1 + jitter[3])
+    context = prep.roi_context * float(np.exp(rng.uniform(np.log(0.75), np.log(4 / 3))))
+    height, width = frames.shape[-2:]
+    region = roi.plan(bounds, height, width, context, shift=tuple(rng.normal(0.0, 0.05, 2)))
+    if region is not None:
+        rows = slice(region.y0, region.y0 + region.side)
+        cols = slice(region.x0, region.x0 + region.side)
+        if masks[0, rows, cols].any():  # the prompt frame must still show the target
+            frames, masks = frames[..., rows, cols], masks[:, rows, cols]
+    return _resize(frames, masks, prep.size)
 
 
 def _clip(prep: _Prepared, clip_len: int, rng: np.random.Generator):
@@ -160,6 +194,8 @@ def _clip(prep: _Prepared, clip_len: int, rng: np.random.Generator):
         idx = np.arange(start, min(n, start + clip_len))
     while idx.size < clip_len:  # short volumes: hold the last frame
         idx = np.append(idx, idx[-1])
+    if prep.roi_context is not None:
+        return _zoom(prep, prep.frames[idx], prep.masks[idx], rng)
     return prep.frames[idx], prep.masks[idx]
 
 
@@ -367,7 +403,8 @@ def train(
         model.load_state_dict(state, strict=True)
     model = model.to(device).train()
     size = int(model.image_size)
-    preps = [_Prepared(item, size) for item in items]
+    context = roi.roi_context(str(config.model_config))
+    preps = [_Prepared(item, size, context) for item in items]
     preps = [p for p in preps if p.present.size]
     if not preps:
         raise TrainingError("no training item has a non-empty mask")

@@ -26,6 +26,7 @@ from inference.engine import CLIP_DEFAULTS, Prompt, SegmentOptions, segment_clip
 from inference.metrics import dice
 from inference.model import STARTER, build_model, image_size
 from inference.phantoms import KINDS, Phantom, make_phantoms
+from inference.roi import roi_context
 from inference.train import (
     LOSS_WEIGHTS,
     TrainConfig,
@@ -50,8 +51,8 @@ class BootstrapSettings:
     seed: int = 0
     batch_size: int = 1
     clip_len: int = 8  # every memory slot (7) sees training
-    lr: float = 1e-3
-    encoder_lr: float = 6e-4
+    lr: float = 5e-4  # with the target crop, 1e-3 made masks flip to the crop's background
+    encoder_lr: float = 3e-4
     dice_weight: float = 5.0  # from scratch, small lesions: more weight on overlap than SAM2's 1
     device: str = "cpu"
 
@@ -111,7 +112,8 @@ def bootstrap(out: str | Path, settings: BootstrapSettings, log: Log = print) ->
     steps = settings.steps
     if steps is None:
         size = image_size(settings.config)
-        per_step = _seconds_per_step(settings, [_Prepared(i, size) for i in items[:6]])
+        context = roi_context(settings.config)
+        per_step = _seconds_per_step(settings, [_Prepared(i, size, context) for i in items[:6]])
         steps = max(20, int(settings.minutes * 60 / per_step))
         log(f"about {per_step:.2f} s per step: {steps} steps fit {settings.minutes:g} minutes")
     config = TrainConfig(

@@ -16,7 +16,8 @@ STARTER = "starter_s128"  # bootstrap_model's demo model (CPU-trainable)
 STARTER_LARGE = "starter_s256"  # same family at 256: slower, for tests that need a slow model
 TINY_TEST = "tiny_test"
 
-# Same post-processing switches the stock builders apply (MedSAM2's scripts keep them on).
+# Same post-processing switches the stock builders apply (MedSAM2's scripts keep them on); a
+# config's own ``sam_mask_decoder_extra_args`` win over these.
 _POSTPROCESSING = {
     "dynamic_multimask_via_stability": True,
     "dynamic_multimask_stability_delta": 0.05,
@@ -62,7 +63,8 @@ def build_model(
     if video_predictor and not training:
         model_cfg["_target_"] = "sam2.sam2_video_predictor.SAM2VideoPredictor"
         model_cfg.update(_VIDEO_EXTRA)
-    model_cfg.setdefault("sam_mask_decoder_extra_args", {}).update(_POSTPROCESSING)
+    extra = model_cfg.get("sam_mask_decoder_extra_args") or {}
+    model_cfg["sam_mask_decoder_extra_args"] = {**_POSTPROCESSING, **extra}
     model = instantiate(model_cfg, _recursive_=True)
     model = model.to(device)
     model.train(training)

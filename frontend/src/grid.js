@@ -159,3 +159,18 @@ export function rasNifti(buffer, window) {
 export function windowBounds(window) {
   return window ? [window.center - window.width / 2, window.center + window.width / 2] : null
 }
+
+/**
+ * Display range of stored voxel values with no window: their 2nd and 98th percentiles (NiiVue's
+ * robust range) in real units (x slope + inter), from an even sample of at most 65,536 voxels,
+ * so a slice whose first rows are background still gets the tissue's contrast.
+ */
+export function robustRange(values, slope = 1, inter = 0) {
+  const step = Math.max(1, Math.floor(values.length / 65536))
+  const sample = new Float64Array(Math.ceil(values.length / step))
+  for (let i = 0, j = 0; i < values.length; i += step, j++) sample[j] = values[i]
+  sample.sort()
+  const at = (q) => sample[Math.min(sample.length - 1, Math.floor(q * (sample.length - 1)))]
+  const [a, b] = [at(0.02), at(0.98)].map((v) => v * (slope || 1) + inter)
+  return a === b ? [a, a + 1] : [Math.min(a, b), Math.max(a, b)]
+}

@@ -11,7 +11,7 @@
 // for (or straight after the first frame on hardware WebGL).
 
 import { Niivue, NVImage, SLICE_TYPE, SHOW_RENDER } from '@niivue/niivue'
-import { Grid, NORMAL_AXIS, rasNifti, windowBounds } from './grid.js'
+import { Grid, NORMAL_AXIS, rasNifti, robustRange, windowBounds } from './grid.js'
 import * as nifti from './nifti.js'
 
 export const LAYOUTS = { axial: SLICE_TYPE.AXIAL, coronal: SLICE_TYPE.CORONAL, sagittal: SLICE_TYPE.SAGITTAL, multi: SLICE_TYPE.MULTIPLANAR }
@@ -72,8 +72,7 @@ export function paintSlice(canvas, slice, window) {
   const values = nifti.voxels(slice.buffer, header)
   const [nx, ny] = grid.rasDims
   const [sx, sy] = grid.rasSpacing.map((mm) => mm || 1)
-  const sample = values.subarray(0, 4096)
-  const [lo, hi] = windowBounds(window) ?? [Math.min(...sample), Math.max(...sample)]
+  const [lo, hi] = windowBounds(window) ?? robustRange(values, header.slope, header.inter)
   const scale = 255 / Math.max(hi - lo, 1e-6)
   const pixels = new ImageData(nx, ny)
   const rgba = pixels.data

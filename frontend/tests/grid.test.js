@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { Grid } from '../src/grid.js'
+import { Grid, robustRange } from '../src/grid.js'
 
 const LPS_LIKE = [[-0.8, 0, 0, 10], [0, -0.8, 0, 20], [0, 0, 2.5, -30], [0, 0, 0, 1]]
 
@@ -37,4 +37,23 @@ test('the RAS copy keeps every voxel at the same place in space', () => {
     assert.deepEqual(world(B, ras).map((v) => +v.toFixed(6)), world(A, g.toNativeCoord(ras)).map((v) => +v.toFixed(6)))
   }
   assert.ok(B[0][0] > 0 && B[1][1] > 0 && B[2][2] > 0)
+})
+
+test('robustRange takes the 2nd-98th percentiles of the whole slice, in real units', () => {
+  // 64x64 slice: the first 16 rows are background (0), the rest tissue 100..199
+  const values = new Int16Array(64 * 64)
+  for (let i = 16 * 64; i < values.length; i++) values[i] = 100 + (i % 100)
+  const [lo, hi] = robustRange(values)
+  assert.ok(lo === 0 && hi >= 195 && hi <= 199, `${lo}..${hi}`)
+  const [lo2, hi2] = robustRange(values, 2, -10)
+  assert.equal(lo2, -10)
+  assert.equal(hi2, hi * 2 - 10)
+  // mostly tissue: the range is the tissue's, not the background's
+  const tissue = new Float32Array(100000).map((_, i) => (i < 500 ? -1000 : 40 + (i % 50)))
+  const [tlo, thi] = robustRange(tissue)
+  assert.ok(tlo >= 40 && thi <= 89, `${tlo}..${thi}`)
+})
+
+test('robustRange of a flat slice is a non-empty range', () => {
+  assert.deepEqual(robustRange(new Uint8Array(100).fill(7)), [7, 8])
 })

@@ -12,7 +12,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 # Config names known to the product; a path to another YAML file also works.
 MEDSAM2 = "medsam2_t512"
-STARTER = "starter_s128"  # bootstrap_model's demo model (CPU-trainable)
+STARTER = "starter_c128"  # bootstrap_model's demo model (CPU-trainable, target crop)
 STARTER_LARGE = "starter_s256"  # same family at 256: slower, for tests that need a slow model
 TINY_TEST = "tiny_test"
 
@@ -43,7 +43,10 @@ def config_path(config: str | Path) -> Path:
 
 
 def load_config(config: str | Path):
-    return OmegaConf.load(config_path(config))
+    """The config; one with ``base: <name>`` is that config with its own keys merged over it."""
+    cfg = OmegaConf.load(config_path(config))
+    base = cfg.pop("base", None)
+    return OmegaConf.merge(load_config(base), cfg) if base else cfg
 
 
 def build_model(

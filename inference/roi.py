@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from inference.phantoms import mask_box
+
 MIN_SIDE = 32  # voxels: below this a crop holds too little context to tell the target apart
 
 
@@ -29,9 +31,14 @@ class Roi:
     x0: int
     side: int
 
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """(rows, columns) of the region."""
+        return slice(self.y0, self.y0 + self.side), slice(self.x0, self.x0 + self.side)
+
     def crop(self, stack: np.ndarray) -> np.ndarray:
         """(D, H, W, ...) → (D, side, side, ...), a view."""
-        return stack[:, self.y0 : self.y0 + self.side, self.x0 : self.x0 + self.side]
+        return stack[(slice(None), *self.slices)]
 
     def paste(self, stack: np.ndarray, height: int, width: int) -> np.ndarray:
         """(D, side, side) → (D, height, width), zero outside the region."""
@@ -73,10 +80,7 @@ def prompt_bounds(prompts) -> tuple[float, float, float, float] | None:
     """Extent of the boxes, mask prompts and points of ``FramePrompt``s; None without a box or
     mask (points alone say nothing about the target's size)."""
     boxes = [p.box for p in prompts if p.box is not None]
-    for p in prompts:
-        if p.mask is not None and p.mask.any():
-            ys, xs = np.nonzero(p.mask)
-            boxes.append((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
+    boxes += [mask_box(p.mask) for p in prompts if p.mask is not None and p.mask.any()]
     if not boxes:
         return None
     boxes += [(x, y, x, y) for p in prompts for x, y in p.points]

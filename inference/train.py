@@ -50,6 +50,7 @@ from inference.checkpoint import (
     save_checkpoint,
 )
 from inference.model import build_model, config_path
+from inference.phantoms import mask_box
 from inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, Window, to_uint8
 
 Progress = Callable[[int, int, float, float], None]  # step, total, loss, eta seconds
@@ -143,6 +144,8 @@ class _Prepared:
         self.present = np.flatnonzero(areas)
         self.key = int(np.argmax(areas))  # where an annotator would put the box
         self.is_video = item.is_video
+        if self.roi_context is not None:  # the annotator's box, around which the engine crops
+            self.key_box = mask_box(self.masks[self.key].numpy())
 
 
 def _resize(frames: torch.Tensor, masks: torch.Tensor, size: int):
@@ -158,16 +161,14 @@ def _resize(frames: torch.Tensor, masks: torch.Tensor, size: int):
 def _zoom(prep: _Prepared, frames, masks, rng: np.random.Generator):
     """Crop a clip as the engine would around an annotator's box on the key slice (box, zoom
     and centre jittered), then resize it to the model's input."""
-    ys, xs = torch.nonzero(prep.masks[prep.key], as_tuple=True)
-    x0, y0, x1, y1 = float(xs.min()), float(ys.min()), float(xs.max()) + 1, float(ys.max()) + 1
+    x0, y0, x1, y1 = prep.key_box
     jitter = rng.normal(0.0, 0.05, 4) * np.array([x1 - x0, y1 - y0] * 2)
     bounds = (x0 + jitter[0], y0 + jitter[1], x1 + jitter[2], y1 + jitter[3])
     context = prep.roi_context * float(np.exp(rng.uniform(np.log(0.75), np.log(4 / 3))))
     height, width = frames.shape[-2:]
     region = roi.plan(bounds, height, width, context, shift=tuple(rng.normal(0.0, 0.05, 2)))
     if region is not None:
-        rows = slice(region.y0, region.y0 + region.side)
-        cols = slice(region.x0, region.x0 + region.side)
+        rows, cols = region.slices
         if masks[0, rows, cols].any():  # the prompt frame must still show the target
             frames, masks = frames[..., rows, cols], masks[:, rows, cols]
     return _resize(frames, masks, prep.size)

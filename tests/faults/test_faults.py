@@ -93,12 +93,18 @@ def test_postgres_restart_during_saves_loses_and_duplicates_nothing(fault_stack)
     for t in threads:
         t.start()
     time.sleep(6)
+    started = db_rows(stack, "SELECT pg_postmaster_start_time()")
+    with lock:
+        before = len(acked)
     stack.pg.restart()
     for t in threads:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads)
     assert codes[500] == 0 and set(codes) <= {200, 201, 503, "connection"}, codes
-    assert codes[503] + codes["connection"] > 0, f"the restart went unnoticed: {codes}"
+    # The restart happened in the middle of the saves. Clients may see 503s, or nothing at all:
+    # the web processes' connection pool can wait out a fast restart and reconnect.
+    assert db_rows(stack, "SELECT pg_postmaster_start_time()") != started
+    assert 0 < before < len(acked), (before, len(acked), codes)
     print("status codes seen:", dict(codes))
     assert len(acked) >= 8, codes
     stored = dict(

@@ -220,20 +220,8 @@ def read_pixels(source: SourceFile, ds: Dataset) -> np.ndarray:
             f"{source.name}: the image has no pixel data (the file is truncated or stripped). "
             "Re-export it or remove it."
         )
-    try:
-        with quiet_pydicom():
-            return ds.pixel_array
-    except MemoryError:
-        raise
-    except Exception as exc:  # decoders raise anything from ValueError to RuntimeError
-        raise ImportRejected(
-            f"{source.name}: the pixel data could not be decoded "
-            f"({syntax_name(transfer_syntax(ds))}): it is corrupt or truncated "
-            f"({type(exc).__name__}: {_short(exc)}). Re-export the file and upload again."
-        ) from exc
-    finally:
-        with contextlib.suppress(KeyError, AttributeError):
-            del ds.PixelData
+    with _decoding(source, ds):
+        return ds.pixel_array
 
 
 def iter_frames(source: SourceFile, ds: Dataset) -> Iterator[np.ndarray]:
@@ -245,14 +233,21 @@ def iter_frames(source: SourceFile, ds: Dataset) -> Iterator[np.ndarray]:
         raise ImportRejected(
             f"{source.name}: the object has no pixel data (the file is truncated or stripped)."
         )
+    with _decoding(source, ds):
+        decoder = get_decoder(transfer_syntax(ds))
+        for frame, _ in decoder.iter_array(ds):
+            yield frame
+
+
+@contextlib.contextmanager
+def _decoding(source: SourceFile, ds: Dataset) -> Iterator[None]:
+    """Pixel decoding, quietly: decoders raise anything from ValueError to RuntimeError, and
+    each becomes an ImportRejected naming the file. The dataset's copy of the pixel data is
+    released afterwards, decoded or not."""
     try:
         with quiet_pydicom():
-            decoder = get_decoder(transfer_syntax(ds))
-            for frame, _ in decoder.iter_array(ds):
-                yield frame
-    except ImportRejected:
-        raise
-    except MemoryError:
+            yield
+    except (ImportRejected, MemoryError):
         raise
     except Exception as exc:
         raise ImportRejected(

@@ -29,10 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-    "--disable-background-networking", "--disable-component-update",
-]  # fmt: skip
+
+from tests.browser import launch_chromium  # noqa: E402
 
 
 def _wait_http(url: str, timeout: float = 60) -> None:
@@ -101,7 +99,7 @@ def run(size: int = 512, slices: int = 200, repeat: int = 3, screenshot: str = "
             _wait_http(url + "/healthz")
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop; no ORM below
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                browser = launch_chromium(p)
                 runs, volume_runs, fetches, scrolls, breakdowns = [], [], [], [], []
                 renderer = ""
                 for _ in range(repeat):

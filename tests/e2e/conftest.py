@@ -14,17 +14,9 @@ import requests
 from django.conf import settings
 from django.test import Client
 
+from tests.browser import CHROMIUM, launch_chromium
 from tests.live import ROOT, make_stack, require_services
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 ARTIFACTS = ROOT / "artifacts"
 MANIFEST = ROOT / "annotator" / "static" / "viewer" / ".vite" / "manifest.json"
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -55,7 +47,7 @@ def browser(monkeypatch):
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = launch_chromium(p)
         page = b.new_page()
         has_webgl2 = page.evaluate("!!document.createElement('canvas').getContext('webgl2')")
         page.close()

@@ -16,6 +16,7 @@ from django.test import Client
 
 from annotator.metrics.models import TargetOutcome
 from tests import factories
+from tests.browser import launch_chromium
 from tests.live import ROOT
 
 pytestmark = [
@@ -23,15 +24,6 @@ pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the live stack needs PostgreSQL"),
 ]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 ARTIFACTS = ROOT / "artifacts"
 
 
@@ -112,7 +104,7 @@ def test_dashboard_charts_show_the_api_numbers(live, project, people):
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 1500})
             context.add_cookies(

@@ -4,9 +4,7 @@ import pytest
 
 from annotator.cases.models import CaseStatus
 from tests import factories
-from tests.matrix import call_endpoint
-
-ROLES = ["anonymous", "outsider", "annotator", "annotator2", "reviewer", "manager", "admin"]
+from tests.matrix import endpoint_by_role_test
 
 
 @pytest.fixture
@@ -79,15 +77,7 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize(
-    ("name", "method", "url", "payload", "fmt", "expected"), CASES, ids=[c[0] for c in CASES]
-)
-def test_endpoint_by_role(
-    world, people, client_for, role, name, method, url, payload, fmt, expected
-):
-    response = call_endpoint(client_for, people, world, role, method, url, payload, fmt)
-    assert response.status_code == expected[role], (name, role, getattr(response, "data", None))
+test_endpoint_by_role = endpoint_by_role_test(CASES)
 
 
 def test_lists_hold_only_what_the_user_may_see(world, people, client_for):

@@ -10,10 +10,9 @@ from annotator.cases.models import CaseStatus
 from annotator.metrics.models import Export
 from annotator.modelops import rounds
 from tests import factories
-from tests.matrix import call_endpoint
+from tests.matrix import endpoint_by_role_test
 from tests.modelops.helpers import blob_case
 from tests.test_api_permissions import CASES as FOUNDATION
-from tests.test_api_permissions import ROLES
 
 V = {"annotator": 200, "reviewer": 200, "manager": 200, "admin": 200, "annotator2": 404,
      "outsider": 404, "anonymous": 401}  # fmt: skip
@@ -88,16 +87,7 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize(
-    ("name", "method", "url", "payload", "fmt", "expected"), CASES, ids=[c[0] for c in CASES]
-)
-def test_endpoint_by_role(
-    world, people, client_for, role, name, method, url, payload, fmt, expected
-):
-    response = call_endpoint(client_for, people, world, role, method, url, payload, fmt)
-    body = getattr(response, "data", None)
-    assert response.status_code == expected[role], (name, role, body)
+test_endpoint_by_role = endpoint_by_role_test(CASES)
 
 
 def test_lists_hide_other_projects_objects(world, people, client_for):

@@ -1,17 +1,8 @@
 from django.contrib import admin
 
+from annotator.core.admin import ReadOnlyAdmin
+
 from .models import Assignment, MaskRevision, Review, Target
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Target)

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from annotator.core.admin import ReadOnlyAdmin
+
 from .models import Case, Image
 
 
@@ -10,7 +12,7 @@ class ImageInline(admin.StackedInline):
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):
+class CaseAdmin(ReadOnlyAdmin):
     """Read-only: statuses change through the workflow services, never by hand."""
 
     list_display = (
@@ -25,9 +27,4 @@ class CaseAdmin(admin.ModelAdmin):
     search_fields = ("study_id",)
     readonly_fields = [f.name for f in Case._meta.fields]
     inlines = [ImageInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True

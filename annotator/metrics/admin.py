@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from annotator.core.admin import ReadOnlyAdmin, ServiceWrittenAdmin
+
 from .models import Export, TargetOutcome
 
 
 @admin.register(TargetOutcome)
-class TargetOutcomeAdmin(admin.ModelAdmin):
+class TargetOutcomeAdmin(ReadOnlyAdmin):
     """Derived rows (services.record_outcome): read-only here."""
 
     list_display = (
@@ -20,19 +22,11 @@ class TargetOutcomeAdmin(admin.ModelAdmin):
     )
     list_filter = ("project", "ai_assisted", "accepted_unchanged", "model_round")
     date_hierarchy = "accepted_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True
 
 
 @admin.register(Export)
-class ExportAdmin(admin.ModelAdmin):
+class ExportAdmin(ServiceWrittenAdmin):
     list_display = ("id", "project", "scope", "format", "status", "done", "total", "created_at")
     list_filter = ("status", "format", "scope", "project")
     readonly_fields = [f.name for f in Export._meta.fields]
-
-    def has_add_permission(self, request):
-        return False

@@ -13,9 +13,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.core.errors import DomainError
-from annotator.modelops import selectors, services
 from annotator.modelops.models import ModelOrigin, ModelVersion
+from annotator.modelops.registration import register_from_command, registered_line
 
 
 class Command(BaseCommand):
@@ -66,24 +65,18 @@ class Command(BaseCommand):
         with tempfile.TemporaryDirectory(dir=work) as tmp:
             out = Path(tmp) / "starter.pt"
             scores = bootstrap(out, settings_, log=lambda m: self.stdout.write(m))
-            try:
-                version = services.register(
-                    out,
-                    name="Starter (synthetic phantoms, demo only)",
-                    origin=ModelOrigin.BOOTSTRAP,
-                    config=settings_.config,
-                    metrics={"heldout_dice": scores},
-                    move=True,
-                )
-            except DomainError as exc:
-                raise CommandError(exc.message) from exc
-        if opts["promote"] or selectors.production_model(None) is None:
-            services.promote(version, reason="bootstrap_model")
-        version.refresh_from_db()
+            version = register_from_command(
+                out,
+                name="Starter (synthetic phantoms, demo only)",
+                origin=ModelOrigin.BOOTSTRAP,
+                config=settings_.config,
+                metrics={"heldout_dice": scores},
+                reason="bootstrap_model",
+                promote=opts["promote"],
+            )
         self.stdout.write(
             self.style.SUCCESS(
-                f"registered {version.name} (sha256 {version.checksum[:12]}…, {version.status}); "
-                f"held-out Dice: CT lesions {scores.get('ct')}, MR lesions {scores.get('mr')}, "
-                f"echo {scores.get('echo')}"
+                f"{registered_line(version)}; held-out Dice: CT lesions {scores.get('ct')}, "
+                f"MR lesions {scores.get('mr')}, echo {scores.get('echo')}"
             )
         )

@@ -13,9 +13,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from annotator.core.errors import DomainError
-from annotator.modelops import selectors, services
 from annotator.modelops.models import ModelOrigin
+from annotator.modelops.registration import register_from_command, registered_line
 from annotator.projects.models import Project
 
 
@@ -60,23 +59,14 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
             finally:
                 bar.close()
-            try:
-                version = services.register(
-                    fetched.path,
-                    name=f"MedSAM2 {opts['variant']}",
-                    origin=ModelOrigin.PUBLISHED,
-                    config=MEDSAM2,
-                    project=project,
-                    metrics={"source": fetched.path.name},
-                    move=True,
-                )
-            except DomainError as exc:
-                raise CommandError(exc.message) from exc
-        if opts["promote"] or selectors.production_model(project) is None:
-            services.promote(version, reason="fetch_medsam2")
-        version.refresh_from_db()
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"registered {version.name} (sha256 {version.checksum[:12]}…, {version.status})"
+            version = register_from_command(
+                fetched.path,
+                name=f"MedSAM2 {opts['variant']}",
+                origin=ModelOrigin.PUBLISHED,
+                config=MEDSAM2,
+                metrics={"source": fetched.path.name},
+                reason="fetch_medsam2",
+                project=project,
+                promote=opts["promote"],
             )
-        )
+        self.stdout.write(self.style.SUCCESS(registered_line(version)))

@@ -23,7 +23,6 @@ import gzip
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +37,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.live import Stack  # noqa: E402
+from tests.live import Stack, run_python, stack_env  # noqa: E402
 
 PG_ADMIN = os.environ.get("LOAD_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "annotator_load"
@@ -235,24 +234,10 @@ def run(users: int, minutes: float, web: int, think: float, presegment_every: in
     import redis
 
     redis.Redis.from_url(REDIS).flushdb()
-    for sub in ("media", "models", "var"):
-        (tmp / sub).mkdir()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS,
-        "MEDIA_ROOT": str(tmp / "media"),
-        "MODEL_STORE": str(tmp / "models"),
-        "ANNOTATOR_VAR_DIR": str(tmp / "var"),
-        "DJANGO_SETTINGS_MODULE": "annotator.settings",
-        "AUTO_PRESEGMENT": "0",
-        "ACCESS_LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    opts = {"cwd": ROOT, "env": env, "check": True, "capture_output": True, "text": True}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], **opts)
+    env = stack_env(tmp, database_url, REDIS, AUTO_PRESEGMENT="0", ACCESS_LOG_LEVEL="WARNING")
+    run_python(env, "manage.py", "migrate", "-v", "0")
     seed = SEED.replace("SHAPE", repr(SHAPE_ZYX))
-    tokens = json.loads(subprocess.run([sys.executable, "-c", seed, str(users + 1)], **opts).stdout)
+    tokens = json.loads(run_python(env, "-c", seed, str(users + 1)))
     stacks = []
     for i in range(web):
         (tmp / f"web{i}").mkdir()

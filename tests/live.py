@@ -142,6 +142,36 @@ def wait_for(predicate, timeout: float, what: str, stack: Stack | None = None) -
     raise AssertionError(f"{what} not ready after {timeout}s\n{logs}")
 
 
+def stack_env(
+    root: Path, database_url: str, redis_url: str, base: dict | None = None, **extra: str
+) -> dict:
+    """The environment of a stack's processes: its database and Redis, its own media, model
+    store and var folders under `root` (made here), on top of `base` (default: os.environ).
+    `extra` adds or overrides variables, e.g. AUTO_PRESEGMENT="0"."""
+    for sub in ("media", "models", "var", "uploads"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        **(os.environ if base is None else base),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(root / "media"),
+        "MODEL_STORE": str(root / "models"),
+        "ANNOTATOR_VAR_DIR": str(root / "var"),
+        "DJANGO_SETTINGS_MODULE": "annotator.settings",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+def run_python(env: dict, *args: str) -> str:
+    """A Python module or script run as the stack runs its processes (from the repository, in
+    `env`), e.g. `manage.py migrate`; its standard output."""
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
 def make_stack(tmp_root: Path) -> Stack:
     db = settings.DATABASES["default"]
     database_url = (
@@ -152,18 +182,11 @@ def make_stack(tmp_root: Path) -> Stack:
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
-    for sub in ("media", "models", "var", "uploads"):
-        (tmp_root / sub).mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "MEDIA_ROOT": str(tmp_root / "media"),
-        "MODEL_STORE": str(tmp_root / "models"),
-        "ANNOTATOR_VAR_DIR": str(tmp_root / "var"),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "CELERY_VISIBILITY_TIMEOUT": "15",
-        "DJANGO_SETTINGS_MODULE": "annotator.settings",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = stack_env(
+        tmp_root,
+        database_url,
+        redis_url,
+        SECRET_KEY=settings.SECRET_KEY,
+        CELERY_VISIBILITY_TIMEOUT="15",
+    )
     return Stack(root=tmp_root, env=env)

@@ -1,11 +1,9 @@
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tests.faults.services import PrivatePostgres, PrivateRedis, env_without_test_settings
-from tests.live import ROOT, Stack
+from tests.live import Stack, run_python, stack_env
 
 
 @pytest.fixture
@@ -15,23 +13,16 @@ def fault_stack(tmp_path_factory):
     pg, redis = PrivatePostgres(), PrivateRedis(root)
     pg.start()
     redis.start()
-    for sub in ("media", "models", "var"):
-        (root / sub).mkdir()
-    env = {
-        **env_without_test_settings(),
-        "DATABASE_URL": pg.url,
-        "REDIS_URL": redis.url,
-        "MEDIA_ROOT": str(root / "media"),
-        "MODEL_STORE": str(root / "models"),
-        "ANNOTATOR_VAR_DIR": str(root / "var"),
-        "CELERY_VISIBILITY_TIMEOUT": "20",
-        "DJANGO_SETTINGS_MODULE": "annotator.settings",
-        "PYTHONUNBUFFERED": "1",
-        "AUTO_PRESEGMENT": "0",
-    }
-    run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True, "text": True}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], **run)
-    seeded = json.loads(subprocess.run([sys.executable, "-m", "tests.faults.seed"], **run).stdout)
+    env = stack_env(
+        root,
+        pg.url,
+        redis.url,
+        base=env_without_test_settings(),
+        CELERY_VISIBILITY_TIMEOUT="20",
+        AUTO_PRESEGMENT="0",
+    )
+    run_python(env, "manage.py", "migrate", "-v", "0")
+    seeded = json.loads(run_python(env, "-m", "tests.faults.seed"))
     stack = Stack(root=root, env=env)
     stack.pg, stack.redis, stack.seed = pg, redis, seeded
     try:

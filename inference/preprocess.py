@@ -19,6 +19,9 @@ thresholding (sam2 does the same with video_height/video_width).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
@@ -26,15 +29,12 @@ from PIL import Image
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# CT windows as (center/level, width) in HU.
+# CT windows as (center/level, width) in HU. The viewer reads the same file (its Shift+1..5).
+_CT_WINDOWS_FILE = json.loads(Path(__file__).with_name("ct_windows.json").read_text())
 CT_WINDOWS: dict[str, tuple[float, float]] = {
-    "abdomen": (40.0, 400.0),
-    "lung": (-600.0, 1500.0),
-    "brain": (40.0, 80.0),
-    "mediastinum": (50.0, 350.0),
-    "bone": (400.0, 1800.0),
+    w["key"]: (float(w["center"]), float(w["width"])) for w in _CT_WINDOWS_FILE["windows"]
 }
-DEFAULT_CT_WINDOW = "abdomen"
+DEFAULT_CT_WINDOW: str = _CT_WINDOWS_FILE["default"]
 PERCENTILES = (0.5, 99.5)
 _SLAB_VOXELS = 1 << 22
 

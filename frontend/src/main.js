@@ -1,6 +1,7 @@
 // Entry point of the case viewer page (annotator/web/templates/web/viewer.html).
 import './viewer.css'
-import { App, imageUrl, initialWindow } from './app.js'
+import { App, imageUrl } from './app.js'
+import { initialWindow } from './presets.js'
 import { loadImage } from './view.js'
 
 const scriptStart = performance.now()

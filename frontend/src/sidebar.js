@@ -1,0 +1,66 @@
+// The side panel: the case, its targets (colour, voxels, save state, AI progress, verdicts),
+// and the mode's actions (AI assist and submit; review; or back to the worklist).
+
+import { h } from './dom.js'
+import { isRunning, targetSaveLabel } from './state.js'
+
+/** The side panel's sections for the app's current state. */
+export function sideContent(app) {
+  const c = app.case
+  const annotate = app.mode === 'annotate'
+  const { assist } = app
+  const sections = [h('section', { class: 'case' },
+    h('div', { class: 'row' }, h('strong', {}, c.study_id), h('span', { class: `status s-${c.status}`, 'data-case-status': c.status }, c.status.replace('_', ' '))),
+    h('div', { class: 'muted' }, `${c.image.modality} · ${c.image.shape.join('×')} · ${app.isVideo ? 'clip' : 'volume'}`),
+    h('div', { class: `live muted${assist.socketUp || !assist.socket ? '' : ' off'}` }, '● live'))]
+  const items = app.targets.map((t) => targetItem(app, t))
+  const labelPicker = annotate ? h('div', { class: 'new-target' },
+    h('select', { 'aria-label': 'label for a new target', onchange: (e) => { assist.chooseLabel(e.target.value || null); app.setTool('box') } },
+      h('option', { value: '' }, '+ New target…'),
+      ...assist.labels().map((l) => h('option', { value: l, selected: assist.newLabel === l }, l))),
+    assist.newLabel ? h('div', { class: 'hint' }, `Draw a box (B) or add points and press Enter to create a “${assist.newLabel}”.`) : '') : ''
+  const none = !items.length ? h('p', { class: 'muted' }, annotate ? 'No targets yet: choose a label below, then draw a box (B) around the lesion.' : 'No targets.') : ''
+  sections.push(h('section', { class: 'targets' }, h('h3', {}, 'Targets'), none, h('ul', { class: 'target-list' }, ...items), labelPicker))
+  if (annotate) {
+    const pending = assist.pending.points.length
+    sections.push(h('section', { class: 'ai' }, h('h3', {}, 'AI assist'),
+      h('p', { class: 'muted' }, 'Box (B) on a slice re-segments the target from it; points (P/O) then Enter refine.'),
+      pending ? h('div', { class: 'hint' }, `${pending} point${pending > 1 ? 's' : ''} waiting`) : '',
+      h('div', { class: 'row' },
+        h('button', { type: 'button', onclick: () => assist.runPending(), 'data-action': 'run-ai', disabled: !pending }, 'Run AI (Enter)'),
+        app.isVideo ? h('button', { type: 'button', onclick: () => assist.propagate(), 'data-action': 'propagate', title: 'Use this frame’s mask and propagate it through the clip' }, 'Propagate from this frame') : '')))
+    sections.push(h('section', { class: 'actions' },
+      h('button', { type: 'button', class: 'primary', onclick: () => app.submit(), 'data-action': 'submit' }, 'Submit for review'),
+      h('button', { type: 'button', onclick: () => app.nextCase(), 'data-action': 'next' }, 'Next case (N)')))
+  } else if (app.mode === 'review') {
+    sections.push(app.review.section())
+    sections.push(h('section', { class: 'actions' }, h('a', { class: 'button', href: app.config.urls.review }, '← Review queue')))
+  } else {
+    sections.push(h('section', { class: 'actions' }, h('a', { class: 'button', href: app.config.urls.worklist }, '← Worklist'),
+      h('button', { type: 'button', onclick: () => app.nextCase(), 'data-action': 'next' }, 'Next case (N)')))
+  }
+  return sections
+}
+
+function targetItem(app, t) {
+  const { job, review } = t
+  const running = isRunning(job)
+  const pct = running && job.total ? Math.round((100 * job.done) / job.total) : 0
+  const state = targetSaveLabel(t)
+  return h('li', { class: `target${t.id === app.active ? ' active' : ''}`, 'data-target': String(t.id), onclick: (e) => { if (!e.target.closest('button, textarea')) app.selectTarget(t.id) } },
+    h('div', { class: 'row' },
+      h('span', { class: 'swatch', style: { background: t.color } }),
+      h('strong', {}, t.label),
+      h('span', { class: 'muted' }, `#${t.id}`),
+      h('span', { class: 'grow' }),
+      h('button', { type: 'button', class: 'icon', title: t.visible ? 'Hide' : 'Show', 'data-action': 'toggle', onclick: () => app.toggleVisible(t) }, t.visible ? '◉' : '○'),
+      h('button', { type: 'button', class: 'icon', title: 'Jump to key slice (K)', 'data-action': 'key', onclick: () => { app.selectTarget(t.id); app.jumpToKey(t) } }, 'Key')),
+    h('div', { class: 'meta muted' },
+      h('span', { 'data-voxels': String(t.count) }, `${t.count.toLocaleString()} voxels`), ' · ',
+      h('span', { class: `save-${state.replace(' ', '-')}` }, state),
+      t.head ? ` · rev ${t.head}` : ''),
+    running ? h('div', { class: 'job' }, h('div', { class: 'bar' }, h('span', { style: { width: `${pct}%` } })), h('span', { class: 'muted' }, `AI ${job.status}${job.total ? ` ${job.done}/${job.total}` : ''}`)) : '',
+    job && job.status === 'failed' ? h('div', { class: 'job failed' }, `AI failed: ${job.message}`) : '',
+    review ? h('div', { class: `review-note ${review.decision}` }, `${review.decision === 'reject' ? 'Rejected' : 'Accepted'} by ${review.reviewer || 'a reviewer'}${review.current ? '' : ' (an earlier version)'}${review.comment ? `: “${review.comment}”` : ''}`) : '',
+    app.mode === 'review' ? app.review.decideControls(t) : '')
+}

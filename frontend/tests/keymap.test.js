@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { compile, helpGroups, KEYMAP, label, match, parseSpec } from '../src/keymap.js'
+import { ACTIONS } from '../src/input.js'
+
+const key = (k, o = {}) => ({ key: k, code: o.code ?? '', ctrlKey: !!o.ctrl, metaKey: !!o.meta, shiftKey: !!o.shift, altKey: !!o.alt })
+const hit = (e) => {
+  const b = match(e)
+  return b && [b.action, b.arg]
+}
+
+test('every action in the table has a handler', () => {
+  for (const row of KEYMAP) for (const [spec, action] of row.keys) assert.equal(typeof ACTIONS[action], 'function', `${spec} → ${action}`)
+})
+
+test('no two bindings take the same key', () => {
+  const seen = new Set()
+  for (const b of compile()) {
+    const id = `${b.ctrl}|${b.shift}|${b.code || b.key}`
+    assert.ok(!seen.has(id), `${b.spec} is bound twice`)
+    seen.add(id)
+  }
+})
+
+test('letters match either case, with or without Shift', () => {
+  assert.deepEqual(hit(key('k')), ['jumpToKey', undefined])
+  assert.deepEqual(hit(key('K', { shift: true })), ['jumpToKey', undefined])
+  assert.deepEqual(hit(key('d')), ['tool', 'brush'])
+  assert.deepEqual(hit(key('?', { shift: true })), ['help', undefined])
+  assert.equal(hit(key('q')), null)
+})
+
+test('Ctrl combinations: Shift picks redo; Alt or Ctrl alone do not trigger plain keys', () => {
+  assert.deepEqual(hit(key('z', { ctrl: true })), ['undo', undefined])
+  assert.deepEqual(hit(key('Z', { ctrl: true, shift: true })), ['redo', undefined])
+  assert.deepEqual(hit(key('y', { meta: true })), ['redo', undefined])
+  assert.deepEqual(hit(key('S', { ctrl: true, shift: true })), ['save', undefined])
+  assert.equal(hit(key('k', { ctrl: true })), null)
+  assert.equal(hit(key('k', { alt: true })), null)
+  assert.equal(hit(key('z')), null)
+})
+
+test('Shift+digit is a window preset by key code; the digit alone is a layout', () => {
+  assert.deepEqual(hit(key('!', { shift: true, code: 'Digit1' })), ['preset', 0])
+  assert.deepEqual(hit(key('%', { shift: true, code: 'Digit5' })), ['preset', 4])
+  assert.deepEqual(hit(key('3', { code: 'Digit3' })), ['layout', 'sagittal'])
+  assert.equal(hit(key('^', { shift: true, code: 'Digit6' })), null)
+})
+
+test('arrows keep matching with Shift (5 slices at a time)', () => {
+  assert.deepEqual(hit(key('ArrowUp', { shift: true })), ['scroll', 1])
+  assert.deepEqual(hit(key('PageDown')), ['scroll', -1])
+  assert.deepEqual(hit(key(' ')), ['togglePlay', undefined])
+})
+
+test('specs parse and read back as the help shows them', () => {
+  assert.deepEqual(parseSpec('Ctrl+Shift+Z'), { ctrl: true, shift: true, key: 'z' })
+  assert.deepEqual(parseSpec('Shift+3'), { ctrl: false, shift: true, code: 'Digit3' })
+  assert.deepEqual(parseSpec('Space'), { ctrl: false, shift: false, key: ' ' })
+  assert.equal(label('Ctrl+Shift+Z'), 'Ctrl+Shift+Z')
+  assert.equal(label('Shift+2'), 'Shift+2')
+  assert.equal(label('ArrowLeft'), '←')
+  assert.equal(label('Escape'), 'Esc')
+  assert.equal(label('Space'), 'Space')
+  assert.equal(label(','), ',')
+})
+
+test('the help lists every binding of the table, grouped, with its mouse gesture', () => {
+  const groups = helpGroups()
+  assert.deepEqual(groups.map(([g]) => g), ['Navigation', 'Image', 'AI assist', 'Correction', 'Case'])
+  const rows = groups.flatMap(([, r]) => r)
+  assert.equal(rows.length, KEYMAP.length)
+  const text = rows.map(([keys]) => keys).join(' / ')
+  for (const b of compile()) assert.ok(text.includes(label(b.spec)), `${b.spec} missing from the help`)
+  assert.deepEqual(rows[0], ['Wheel, ↑ / ↓ / PgUp / PgDn', 'previous / next slice (Shift: 5 at a time)'])
+  assert.deepEqual(rows.find(([, what]) => what === 'undo / redo'), ['Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y', 'undo / redo'])
+})

@@ -42,8 +42,9 @@ VAR_DIR = Path(env("ANNOTATOR_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
-# Production mode turns on the strict checks of annotator.core.checks (no default secret, no
-# open hosts, no DEBUG) and the TLS-only cookie settings.
+# Production mode turns on the strict checks of _refuse_unsafe_production below (no DEBUG, no
+# default or short secret, no open hosts, a PSEUDONYM_KEY), made while these settings load so
+# that every process (web, worker, beat, manage.py) refuses to start, and the TLS-only cookies.
 PRODUCTION = env_bool("ANNOTATOR_PRODUCTION", False)
 
 

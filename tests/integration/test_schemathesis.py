@@ -33,7 +33,9 @@ def test_no_server_errors(live, project, people, tmp_path):
             # Revoking the token would log the rest of the run out.
             "--exclude-path", "/api/v1/auth/token/",
         ],
-        capture_output=True, text=True, timeout=1500,
+        # Its cache (.schemathesis/, replayed failures) is written in the working directory:
+        # a fresh one per run keeps runs independent and the repository clean.
+        cwd=tmp_path, capture_output=True, text=True, timeout=1500,
     )  # fmt: skip
     tail = result.stdout[-6000:] + result.stderr[-2000:]
     assert result.returncode == 0, tail + "\n" + live.log_text()[-4000:]

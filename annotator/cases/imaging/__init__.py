@@ -60,10 +60,10 @@ Decisions (details in docs/import.md):
 """
 
 from .deid import REMOVED_ATTRIBUTES, TECHNICAL_ATTRIBUTES, pseudonym
-from .model import DicomReference, ImageVolume, ImportLimits, ImportRejected
 from .nifti import read_canonical_nifti, write_canonical_nifti
 from .sources import load_sources, load_upload
 from .targets import TargetRow, match_targets, parse_targets_csv, validate_target
+from .volume import DicomReference, ImageVolume, ImportLimits, ImportRejected
 
 __all__ = [
     "REMOVED_ATTRIBUTES",

@@ -10,7 +10,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .model import ImportLimits, ImportRejected
+from .volume import ImportLimits, ImportRejected
 
 # Members smaller than this cannot exhaust anything, whatever their compression ratio.
 RATIO_CHECK_MIN_BYTES = 1024 * 1024

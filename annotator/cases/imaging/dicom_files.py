@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
-from .model import ImportRejected
+from .volume import ImportRejected
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 

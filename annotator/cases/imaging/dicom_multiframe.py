@@ -35,8 +35,8 @@ from .dicom_files import (
     transfer_syntax,
     window_of,
 )
-from .model import DicomReference, ImageVolume, ImportLimits, ImportRejected
 from .stack import SliceInfo, plan_stack
+from .volume import DicomReference, ImageVolume, ImportLimits, ImportRejected
 
 VIDEO_WINDOW = (127.5, 255.0)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)

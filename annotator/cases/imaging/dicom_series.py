@@ -22,8 +22,8 @@ from .dicom_files import (
     transfer_syntax,
     window_of,
 )
-from .model import DicomReference, ImageVolume, ImportLimits, ImportRejected
 from .stack import SliceInfo, plan_stack
+from .volume import DicomReference, ImageVolume, ImportLimits, ImportRejected
 
 
 @dataclass

@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from .model import ImportRejected
+from .volume import ImportRejected
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 

@@ -22,7 +22,7 @@ import nibabel as nib
 import numpy as np
 
 from . import geometry
-from .model import KINDS, MODALITIES, ImageVolume, ImportLimits, ImportRejected
+from .volume import KINDS, MODALITIES, ImageVolume, ImportLimits, ImportRejected
 
 GZIP_LEVEL = 1  # valid for both backends below
 

@@ -27,8 +27,8 @@ from .dicom_files import (
 )
 from .dicom_multiframe import plan_multiframe
 from .dicom_series import plan_series
-from .model import ImageVolume, ImportLimits, ImportRejected, Progress
 from .nifti import gzip_head, load_nifti, sniff_nifti
+from .volume import ImageVolume, ImportLimits, ImportRejected, Progress
 
 _HEAD_BYTES = 544
 

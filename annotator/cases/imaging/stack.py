@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import ImportRejected
+from .volume import ImportRejected
 
 ORIENTATION_TOL = 1e-3  # direction cosines
 SPACING_RTOL = 1e-3  # in-plane pixel spacing

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model import ImageVolume, ImportRejected
+from .volume import ImageVolume, ImportRejected
 
 MAX_ROWS = 100_000
 KEY_ALIASES = ("key_index", "slice", "frame", "key_slice", "key_frame")

@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from annotator.cases import importing
-from annotator.cases.imaging.model import ImageVolume
 from annotator.cases.imaging.targets import TargetRow
+from annotator.cases.imaging.volume import ImageVolume
 from annotator.projects import services as project_services
 from annotator.projects.models import Project, Role
 

@@ -1,4 +1,4 @@
-"""The value types of the import layer: limits in, volumes out, one error type."""
+"""The value types of the import layer: limits in, image volumes out, one error type."""
 
 from __future__ import annotations
 

@@ -27,15 +27,8 @@ from inference.metrics import dice
 from inference.model import STARTER, build_model, image_size
 from inference.phantoms import KINDS, Phantom, make_phantoms
 from inference.roi import roi_context
-from inference.train import (
-    LOSS_WEIGHTS,
-    TrainConfig,
-    TrainItem,
-    _batch,
-    _Prepared,
-    clip_loss,
-    train,
-)
+from inference.train import LOSS_WEIGHTS, TrainConfig, TrainItem, clip_loss, train
+from inference.train_data import PreparedItem, make_batch
 
 TRAIN_SEED, HELDOUT_SEED = 11, 7_777
 Log = Callable[[str], None]
@@ -92,8 +85,8 @@ def _seconds_per_step(settings: BootstrapSettings, preps) -> float:
     rng = np.random.default_rng(0)
     times = []
     for i in range(4):
-        frames, masks, boxes = _batch(preps, rng.integers(0, len(preps), config.batch_size),
-                                      config, rng)  # fmt: skip
+        indices = rng.integers(0, len(preps), config.batch_size)
+        frames, masks, boxes = make_batch(preps, indices, config.clip_len, config.box_jitter, rng)
         start = time.monotonic()
         clip_loss(model, frames.to(settings.device), masks, boxes).backward()
         if i:
@@ -113,7 +106,7 @@ def bootstrap(out: str | Path, settings: BootstrapSettings, log: Log = print) ->
     if steps is None:
         size = image_size(settings.config)
         context = roi_context(settings.config)
-        per_step = _seconds_per_step(settings, [_Prepared(i, size, context) for i in items[:6]])
+        per_step = _seconds_per_step(settings, [PreparedItem(i, size, context) for i in items[:6]])
         steps = max(20, int(settings.minutes * 60 / per_step))
         log(f"about {per_step:.2f} s per step: {steps} steps fit {settings.minutes:g} minutes")
     config = TrainConfig(

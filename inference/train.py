@@ -23,6 +23,11 @@ to ``run_dir/last.pt``; calling :func:`train` again with the same run_dir and co
 there (a killed worker loses at most ``checkpoint_every`` steps). Sampling is seeded by
 ``(seed, step)`` (clips, augmentation and dropout), so a resumed run ends with the same weights
 as an uninterrupted one.
+
+Layout: :mod:`inference.train_data` (items, clip sampling, batches), :mod:`inference.train_loss`
+(the loss), this module (config, optimizer, schedule and the resumable loop); sam2's private
+tracking step is in :mod:`inference.sam2_adapter`. The names other code imports from here
+(``TrainItem``, ``TrainingError``, ``LOSS_WEIGHTS``, ``clip_loss``) stay importable from here.
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from inference import roi
 from inference.checkpoint import (
@@ -50,28 +54,26 @@ from inference.checkpoint import (
     save_checkpoint,
 )
 from inference.model import build_model, config_path
-from inference.phantoms import mask_box
-from inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, Window, to_uint8
+from inference.train_data import PreparedItem, TrainingError, TrainItem, make_batch
+from inference.train_loss import LOSS_WEIGHTS, clip_loss
+
+__all__ = [
+    "LOSS_WEIGHTS",
+    "MODEL_FILE",
+    "RESUME_FILE",
+    "TrainConfig",
+    "TrainItem",
+    "TrainResult",
+    "TrainingError",
+    "clip_loss",
+    "lr_factor",
+    "train",
+]
 
 Progress = Callable[[int, int, float, float], None]  # step, total, loss, eta seconds
 
-LOSS_WEIGHTS = {"focal": 20.0, "dice": 1.0, "iou": 1.0, "object": 1.0}
 RESUME_FILE = "last.pt"
 MODEL_FILE = "model.pt"
-
-
-class TrainingError(Exception):
-    """Training cannot run (bad data, bad config, a checkpoint that does not match)."""
-
-
-@dataclass
-class TrainItem:
-    image: np.ndarray  # (D, H, W) volume (raw units) or (T, H, W) uint8 clip
-    mask: np.ndarray  # (D, H, W) 0/1
-    modality: str = "CT"
-    window: Window | None = None
-    label: str = ""
-    is_video: bool = False
 
 
 @dataclass
@@ -108,233 +110,6 @@ class TrainResult:
     final_loss: float | None
     resumed_from: int = 0
     history: list[tuple[int, float]] = field(default_factory=list)
-
-
-# ------------------------------------------------------------------------------------ data
-
-
-class _Prepared:
-    """One item as uint8 frames (N, C, S, S) and masks (N, S, S) bool at model resolution S.
-
-    With a target crop (``roi_context``, volumes only) it keeps the native slices instead, and
-    every clip is cropped around the target and resized when it is drawn (:func:`_zoom`).
-    """
-
-    def __init__(self, item: TrainItem, size: int, roi_context: float | None = None):
-        image, mask = np.asarray(item.image), np.asarray(item.mask)
-        if image.ndim == 4 and image.shape[-1] == 3 and image.dtype == np.uint8:
-            pixels = image
-        elif image.ndim == 3:
-            pixels = image if image.dtype == np.uint8 and item.is_video else None
-            if pixels is None:
-                pixels = to_uint8(image, "US" if item.is_video else item.modality, item.window)
-        else:
-            raise TrainingError(f"an item's image must be (D, H, W), got {image.shape}")
-        if mask.shape != pixels.shape[:3]:
-            raise TrainingError(f"mask {mask.shape} does not match image {pixels.shape[:3]}")
-        frames = torch.from_numpy(np.ascontiguousarray(pixels))
-        frames = frames.unsqueeze(1) if frames.ndim == 3 else frames.permute(0, 3, 1, 2)
-        masks = torch.from_numpy(mask > 0)
-        self.size = size
-        self.roi_context = None if item.is_video else roi_context
-        if self.roi_context is None:
-            frames, masks = _resize(frames, masks, size)
-        self.frames, self.masks = frames, masks  # (N, C, ., .) uint8, (N, ., .) bool
-        areas = self.masks.flatten(1).sum(dim=1).numpy()
-        self.present = np.flatnonzero(areas)
-        self.key = int(np.argmax(areas))  # where an annotator would put the box
-        self.is_video = item.is_video
-        if self.roi_context is not None:  # the annotator's box, around which the engine crops
-            self.key_box = mask_box(self.masks[self.key].numpy())
-
-
-def _resize(frames: torch.Tensor, masks: torch.Tensor, size: int):
-    """uint8 (N, C, h, w) frames and bool (N, h, w) masks at (size, size)."""
-    if frames.shape[-2:] == (size, size):
-        return frames, masks
-    x = F.interpolate(frames.float(), size=(size, size), mode="bicubic", align_corners=False)
-    m = F.interpolate(masks.float().unsqueeze(1), size=(size, size), mode="bilinear",
-                      align_corners=False)  # fmt: skip
-    return x.clamp(0, 255).round().to(torch.uint8), m[:, 0] >= 0.5
-
-
-def _zoom(prep: _Prepared, frames, masks, rng: np.random.Generator):
-    """Crop a clip as the engine would around an annotator's box on the key slice (box, zoom
-    and centre jittered), then resize it to the model's input."""
-    x0, y0, x1, y1 = prep.key_box
-    jitter = rng.normal(0.0, 0.05, 4) * np.array([x1 - x0, y1 - y0] * 2)
-    bounds = (x0 + jitter[0], y0 + jitter[1], x1 + jitter[2], y1 + jitter[3])
-    context = prep.roi_context * float(np.exp(rng.uniform(np.log(0.75), np.log(4 / 3))))
-    height, width = frames.shape[-2:]
-    region = roi.plan(bounds, height, width, context, shift=tuple(rng.normal(0.0, 0.05, 2)))
-    if region is not None:
-        rows, cols = region.slices
-        if masks[0, rows, cols].any():  # the prompt frame must still show the target
-            frames, masks = frames[..., rows, cols], masks[:, rows, cols]
-    return _resize(frames, masks, prep.size)
-
-
-def _clip(prep: _Prepared, clip_len: int, rng: np.random.Generator):
-    """Frames (T, C, S, S) uint8 and masks (T, S, S) of a clip whose first frame shows the object.
-
-    Volumes mostly start near the largest cross-section (where the prompt goes at inference) and
-    run towards one end, so the clip sees the object shrink and vanish as propagation does.
-    """
-    n = prep.frames.shape[0]
-    start = int(rng.choice(prep.present))
-    if not prep.is_video and rng.random() < 0.7:
-        # Mostly as at inference: from near the largest cross-section outwards to the tip.
-        spread = max(1, round(0.25 * prep.present.size / 2))
-        near = prep.key + int(rng.integers(-spread, spread + 1))
-        if near in prep.present:
-            start = near
-    backwards = bool(rng.integers(2)) and start > 0
-    if backwards:
-        idx = np.arange(start, max(-1, start - clip_len), -1)
-    else:
-        idx = np.arange(start, min(n, start + clip_len))
-    while idx.size < clip_len:  # short volumes: hold the last frame
-        idx = np.append(idx, idx[-1])
-    if prep.roi_context is not None:
-        return _zoom(prep, prep.frames[idx], prep.masks[idx], rng)
-    return prep.frames[idx], prep.masks[idx]
-
-
-def _augment(frames: torch.Tensor, masks: torch.Tensor, rng: np.random.Generator):
-    if rng.random() < 0.5:
-        frames, masks = frames.flip(-1), masks.flip(-1)
-    if rng.random() < 0.3:
-        frames, masks = frames.flip(-2), masks.flip(-2)
-    x = frames.float() / 255.0
-    if rng.random() < 0.5:  # contrast/brightness/gamma, as a different scanner might give
-        gamma = float(np.exp(rng.normal(0.0, 0.2)))
-        x = (x.clamp(0, 1) ** gamma) * float(rng.uniform(0.85, 1.15)) + float(rng.normal(0, 0.04))
-    return x.clamp(0, 1), masks
-
-
-def _box(mask: torch.Tensor, jitter: float, rng: np.random.Generator) -> list[float]:
-    ys, xs = torch.nonzero(mask, as_tuple=True)
-    x0, x1 = float(xs.min()), float(xs.max()) + 1.0
-    y0, y1 = float(ys.min()), float(ys.max()) + 1.0
-    w, h = x1 - x0, y1 - y0
-    size = mask.shape[-1]
-    sx, sy = rng.normal(0.0, jitter * w, 2), rng.normal(0.0, jitter * h, 2)
-    x0, x1 = sorted((x0 + sx[0], x1 + sx[1]))
-    y0, y1 = sorted((y0 + sy[0], y1 + sy[1]))
-    return [max(0.0, x0), max(0.0, y0), min(float(size), max(x1, x0 + 1)),
-            min(float(size), max(y1, y0 + 1))]  # fmt: skip
-
-
-def _batch(preps, indices, config: TrainConfig, rng):
-    """(T, B, 3, S, S) normalised frames, (T, B, S, S) masks, (B, 4) boxes."""
-    frames, masks, boxes = [], [], []
-    for i in indices:
-        f, m = _clip(preps[i], config.clip_len, rng)
-        x, m = _augment(f, m, rng)
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        frames.append(x)
-        masks.append(m)
-        boxes.append(_box(m[0], config.box_jitter, rng))
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
-    x = (torch.stack(frames, dim=1) - mean) / std
-    return x, torch.stack(masks, dim=1), torch.tensor(boxes, dtype=torch.float32)
-
-
-# ------------------------------------------------------------------------------------ model
-
-
-def _forward_clip(model, frames: torch.Tensor, boxes: torch.Tensor):
-    """Track a batch of clips from a box on frame 0. Yields per frame what the loss needs."""
-    steps, batch = frames.shape[:2]
-    flat = frames.reshape(steps * batch, *frames.shape[2:])
-    backbone = model.forward_image(flat)
-    _, feats, pos, sizes = model._prepare_backbone_features(backbone)
-    output_dict = {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
-    point_inputs = {
-        "point_coords": boxes.view(batch, 2, 2).to(frames.device),
-        "point_labels": torch.tensor([[2, 3]], dtype=torch.int32, device=frames.device).expand(
-            batch, 2
-        ),
-    }
-    outs = []
-    for t in range(steps):
-        sl = slice(t * batch, (t + 1) * batch)
-        cur_feats = [f[:, sl].contiguous() for f in feats]
-        cur_pos = [p[:, sl].contiguous() for p in pos]
-        is_cond = t == 0
-        current_out, sam_outputs, _, _ = model._track_step(
-            frame_idx=t,
-            is_init_cond_frame=is_cond,
-            current_vision_feats=cur_feats,
-            current_vision_pos_embeds=cur_pos,
-            feat_sizes=sizes,
-            point_inputs=point_inputs if is_cond else None,
-            mask_inputs=None,
-            output_dict=output_dict,
-            num_frames=steps,
-            track_in_reverse=False,
-            prev_sam_mask_logits=None,
-        )
-        _, high_multi, ious, low_masks, high_masks, obj_ptr, obj_logits = sam_outputs
-        current_out["pred_masks"] = low_masks
-        current_out["pred_masks_high_res"] = high_masks
-        current_out["obj_ptr"] = obj_ptr
-        current_out["object_score_logits"] = obj_logits
-        model._encode_memory_in_output(
-            cur_feats, sizes, point_inputs if is_cond else None, True, high_masks, obj_logits,
-            current_out,
-        )  # fmt: skip
-        key = "cond_frame_outputs" if is_cond else "non_cond_frame_outputs"
-        output_dict[key][t] = current_out
-        outs.append((high_multi, ious, obj_logits))
-    return outs
-
-
-def _frame_loss(
-    high_multi, ious, obj_logits, target: torch.Tensor, weights: dict[str, float] = LOSS_WEIGHTS
-) -> dict[str, torch.Tensor]:
-    """SAM2's multi-mask loss for one frame of the batch; ``target`` (B, S, S) bool."""
-    logits = high_multi.float()  # (B, M, S, S)
-    if logits.shape[-2:] != target.shape[-2:]:
-        logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
-    tgt = target.float().unsqueeze(1).expand_as(logits)
-    prob = logits.sigmoid()
-    ce = F.binary_cross_entropy_with_logits(logits, tgt, reduction="none")
-    p_t = prob * tgt + (1 - prob) * (1 - tgt)
-    alpha_t = 0.25 * tgt + 0.75 * (1 - tgt)
-    focal = (alpha_t * ce * (1 - p_t) ** 2).flatten(2).mean(-1)  # (B, M)
-    inter = (prob * tgt).flatten(2).sum(-1)
-    dice = 1 - (2 * inter + 1) / (prob.flatten(2).sum(-1) + tgt.flatten(2).sum(-1) + 1)
-    combined = weights["focal"] * focal + weights["dice"] * dice
-    best = combined.argmin(dim=1, keepdim=True)
-    hard = logits > 0
-    real_iou = (hard & (tgt > 0)).flatten(2).sum(-1).float() / (
-        (hard | (tgt > 0)).flatten(2).sum(-1).float().clamp(min=1)
-    )
-    iou_l1 = (ious.float() - real_iou).abs().mean(dim=1, keepdim=True)  # all masks (SAM2.1)
-    present = target.flatten(1).any(dim=1).float()  # (B,)
-    pick = lambda x: x.gather(1, best).squeeze(1)  # noqa: E731
-    obj = F.binary_cross_entropy_with_logits(obj_logits.float().view(-1), present, reduction="none")
-    return {
-        "focal": (pick(focal) * present).mean(),
-        "dice": (pick(dice) * present).mean(),
-        "iou": (iou_l1.squeeze(1) * present).mean(),
-        "object": obj.mean(),
-    }
-
-
-def clip_loss(model, frames, masks, boxes, weights=LOSS_WEIGHTS) -> torch.Tensor:
-    total = frames.new_zeros(())
-    outs = _forward_clip(model, frames, boxes)
-    for (high_multi, ious, obj_logits), target in zip(outs, masks, strict=True):
-        parts = _frame_loss(high_multi, ious, obj_logits, target.to(frames.device), weights)
-        total = total + sum(weights[k] * v for k, v in parts.items())
-    return total / len(outs)
-
-
-# ------------------------------------------------------------------------------------ loop
 
 
 def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
@@ -405,7 +180,7 @@ def train(
     model = model.to(device).train()
     size = int(model.image_size)
     context = roi.roi_context(str(config.model_config))
-    preps = [_Prepared(item, size, context) for item in items]
+    preps = [PreparedItem(item, size, context) for item in items]
     preps = [p for p in preps if p.present.size]
     if not preps:
         raise TrainingError("no training item has a non-empty mask")
@@ -439,7 +214,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         indices = rng.integers(0, len(preps), config.batch_size)
-        frames, masks, boxes = _batch(preps, indices, config, rng)
+        frames, masks, boxes = make_batch(preps, indices, config.clip_len, config.box_jitter, rng)
         with autocast:
             loss = clip_loss(model, frames.to(device), masks, boxes, config.loss_weights)
         if not torch.isfinite(loss):

@@ -13,7 +13,8 @@ from inference.engine import Prompt, SegmentOptions, segment_volume_detailed
 from inference.model import CONFIG_DIR, MEDSAM2, STARTER, TINY_TEST
 from inference.phantoms import ct_lesion_volume, echo_clip
 from inference.tracking import FramePrompt
-from inference.train import TrainConfig, TrainItem, _clip, _Prepared
+from inference.train import TrainConfig, TrainItem
+from inference.train_data import PreparedItem, sample_clip
 
 from .conftest import ct_volume
 
@@ -116,10 +117,10 @@ def test_training_clips_of_a_cropping_model_are_zoomed_on_the_target():
     small = (ct_lesion_volume(seed) for seed in range(40))
     phantom = next(p for p in small if p.mask[p.key_index].sum() < 200)  # a 128 px slice
     item = TrainItem(phantom.image, phantom.mask, "CT", "abdomen")
-    zoomed, plain = _Prepared(item, 128, 3.0), _Prepared(item, 128)
+    zoomed, plain = PreparedItem(item, 128, 3.0), PreparedItem(item, 128)
     config = TrainConfig(clip_len=4)
     rng = np.random.default_rng(0)
-    frames, masks = _clip(zoomed, config.clip_len, rng)
+    frames, masks = sample_clip(zoomed, config.clip_len, rng)
     assert frames.shape == (4, 1, 128, 128) and frames.dtype == torch.uint8
     assert masks.shape == (4, 128, 128) and masks[0].any()
     full = plain.masks[plain.key].sum().item()
@@ -129,5 +130,5 @@ def test_training_clips_of_a_cropping_model_are_zoomed_on_the_target():
 
 def test_training_clips_of_echo_are_not_cropped():
     clip = echo_clip(1, frames=8)
-    prep = _Prepared(TrainItem(clip.image, clip.mask, "US", is_video=True), 64, 3.0)
+    prep = PreparedItem(TrainItem(clip.image, clip.mask, "US", is_video=True), 64, 3.0)
     assert prep.roi_context is None and prep.frames.shape[-2:] == (64, 64)

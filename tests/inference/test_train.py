@@ -12,10 +12,10 @@ from inference.train import (
     TrainConfig,
     TrainingError,
     TrainItem,
-    _frame_loss,
     lr_factor,
     train,
 )
+from inference.train_loss import frame_loss
 
 
 def items(n=3, seed=0):
@@ -85,13 +85,13 @@ def test_the_loss_is_small_for_a_right_mask_and_large_for_a_wrong_one():
     good = torch.where(target, 12.0, -12.0).float().unsqueeze(1)
     bad = -good
     present = torch.tensor([[8.0]])
-    parts_good = _frame_loss(good, torch.ones(1, 1), present, target)
-    parts_bad = _frame_loss(bad, torch.ones(1, 1), present, target)
+    parts_good = frame_loss(good, torch.ones(1, 1), present, target)
+    parts_bad = frame_loss(bad, torch.ones(1, 1), present, target)
     assert parts_good["dice"] < 0.01 and parts_good["focal"] < 1e-4 and parts_good["iou"] < 1e-3
     assert parts_bad["dice"] > 0.9 and parts_bad["iou"] > 0.9
     # An absent object: only the object-score term counts, and it punishes a confident "present".
     empty = torch.zeros_like(target)
-    absent = _frame_loss(good, torch.ones(1, 1), present, empty)
+    absent = frame_loss(good, torch.ones(1, 1), present, empty)
     assert absent["dice"] == 0 and absent["focal"] == 0 and absent["object"] > 5
 
 
@@ -100,7 +100,7 @@ def test_best_of_several_masks_is_the_one_supervised():
     target[0, 4:12, 4:12] = True
     right = torch.where(target, 10.0, -10.0)
     masks = torch.stack([-right[0], right[0], -right[0]]).unsqueeze(0)  # (1, 3, H, W)
-    parts = _frame_loss(masks, torch.ones(1, 3), torch.tensor([[5.0]]), target)
+    parts = frame_loss(masks, torch.ones(1, 3), torch.tensor([[5.0]]), target)
     assert parts["dice"] < 0.01
 
 

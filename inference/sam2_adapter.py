@@ -1,0 +1,268 @@
+"""The one module that touches sam2's internals (the rf-sam-2 wheel, pinned in requirements.txt).
+
+Everything here reproduces or calls something sam2 does not promise to keep: the dictionary
+``SAM2VideoPredictor.init_state`` builds (built here from frames in memory, since ``init_state``
+only reads files), ``_run_single_frame_inference`` and ``_get_orig_video_res_output`` (tracking
+one frame at a time), and ``_prepare_backbone_features``, ``_track_step`` and
+``_encode_memory_in_output`` (training, which needs every candidate mask and its IoU prediction,
+which the public ``track_step`` drops). The rest of ``inference/`` calls sam2 only through its
+public methods or through this module; ``tests/inference/test_sam2_boundary.py`` enforces that.
+
+Version check (decided: an error, not a warning). The functions here are only right for the
+release they were written against: a renamed state key or a changed private signature can fail
+loudly, or worse, quietly change the masks. So the first use of :func:`new_inference_state`,
+:class:`VideoSession` or :func:`track_clip` raises :class:`Sam2VersionError` when the installed
+rf-sam-2 is not :data:`PINNED_VERSION`. The check runs at first use, not at import, so that
+importing the package (Django start-up, the test collector) never fails on it. To upgrade:
+install the new wheel, compare the private functions used here with their new source, run
+``pytest tests/inference``, then move the pin here and in requirements.txt together.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+
+DISTRIBUTION = "rf-sam-2"
+PINNED_VERSION = "1.0.3"
+
+# Keys of the dict ``init_state`` returns, and of sam2's per-frame output dicts and point inputs.
+# Only this module may index sam2 state with them (the boundary test reads these tuples).
+STATE_KEYS = (
+    "images",
+    "num_frames",
+    "offload_video_to_cpu",
+    "offload_state_to_cpu",
+    "video_height",
+    "video_width",
+    "device",
+    "storage_device",
+    "point_inputs_per_obj",
+    "mask_inputs_per_obj",
+    "cached_features",
+    "constants",
+    "obj_id_to_idx",
+    "obj_idx_to_id",
+    "obj_ids",
+    "output_dict_per_obj",
+    "temp_output_dict_per_obj",
+    "frames_tracked_per_obj",
+)
+OUTPUT_KEYS = (
+    "cond_frame_outputs",
+    "non_cond_frame_outputs",
+    "point_inputs",
+    "mask_inputs",
+    "pred_masks",
+    "pred_masks_high_res",
+    "obj_ptr",
+    "object_score_logits",
+    "maskmem_features",
+    "maskmem_pos_enc",
+    "point_coords",
+    "point_labels",
+)
+BOX_CORNER_LABELS = (2, 3)  # sam2 encodes a box as two points labelled top-left, bottom-right
+
+
+class Sam2VersionError(RuntimeError):
+    """The installed sam2 is not the release this adapter was written against."""
+
+
+@functools.cache
+def check_version() -> str:
+    """The installed rf-sam-2 version; raises :class:`Sam2VersionError` unless it is the pin."""
+    try:
+        installed = importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise Sam2VersionError(
+            f"sam2 must come from the {DISTRIBUTION}=={PINNED_VERSION} wheel "
+            f"(pip install -r requirements.txt); {DISTRIBUTION} is not installed"
+        ) from None
+    if installed != PINNED_VERSION:
+        raise Sam2VersionError(
+            f"{DISTRIBUTION} {installed} is installed but inference/sam2_adapter.py is written "
+            f"for {PINNED_VERSION}: install {DISTRIBUTION}=={PINNED_VERSION}, or port the adapter "
+            "(see its docstring) and move the pin"
+        )
+    return installed
+
+
+class FeatureStore(Protocol):
+    """What sam2 reads ``state["cached_features"]`` through.
+
+    sam2's ``_get_image_feature`` calls ``get(frame_idx, (None, None))`` and, on a miss, replaces
+    the whole entry with a one-frame dict; a store that never misses (encodes on ``get``) keeps
+    its place for the whole request.
+    """
+
+    def get(self, frame_idx: int, default=None) -> tuple[torch.Tensor, dict]: ...
+
+
+def new_inference_state(
+    images: Sequence[torch.Tensor],
+    height: int,
+    width: int,
+    device: torch.device,
+    features: FeatureStore,
+) -> dict:
+    """The dict ``SAM2VideoPredictor.init_state`` builds, from frames in memory.
+
+    ``images[i]`` is frame i as a (3, S, S) float tensor; no frame is encoded up front (stock
+    ``init_state`` encodes frame 0).
+    """
+    check_version()
+    values = {
+        "images": images,
+        "num_frames": len(images),
+        "offload_video_to_cpu": False,
+        "offload_state_to_cpu": False,
+        "video_height": int(height),
+        "video_width": int(width),
+        "device": device,
+        "storage_device": device,
+        "point_inputs_per_obj": {},
+        "mask_inputs_per_obj": {},
+        "cached_features": features,
+        "constants": {},
+        "obj_id_to_idx": OrderedDict(),
+        "obj_idx_to_id": OrderedDict(),
+        "obj_ids": [],
+        "output_dict_per_obj": {},
+        "temp_output_dict_per_obj": {},
+        "frames_tracked_per_obj": {},
+    }
+    return {key: values[key] for key in STATE_KEYS}
+
+
+class VideoSession:
+    """One object tracked by a ``SAM2VideoPredictor`` through frames in memory, frame by frame.
+
+    Add the prompts, :meth:`start`, then per direction :meth:`restart` and :meth:`track` each frame
+    in order. Conditioning (prompted) frames keep the outputs computed once at :meth:`start`.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        images: Sequence[torch.Tensor],
+        height: int,
+        width: int,
+        device: torch.device,
+        features: FeatureStore,
+        obj_id: int = 1,
+    ):
+        self.model, self.obj_id = model, obj_id
+        self.state = new_inference_state(images, height, width, device, features)
+        self._outputs: dict | None = None
+        self._tracked: dict | None = None
+
+    def add_points_or_box(
+        self,
+        frame: int,
+        points: torch.Tensor | None,
+        labels: torch.Tensor | None,
+        box: torch.Tensor | None,
+    ) -> None:
+        self.model.add_new_points_or_box(
+            self.state, frame, self.obj_id, points=points, labels=labels, box=box
+        )
+
+    def add_mask(self, frame: int, mask: torch.Tensor) -> None:
+        self.model.add_new_mask(self.state, frame, self.obj_id, mask)
+
+    def start(self) -> None:
+        """Turn the prompts into conditioning outputs (``propagate_in_video``'s preflight)."""
+        self.model.propagate_in_video_preflight(self.state)
+        obj_idx = self.state["obj_id_to_idx"][self.obj_id]
+        self._outputs = self.state["output_dict_per_obj"][obj_idx]
+        self._tracked = self.state["frames_tracked_per_obj"][obj_idx]
+
+    def restart(self) -> None:
+        """Forget tracked frames but keep the conditioning outputs: what ``reset_state`` and
+        re-adding the same prompts leave behind, without computing them again."""
+        self._outputs["non_cond_frame_outputs"].clear()
+        self._tracked.clear()
+
+    def track(self, frame_idx: int, reverse: bool) -> torch.Tensor:
+        """(H, W) mask logits of one frame in the video's own grid, as ``propagate_in_video``
+        computes them; the frame's output joins the memory of the frames after it."""
+        outputs, state = self._outputs, self.state
+        cond_out = outputs["cond_frame_outputs"].get(frame_idx)
+        if cond_out is not None:
+            low_res = cond_out["pred_masks"].to(state["device"], non_blocking=True)
+        else:
+            current_out, low_res = self.model._run_single_frame_inference(
+                inference_state=state,
+                output_dict=outputs,
+                frame_idx=frame_idx,
+                batch_size=1,
+                is_init_cond_frame=False,
+                point_inputs=None,
+                mask_inputs=None,
+                reverse=reverse,
+                run_mem_encoder=True,
+            )
+            outputs["non_cond_frame_outputs"][frame_idx] = current_out
+        self._tracked[frame_idx] = {"reverse": reverse}
+        _, video_res = self.model._get_orig_video_res_output(state, low_res)
+        return video_res[0, 0]
+
+
+def track_clip(
+    model: torch.nn.Module, frames: torch.Tensor, boxes: torch.Tensor
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Track a batch of clips (T, B, 3, S, S) from a box (B, 4) on frame 0, with gradients.
+
+    Per frame: (every candidate mask's high-res logits (B, M, S, S), their predicted IoUs (B, M),
+    object-score logits (B, 1)), what SAM2's training loss needs.
+    """
+    check_version()
+    steps, batch = frames.shape[:2]
+    flat = frames.reshape(steps * batch, *frames.shape[2:])
+    backbone = model.forward_image(flat)
+    _, feats, pos, sizes = model._prepare_backbone_features(backbone)
+    output_dict = {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
+    point_inputs = {
+        "point_coords": boxes.view(batch, 2, 2).to(frames.device),
+        "point_labels": torch.tensor(
+            [BOX_CORNER_LABELS], dtype=torch.int32, device=frames.device
+        ).expand(batch, 2),
+    }
+    outs = []
+    for t in range(steps):
+        sl = slice(t * batch, (t + 1) * batch)
+        cur_feats = [f[:, sl].contiguous() for f in feats]
+        cur_pos = [p[:, sl].contiguous() for p in pos]
+        is_cond = t == 0
+        current_out, sam_outputs, _, _ = model._track_step(
+            frame_idx=t,
+            is_init_cond_frame=is_cond,
+            current_vision_feats=cur_feats,
+            current_vision_pos_embeds=cur_pos,
+            feat_sizes=sizes,
+            point_inputs=point_inputs if is_cond else None,
+            mask_inputs=None,
+            output_dict=output_dict,
+            num_frames=steps,
+            track_in_reverse=False,
+            prev_sam_mask_logits=None,
+        )
+        _, high_multi, ious, low_masks, high_masks, obj_ptr, obj_logits = sam_outputs
+        current_out["pred_masks"] = low_masks
+        current_out["pred_masks_high_res"] = high_masks
+        current_out["obj_ptr"] = obj_ptr
+        current_out["object_score_logits"] = obj_logits
+        model._encode_memory_in_output(
+            cur_feats, sizes, point_inputs if is_cond else None, True, high_masks, obj_logits,
+            current_out,
+        )  # fmt: skip
+        key = "cond_frame_outputs" if is_cond else "non_cond_frame_outputs"
+        output_dict[key][t] = current_out
+        outs.append((high_multi, ious, obj_logits))
+    return outs

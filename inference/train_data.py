@@ -1,0 +1,171 @@
+"""Training data: items, their model-resolution frames, and the clips and batches drawn from them.
+
+A clip is ``clip_len`` consecutive slices/frames whose first frame shows the object, played
+forwards or backwards; volumes of a cropping model (``roi_context``) are cropped around the
+annotator's box as the engine crops them. Every draw takes a ``numpy`` generator, so a step's
+batch depends only on the generator's seed (what makes a resumed run match).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from inference import roi
+from inference.phantoms import mask_box
+from inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, Window, to_uint8
+
+
+class TrainingError(Exception):
+    """Training cannot run (bad data, bad config, a checkpoint that does not match)."""
+
+
+@dataclass
+class TrainItem:
+    """One target to learn: its image and its (accepted) mask, voxel for voxel."""
+
+    image: np.ndarray  # (D, H, W) volume (raw units) or (T, H, W) uint8 clip
+    mask: np.ndarray  # (D, H, W) 0/1
+    modality: str = "CT"
+    window: Window | None = None
+    label: str = ""
+    is_video: bool = False
+
+
+class PreparedItem:
+    """One item as uint8 frames (N, C, S, S) and masks (N, S, S) bool at model resolution S.
+
+    With a target crop (``roi_context``, volumes only) it keeps the native slices instead, and
+    every clip is cropped around the target and resized when it is drawn (:func:`_zoom`).
+    """
+
+    def __init__(self, item: TrainItem, size: int, roi_context: float | None = None):
+        image, mask = np.asarray(item.image), np.asarray(item.mask)
+        if image.ndim == 4 and image.shape[-1] == 3 and image.dtype == np.uint8:
+            pixels = image
+        elif image.ndim == 3:
+            pixels = image if image.dtype == np.uint8 and item.is_video else None
+            if pixels is None:
+                pixels = to_uint8(image, "US" if item.is_video else item.modality, item.window)
+        else:
+            raise TrainingError(f"an item's image must be (D, H, W), got {image.shape}")
+        if mask.shape != pixels.shape[:3]:
+            raise TrainingError(f"mask {mask.shape} does not match image {pixels.shape[:3]}")
+        frames = torch.from_numpy(np.ascontiguousarray(pixels))
+        frames = frames.unsqueeze(1) if frames.ndim == 3 else frames.permute(0, 3, 1, 2)
+        masks = torch.from_numpy(mask > 0)
+        self.size = size
+        self.roi_context = None if item.is_video else roi_context
+        if self.roi_context is None:
+            frames, masks = _resize(frames, masks, size)
+        self.frames, self.masks = frames, masks  # (N, C, ., .) uint8, (N, ., .) bool
+        areas = self.masks.flatten(1).sum(dim=1).numpy()
+        self.present = np.flatnonzero(areas)
+        self.key = int(np.argmax(areas))  # where an annotator would put the box
+        self.is_video = item.is_video
+        if self.roi_context is not None:  # the annotator's box, around which the engine crops
+            self.key_box = mask_box(self.masks[self.key].numpy())
+
+
+def _resize(frames: torch.Tensor, masks: torch.Tensor, size: int):
+    """uint8 (N, C, h, w) frames and bool (N, h, w) masks at (size, size)."""
+    if frames.shape[-2:] == (size, size):
+        return frames, masks
+    x = F.interpolate(frames.float(), size=(size, size), mode="bicubic", align_corners=False)
+    m = F.interpolate(masks.float().unsqueeze(1), size=(size, size), mode="bilinear",
+                      align_corners=False)  # fmt: skip
+    return x.clamp(0, 255).round().to(torch.uint8), m[:, 0] >= 0.5
+
+
+def _zoom(prep: PreparedItem, frames, masks, rng: np.random.Generator):
+    """Crop a clip as the engine would around an annotator's box on the key slice (box, zoom
+    and centre jittered), then resize it to the model's input."""
+    x0, y0, x1, y1 = prep.key_box
+    jitter = rng.normal(0.0, 0.05, 4) * np.array([x1 - x0, y1 - y0] * 2)
+    bounds = (x0 + jitter[0], y0 + jitter[1], x1 + jitter[2], y1 + jitter[3])
+    context = prep.roi_context * float(np.exp(rng.uniform(np.log(0.75), np.log(4 / 3))))
+    height, width = frames.shape[-2:]
+    region = roi.plan(bounds, height, width, context, shift=tuple(rng.normal(0.0, 0.05, 2)))
+    if region is not None:
+        rows, cols = region.slices
+        if masks[0, rows, cols].any():  # the prompt frame must still show the target
+            frames, masks = frames[..., rows, cols], masks[:, rows, cols]
+    return _resize(frames, masks, prep.size)
+
+
+def sample_clip(prep: PreparedItem, clip_len: int, rng: np.random.Generator):
+    """Frames (T, C, S, S) uint8 and masks (T, S, S) of a clip whose first frame shows the object.
+
+    Volumes mostly start near the largest cross-section (where the prompt goes at inference) and
+    run towards one end, so the clip sees the object shrink and vanish as propagation does.
+    """
+    n = prep.frames.shape[0]
+    start = int(rng.choice(prep.present))
+    if not prep.is_video and rng.random() < 0.7:
+        # Mostly as at inference: from near the largest cross-section outwards to the tip.
+        spread = max(1, round(0.25 * prep.present.size / 2))
+        near = prep.key + int(rng.integers(-spread, spread + 1))
+        if near in prep.present:
+            start = near
+    backwards = bool(rng.integers(2)) and start > 0
+    if backwards:
+        idx = np.arange(start, max(-1, start - clip_len), -1)
+    else:
+        idx = np.arange(start, min(n, start + clip_len))
+    while idx.size < clip_len:  # short volumes: hold the last frame
+        idx = np.append(idx, idx[-1])
+    if prep.roi_context is not None:
+        return _zoom(prep, prep.frames[idx], prep.masks[idx], rng)
+    return prep.frames[idx], prep.masks[idx]
+
+
+def _augment(frames: torch.Tensor, masks: torch.Tensor, rng: np.random.Generator):
+    if rng.random() < 0.5:
+        frames, masks = frames.flip(-1), masks.flip(-1)
+    if rng.random() < 0.3:
+        frames, masks = frames.flip(-2), masks.flip(-2)
+    x = frames.float() / 255.0
+    if rng.random() < 0.5:  # contrast/brightness/gamma, as a different scanner might give
+        gamma = float(np.exp(rng.normal(0.0, 0.2)))
+        x = (x.clamp(0, 1) ** gamma) * float(rng.uniform(0.85, 1.15)) + float(rng.normal(0, 0.04))
+    return x.clamp(0, 1), masks
+
+
+def _box(mask: torch.Tensor, jitter: float, rng: np.random.Generator) -> list[float]:
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    x0, x1 = float(xs.min()), float(xs.max()) + 1.0
+    y0, y1 = float(ys.min()), float(ys.max()) + 1.0
+    w, h = x1 - x0, y1 - y0
+    size = mask.shape[-1]
+    sx, sy = rng.normal(0.0, jitter * w, 2), rng.normal(0.0, jitter * h, 2)
+    x0, x1 = sorted((x0 + sx[0], x1 + sx[1]))
+    y0, y1 = sorted((y0 + sy[0], y1 + sy[1]))
+    return [max(0.0, x0), max(0.0, y0), min(float(size), max(x1, x0 + 1)),
+            min(float(size), max(y1, y0 + 1))]  # fmt: skip
+
+
+def make_batch(
+    preps: Sequence[PreparedItem],
+    indices: Sequence[int],
+    clip_len: int,
+    box_jitter: float,
+    rng: np.random.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(T, B, 3, S, S) normalised frames, (T, B, S, S) masks, (B, 4) boxes."""
+    frames, masks, boxes = [], [], []
+    for i in indices:
+        f, m = sample_clip(preps[i], clip_len, rng)
+        x, m = _augment(f, m, rng)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        frames.append(x)
+        masks.append(m)
+        boxes.append(_box(m[0], box_jitter, rng))
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
+    x = (torch.stack(frames, dim=1) - mean) / std
+    return x, torch.stack(masks, dim=1), torch.tensor(boxes, dtype=torch.float32)

@@ -1,0 +1,52 @@
+"""SAM2's training loss over a tracked clip (MedSAM2: focal 20, dice 1, IoU 1, object 1)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from inference.sam2_adapter import track_clip
+
+LOSS_WEIGHTS = {"focal": 20.0, "dice": 1.0, "iou": 1.0, "object": 1.0}
+
+
+def frame_loss(
+    high_multi, ious, obj_logits, target: torch.Tensor, weights: dict[str, float] = LOSS_WEIGHTS
+) -> dict[str, torch.Tensor]:
+    """SAM2's multi-mask loss for one frame of the batch; ``target`` (B, S, S) bool."""
+    logits = high_multi.float()  # (B, M, S, S)
+    if logits.shape[-2:] != target.shape[-2:]:
+        logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+    tgt = target.float().unsqueeze(1).expand_as(logits)
+    prob = logits.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(logits, tgt, reduction="none")
+    p_t = prob * tgt + (1 - prob) * (1 - tgt)
+    alpha_t = 0.25 * tgt + 0.75 * (1 - tgt)
+    focal = (alpha_t * ce * (1 - p_t) ** 2).flatten(2).mean(-1)  # (B, M)
+    inter = (prob * tgt).flatten(2).sum(-1)
+    dice = 1 - (2 * inter + 1) / (prob.flatten(2).sum(-1) + tgt.flatten(2).sum(-1) + 1)
+    combined = weights["focal"] * focal + weights["dice"] * dice
+    best = combined.argmin(dim=1, keepdim=True)
+    hard = logits > 0
+    real_iou = (hard & (tgt > 0)).flatten(2).sum(-1).float() / (
+        (hard | (tgt > 0)).flatten(2).sum(-1).float().clamp(min=1)
+    )
+    iou_l1 = (ious.float() - real_iou).abs().mean(dim=1, keepdim=True)  # all masks (SAM2.1)
+    present = target.flatten(1).any(dim=1).float()  # (B,)
+    pick = lambda x: x.gather(1, best).squeeze(1)  # noqa: E731
+    obj = F.binary_cross_entropy_with_logits(obj_logits.float().view(-1), present, reduction="none")
+    return {
+        "focal": (pick(focal) * present).mean(),
+        "dice": (pick(dice) * present).mean(),
+        "iou": (iou_l1.squeeze(1) * present).mean(),
+        "object": obj.mean(),
+    }
+
+
+def clip_loss(model, frames, masks, boxes, weights=LOSS_WEIGHTS) -> torch.Tensor:
+    total = frames.new_zeros(())
+    outs = track_clip(model, frames, boxes)
+    for (high_multi, ious, obj_logits), target in zip(outs, masks, strict=True):
+        parts = frame_loss(high_multi, ious, obj_logits, target.to(frames.device), weights)
+        total = total + sum(weights[k] * v for k, v in parts.items())
+    return total / len(outs)

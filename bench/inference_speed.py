@@ -1,12 +1,12 @@
 """Benchmark the inference engine against the reference MedSAM2 procedure, in one process.
 
-    python bench/inference.py --checkpoint var/models/starter.pt --config starter_s256
+    python bench/inference_speed.py --checkpoint var/models/starter.pt --config starter_s256
 
 On one synthetic CT volume (default 64 x 512 x 512 HU, one ellipsoid lesion spanning ~10 slices,
 box on its middle slice) it runs, on the CPU and with the same weights:
 
 - the reference: stock sam2 SAM2VideoPredictor driven as MedSAM2's 3D script drives it
-  (inference/reference.py: frames handed to stock init_state in memory, no JPEG round trip);
+  (bench/reference.py: frames handed to stock init_state in memory, no JPEG round trip);
 - the engine with early stop off (must agree with the reference: Dice >= 0.99);
 - the engine with early stop on (goal: >= 3x faster than the reference).
 
@@ -19,14 +19,7 @@ its speed-up says little. Ends with one JSON line of figures.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
-# Run as a script, this file's folder would shadow the `inference` package with this module.
-_HERE = Path(__file__).resolve().parent
-if __package__ in (None, ""):
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-    sys.path.insert(0, str(_HERE.parent))
 os.environ.setdefault("TQDM_DISABLE", "1")  # stock propagate_in_video draws progress bars
 # Busy-waiting OpenMP threads slow to a crawl when other jobs share the cores; set before torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -36,16 +29,17 @@ import json  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+import repo_path  # noqa: E402, F401
 import torch  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
+from bench.reference import reference_segment  # noqa: E402
 from inference.checkpoint import LoadedModel, load_checkpoint  # noqa: E402
 from inference.engine import Prompt, SegmentOptions, segment_volume_detailed  # noqa: E402
 from inference.metrics import dice  # noqa: E402
 from inference.model import MEDSAM2, build_model  # noqa: E402
 from inference.model import STARTER_LARGE as STARTER  # noqa: E402
 from inference.preprocess import ModelFrames, to_uint8  # noqa: E402
-from inference.reference import reference_segment  # noqa: E402
 
 WINDOW = "abdomen"
 

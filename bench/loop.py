@@ -37,16 +37,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import repo_path  # noqa: F401
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from inference.bootstrap import as_item, segment_phantom  # noqa: E402
-from inference.checkpoint import load_checkpoint  # noqa: E402
-from inference.metrics import dice  # noqa: E402
-from inference.model import STARTER  # noqa: E402
-from inference.phantoms import KINDS, Phantom, make_phantoms  # noqa: E402
-from inference.train import LOSS_WEIGHTS, TrainConfig, train  # noqa: E402
+from inference.bootstrap import as_item, segment_phantom
+from inference.checkpoint import load_checkpoint
+from inference.metrics import dice
+from inference.model import STARTER
+from inference.phantoms import KINDS, Phantom, make_phantoms
+from inference.train import LOSS_WEIGHTS, TrainConfig, train
 
 COHORT_SEED = 424_242
 

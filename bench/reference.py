@@ -2,7 +2,8 @@
 
 ``init_state``, box on the key slice, ``propagate_in_video`` forward, ``reset_state``, the box
 again, ``propagate_in_video(reverse=True)``, union, largest 3D connected component. Used by the
-tests and ``bench/inference.py`` as the baseline the engine must match.
+tests and ``bench/inference_speed.py`` as the baseline the engine must match; it lives with the
+benches because it is a yardstick, not product code (and it patches sam2 with ``unittest.mock``).
 
 The only change: stock ``init_state`` reads frames from a JPEG folder or an mp4 (MedSAM2 ships a
 patched predictor that takes a tensor). To hand it the preprocessed frames without a lossy JPEG

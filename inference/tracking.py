@@ -1,13 +1,14 @@
 """Bidirectional SAM2 propagation over in-memory frames, one object, features computed once.
 
 This drives sam2's own per-frame machinery (``SAM2VideoPredictor.add_new_points_or_box``,
-``add_new_mask``, ``propagate_in_video_preflight`` and ``_run_single_frame_inference``, from the
-pinned rf-sam-2 wheel) with three changes to how the reference scripts use it:
+``add_new_mask``, ``propagate_in_video_preflight`` and the per-frame inference, from the pinned
+rf-sam-2 wheel, through :mod:`inference.sam2_adapter`) with three changes to how the reference
+scripts use it:
 
 - The inference state is built from a :class:`~inference.preprocess.ModelFrames` object instead
   of a JPEG folder or mp4 (``init_state`` only reads files), and frame 0 is not encoded up front.
-- sam2 caches the image features of ONE frame in ``state["cached_features"]``; here that entry is
-  a :class:`FeatureCache` that encodes a frame on first use and keeps the conditioning frames for
+- sam2 caches the image features of ONE frame in its inference state; here that entry is a
+  :class:`FeatureCache` that encodes a frame on first use and keeps the conditioning frames for
   the whole request, so no slice is encoded twice (the reference re-encodes the key slice for the
   reverse pass, and frame 0 at ``init_state``).
 - The reference runs forward, ``reset_state``, re-adds the box and runs in reverse. Here the
@@ -33,6 +34,7 @@ import torch
 from inference.checkpoint import LoadedModel
 from inference.preprocess import ModelFrames
 from inference.roi import Roi
+from inference.sam2_adapter import VideoSession
 
 # The wheel ships without sam2's CUDA extension, so its optional hole filling always falls back
 # to a no-op with this warning (the reference does the same); keep it out of worker logs.
@@ -84,7 +86,7 @@ class FrameRange(Sequence):
 
 
 class FeatureCache:
-    """Stands in for sam2's one-entry ``state["cached_features"]`` dict.
+    """Stands in for sam2's one-entry feature cache (an ``inference.sam2_adapter.FeatureStore``).
 
     ``get(frame)`` returns ``(image, backbone_out)`` as sam2 expects, encoding the frame on first
     use. Pinned (conditioning) frames stay for the whole request; other frames are visited once
@@ -127,32 +129,6 @@ class FeatureCache:
         return len(self._store)
 
 
-def new_inference_state(
-    model: torch.nn.Module, images: FrameRange, height: int, width: int, device: torch.device
-) -> dict:
-    """The dict ``SAM2VideoPredictor.init_state`` builds (rf-sam-2 1.0.3), from frames in memory."""
-    return {
-        "images": images,
-        "num_frames": len(images),
-        "offload_video_to_cpu": False,
-        "offload_state_to_cpu": False,
-        "video_height": int(height),
-        "video_width": int(width),
-        "device": device,
-        "storage_device": device,
-        "point_inputs_per_obj": {},
-        "mask_inputs_per_obj": {},
-        "cached_features": FeatureCache(model, images, device),
-        "constants": {},
-        "obj_id_to_idx": OrderedDict(),
-        "obj_idx_to_id": OrderedDict(),
-        "obj_ids": [],
-        "output_dict_per_obj": {},
-        "temp_output_dict_per_obj": {},
-        "frames_tracked_per_obj": {},
-    }
-
-
 def propagate(
     loaded: LoadedModel,
     frames: ModelFrames,
@@ -191,31 +167,24 @@ def propagate(
     )
 
     with torch.inference_mode(), loaded.autocast():
-        state = new_inference_state(model, images, frames.height, frames.width, device)
-        cache: FeatureCache = state["cached_features"]
+        cache = FeatureCache(model, images, device)
         cache.pinned.update(cond)
+        session = VideoSession(model, images, frames.height, frames.width, device, cache, OBJ_ID)
         for prompt in prompts:
-            _add_prompt(model, state, prompt)
-        model.propagate_in_video_preflight(state)
-        obj_idx = state["obj_id_to_idx"][OBJ_ID]
-        outputs = state["output_dict_per_obj"][obj_idx]
-        tracked = state["frames_tracked_per_obj"][obj_idx]
+            _add_prompt(session, prompt)
+        session.start()
 
         for name, order in plan.items():
             reverse = name == "reverse"
-            # What reset_state + re-adding the prompts leaves: conditioning outputs only.
-            outputs["non_cond_frame_outputs"].clear()
-            tracked.clear()
+            session.restart()  # the conditioning outputs only, as after reset_state
             last_cond = cond[0] if reverse else cond[-1]
             absent = 0
             for frame_idx in order:
-                scores = _track_frame(model, state, outputs, frame_idx, reverse)
-                tracked[frame_idx] = {"reverse": reverse}
-                _, video_res = model._get_orig_video_res_output(state, scores)
-                frame_mask = (video_res[0, 0] > 0.0).cpu().numpy()
+                frame_logits = session.track(frame_idx, reverse)
+                frame_mask = (frame_logits > 0.0).cpu().numpy()
                 union[frame_idx] |= frame_mask
                 if logits is not None:
-                    logits[name][frame_idx] = video_res[0, 0].float().cpu().numpy()
+                    logits[name][frame_idx] = frame_logits.float().cpu().numpy()
                 visited[name].append(frame_idx)
                 done += 1
                 beyond_prompts = frame_idx < last_cond if reverse else frame_idx > last_cond
@@ -242,35 +211,13 @@ def propagate(
     )
 
 
-def _add_prompt(model: torch.nn.Module, state: dict, prompt: FramePrompt) -> None:
+def _add_prompt(session: VideoSession, prompt: FramePrompt) -> None:
     if prompt.mask is not None:
-        model.add_new_mask(state, prompt.frame, OBJ_ID, torch.from_numpy(prompt.mask))
+        session.add_mask(prompt.frame, torch.from_numpy(prompt.mask))
         return
     points = labels = None
     if prompt.points:
         points = torch.tensor(prompt.points, dtype=torch.float32)
         labels = torch.tensor(prompt.labels, dtype=torch.int32)
     box = None if prompt.box is None else torch.tensor(prompt.box, dtype=torch.float32)
-    model.add_new_points_or_box(state, prompt.frame, OBJ_ID, points=points, labels=labels, box=box)
-
-
-def _track_frame(
-    model: torch.nn.Module, state: dict, outputs: dict, frame_idx: int, reverse: bool
-) -> torch.Tensor:
-    """Low-res mask logits of one frame, as sam2's propagate_in_video computes them."""
-    cond_out = outputs["cond_frame_outputs"].get(frame_idx)
-    if cond_out is not None:
-        return cond_out["pred_masks"].to(state["device"], non_blocking=True)
-    current_out, pred_masks = model._run_single_frame_inference(
-        inference_state=state,
-        output_dict=outputs,
-        frame_idx=frame_idx,
-        batch_size=1,
-        is_init_cond_frame=False,
-        point_inputs=None,
-        mask_inputs=None,
-        reverse=reverse,
-        run_mem_encoder=True,
-    )
-    outputs["non_cond_frame_outputs"][frame_idx] = current_out
-    return pred_masks
+    session.add_points_or_box(prompt.frame, points, labels, box)

@@ -5,6 +5,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
+from bench.reference import reference_segment
 from inference.engine import (
     Prompt,
     SegmentOptions,
@@ -15,8 +16,6 @@ from inference.engine import (
 )
 from inference.metrics import dice
 from inference.preprocess import ModelFrames, to_uint8
-from inference.reference import reference_segment
-from inference.tracking import FrameRange, new_inference_state
 from tests.inference.conftest import ct_volume, lesion_box
 
 NO_STOP = SegmentOptions(early_stop_patience=None)
@@ -213,20 +212,6 @@ def test_rgb_clip(present_model):
     frames = np.random.default_rng(5).integers(0, 256, (5, 40, 56, 3), dtype=np.uint8)
     masks = segment_clip(present_model, frames, [Prompt(2, box=(5, 5, 30, 30))])
     assert masks.shape == (5, 40, 56)
-
-
-def test_new_state_has_the_keys_of_stock_init_state(present_model):
-    frames = ModelFrames(np.zeros((3, 32, 32), np.uint8), present_model.image_size)
-    images = frames.as_tensor()
-    loader = "sam2.sam2_video_predictor.load_video_frames"
-    with mock.patch(loader, lambda **_: (images, 32, 32)):
-        stock = present_model.model.init_state("in-memory")
-    ours = new_inference_state(
-        present_model.model, FrameRange(frames, 0, 3), 32, 32, present_model.device
-    )
-    assert set(ours) == set(stock)
-    for key in set(stock) - {"images", "cached_features"}:
-        assert type(ours[key]) is type(stock[key]) or key == "device", key
 
 
 BAD_VOLUME_CASES = [

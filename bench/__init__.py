@@ -1,0 +1,1 @@
+"""Benchmarks, each run as a script from the repository root: ``python bench/<name>.py``."""

@@ -8,7 +8,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from annotator.cases.imaging import load_sources, write_canonical_nifti
-from annotator.cases.imaging.dicom_multiframe import frame_rate
+from annotator.cases.imaging.dicom_clip import frame_rate
 from annotator.cases.imaging.synthetic import ct_phantom, write_cine, write_enhanced
 
 from .helpers import assert_clean, assert_rejected, data_file

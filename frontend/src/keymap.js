@@ -93,11 +93,19 @@ export function label(spec) {
   return `${ctrl ? 'Ctrl+' : ''}${shift ? 'Shift+' : ''}${name}`
 }
 
+/** A row's keys as the help shows them; a run of 3+ consecutive digits reads 'Shift+1 … Shift+5'. */
+export function keysLabel(specs) {
+  const names = specs.map(label)
+  const digit = (name) => Number(/\d$/.exec(name)?.[0])
+  const run = names.length >= 3 && names.every((n, i) => n.slice(0, -1) === names[0].slice(0, -1) && digit(n) === digit(names[0]) + i)
+  return run ? `${names[0]} … ${names.at(-1)}` : names.join(' / ')
+}
+
 /** [[group, [[keys, what], ...]], ...] in table order, for the help overlay. */
 export function helpGroups(table = KEYMAP) {
   const groups = new Map()
   for (const row of table) {
-    const keys = row.keys.map(([spec]) => label(spec)).join(' / ')
+    const keys = keysLabel(row.keys.map(([spec]) => spec))
     if (!groups.has(row.group)) groups.set(row.group, [])
     groups.get(row.group).push([row.mouse ? `${row.mouse}, ${keys}` : keys, row.what])
   }

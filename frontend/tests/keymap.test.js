@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { compile, helpGroups, KEYMAP, label, match, parseSpec } from '../src/keymap.js'
+import { compile, helpGroups, KEYMAP, keysLabel, label, match, parseSpec } from '../src/keymap.js'
 import { ACTIONS } from '../src/input.js'
 
 const key = (k, o = {}) => ({ key: k, code: o.code ?? '', ctrlKey: !!o.ctrl, metaKey: !!o.meta, shiftKey: !!o.shift, altKey: !!o.alt })
@@ -65,13 +65,25 @@ test('specs parse and read back as the help shows them', () => {
   assert.equal(label(','), ',')
 })
 
+test('runs of consecutive digits are shortened, other keys listed', () => {
+  assert.equal(keysLabel(['Shift+1', 'Shift+2', 'Shift+3']), 'Shift+1 … Shift+3')
+  assert.equal(keysLabel(['1', '2', '3', '4']), '1 … 4')
+  assert.equal(keysLabel(['1', '2']), '1 / 2')
+  assert.equal(keysLabel(['1', '3', '4']), '1 / 3 / 4')
+  assert.equal(keysLabel(['Shift+1', '2', '3']), 'Shift+1 / 2 / 3')
+  assert.equal(keysLabel(['Ctrl+Z', 'Ctrl+Shift+Z']), 'Ctrl+Z / Ctrl+Shift+Z')
+})
+
 test('the help lists every binding of the table, grouped, with its mouse gesture', () => {
   const groups = helpGroups()
   assert.deepEqual(groups.map(([g]) => g), ['Navigation', 'Image', 'AI assist', 'Correction', 'Case'])
   const rows = groups.flatMap(([, r]) => r)
   assert.equal(rows.length, KEYMAP.length)
   const text = rows.map(([keys]) => keys).join(' / ')
-  for (const b of compile()) assert.ok(text.includes(label(b.spec)), `${b.spec} missing from the help`)
+  // digit keys read as runs ('1 … 4'), every other key by its name
+  for (const b of compile()) if (!/\d$/.test(b.spec)) assert.ok(text.includes(label(b.spec)), `${b.spec} missing from the help`)
+  assert.ok(rows.some(([keys, what]) => keys === 'Shift+1 … Shift+5' && what.startsWith('CT presets')))
+  assert.ok(rows.some(([keys, what]) => keys === '1 … 4' && what.startsWith('axial')))
   assert.deepEqual(rows[0], ['Wheel, ↑ / ↓ / PgUp / PgDn', 'previous / next slice (Shift: 5 at a time)'])
   assert.deepEqual(rows.find(([, what]) => what === 'undo / redo'), ['Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y', 'undo / redo'])
 })

@@ -12,9 +12,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -35,12 +34,13 @@ from .dicom_files import (
     transfer_syntax,
     window_of,
 )
+from .dicom_plan import DicomPlan
 from .stack import SliceInfo, plan_stack
 from .volume import DicomReference, ImageVolume, ImportLimits, ImportRejected
 
 
-@dataclass
-class MultiframePlan:
+@dataclass(kw_only=True)
+class MultiframePlan(DicomPlan):
     source: SourceFile
     header: Dataset  # pixel data deferred
     kind: str  # "volume" or "video"
@@ -49,17 +49,7 @@ class MultiframePlan:
     columns: int
     slopes: np.ndarray
     intercepts: np.ndarray
-    spacing: tuple[float, float, float]
-    origin: tuple[float, float, float]
-    direction: tuple[float, ...]
-    modality: str
-    window: tuple[float, float] | None
     frame_rate: float | None
-    dicom: DicomReference
-    metadata: dict
-    root: str
-    notes: list[str] = field(default_factory=list)
-    source_name: str = ""
 
     @property
     def work(self) -> int:
@@ -85,23 +75,12 @@ class MultiframePlan:
             del pixels
             window = self.window or geometry.computed_window(array, self.modality)
             advance()
-        return ImageVolume(
-            array=array,
-            spacing=self.spacing,
-            origin=self.origin,
-            direction=self.direction,
-            modality=self.modality,
+        return self.volume(
+            array,
             kind=self.kind,
-            frame_rate=self.frame_rate,
-            window=window,
             source_format="dicom-multiframe",
-            fingerprint=_fingerprint(self.dicom, self, array),
-            source_name=self.source_name,
-            description=geometry.describe(
-                self.modality, self.kind, array.shape, self.spacing, self.frame_rate
-            ),
-            dicom=self.dicom,
-            metadata=self.metadata,
+            window=window,
+            frame_rate=self.frame_rate,
         )
 
 
@@ -318,12 +297,3 @@ def _reference(ds: Dataset, order: list[int]) -> DicomReference:
         modality=str(ds.get("Modality", "")),
         frame_numbers=[i + 1 for i in order],
     )
-
-
-def _fingerprint(ref: DicomReference, plan: MultiframePlan, array: np.ndarray) -> str:
-    if ref.study_uid and ref.series_uid and ref.sop_instance_uids[0]:
-        text = "\0".join(
-            ["dicom-multiframe", ref.study_uid, ref.series_uid, ref.sop_instance_uids[0]]
-        )
-        return hashlib.sha256(text.encode()).hexdigest()
-    return geometry.content_fingerprint(array, plan.spacing, plan.origin, plan.direction)

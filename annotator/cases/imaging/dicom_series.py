@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -22,12 +21,13 @@ from .dicom_files import (
     transfer_syntax,
     window_of,
 )
+from .dicom_plan import DicomPlan
 from .stack import SliceInfo, plan_stack
 from .volume import DicomReference, ImageVolume, ImportLimits, ImportRejected
 
 
-@dataclass
-class SeriesPlan:
+@dataclass(kw_only=True)
+class SeriesPlan(DicomPlan):
     """A validated series, ready to decode: everything here comes from the headers only."""
 
     files: list[SourceFile]  # in canonical z order
@@ -36,17 +36,7 @@ class SeriesPlan:
     intercepts: np.ndarray
     rows: int
     columns: int
-    spacing: tuple[float, float, float]
-    origin: tuple[float, float, float]
-    direction: tuple[float, ...]
-    modality: str
-    window: tuple[float, float] | None
-    dicom: DicomReference
-    metadata: dict
-    root: str
     folder: str
-    notes: list[str] = field(default_factory=list)
-    source_name: str = ""
 
     @property
     def work(self) -> int:
@@ -70,25 +60,7 @@ class SeriesPlan:
         array = geometry.rescale_stack(raw, self.slopes, self.intercepts)
         del raw
         window = self.window or geometry.computed_window(array, self.modality)
-        fingerprint = _uid_fingerprint("dicom-series", self.dicom) or geometry.content_fingerprint(
-            array, self.spacing, self.origin, self.direction
-        )
-        return ImageVolume(
-            array=array,
-            spacing=self.spacing,
-            origin=self.origin,
-            direction=self.direction,
-            modality=self.modality,
-            kind="volume",
-            frame_rate=None,
-            window=window,
-            source_format="dicom-series",
-            fingerprint=fingerprint,
-            source_name=self.source_name,
-            description=geometry.describe(self.modality, "volume", array.shape, self.spacing),
-            dicom=self.dicom,
-            metadata=self.metadata,
-        )
+        return self.volume(array, kind="volume", source_format="dicom-series", window=window)
 
 
 def plan_series(
@@ -214,10 +186,3 @@ def _common_folder(names: list[str]) -> str:
             k += 1
         common = common[:k]
     return "/".join(common) if common else names[0]
-
-
-def _uid_fingerprint(kind: str, ref: DicomReference) -> str | None:
-    if not (ref.study_uid and ref.series_uid and all(ref.sop_instance_uids)):
-        return None
-    text = "\0".join([kind, ref.study_uid, ref.series_uid, *sorted(ref.sop_instance_uids)])
-    return hashlib.sha256(text.encode()).hexdigest()

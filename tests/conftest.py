@@ -66,14 +66,8 @@ def client_for():
 def live(settings, tmp_path_factory, transactional_db):
     """Daphne + one Celery worker on the test database; the test's file and model stores are
     the stack's. Stopped after the test (workers are cheap to start, state stays clean)."""
-    from tests.live import make_stack, require_services
+    from tests.live import make_stack, require_services, serving
 
     require_services()
-    stack = make_stack(tmp_path_factory.mktemp("live"))
-    settings.MEDIA_ROOT = stack.media_root
-    settings.MODEL_STORE = stack.model_store
-    try:
-        stack.start_server()
+    with serving(make_stack(tmp_path_factory.mktemp("live")), settings) as stack:
         yield stack
-    finally:
-        stack.stop()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,6 +171,19 @@ def run_python(env: dict, *args: str) -> str:
         [sys.executable, *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
     return done.stdout
+
+
+@contextlib.contextmanager
+def serving(stack: Stack, settings) -> Iterator[Stack]:
+    """The stack's server running for one test whose file and model stores (pytest-django's
+    `settings`) are the stack's; everything the stack started is stopped afterwards."""
+    settings.MEDIA_ROOT = stack.media_root
+    settings.MODEL_STORE = stack.model_store
+    try:
+        stack.start_server()
+        yield stack
+    finally:
+        stack.stop()
 
 
 def make_stack(tmp_root: Path) -> Stack:

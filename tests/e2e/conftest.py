@@ -15,7 +15,7 @@ from django.conf import settings
 from django.test import Client
 
 from tests.browser import CHROMIUM, launch_chromium
-from tests.live import ROOT, make_stack, require_services
+from tests.live import ROOT, make_stack, require_services, serving
 
 ARTIFACTS = ROOT / "artifacts"
 MANIFEST = ROOT / "annotator" / "static" / "viewer" / ".vite" / "manifest.json"
@@ -70,13 +70,8 @@ def web(settings, tmp_path_factory, transactional_db, collected_static):
     stack = make_stack(tmp_path_factory.mktemp("web"))
     stack.env["STATIC_ROOT"] = str(collected_static)
     stack.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    settings.MEDIA_ROOT = stack.media_root
-    settings.MODEL_STORE = stack.model_store
-    try:
-        stack.start_server()
+    with serving(stack, settings):
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture

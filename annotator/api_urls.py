@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from annotator.annotations import api as annotations
+from annotator.annotations import case_api
 from annotator.audit import api as audit
 from annotator.cases import api as cases
 from annotator.modelops import api as modelops
@@ -23,16 +24,16 @@ urlpatterns = [
         projects.MemberDetail.as_view(),
         name="project-member",
     ),
-    path("projects/<int:pk>/cases/", cases.ProjectCases.as_view(), name="project-cases"),
-    path("cases/next/", cases.NextCase.as_view(), name="case-next"),
-    path("cases/<int:pk>/", cases.CaseDetail.as_view(), name="case-detail"),
+    path("projects/<int:pk>/cases/", case_api.ProjectCases.as_view(), name="project-cases"),
+    path("cases/next/", case_api.NextCase.as_view(), name="case-next"),
+    path("cases/<int:pk>/", case_api.CaseDetail.as_view(), name="case-detail"),
     path("cases/<int:pk>/image", cases.CaseImage.as_view(), name="case-image"),
     path("cases/<int:pk>/targets/", annotations.CaseTargets.as_view(), name="case-targets"),
-    path("cases/<int:pk>/assign", cases.CaseAssign.as_view(), name="case-assign"),
-    path("cases/<int:pk>/start", cases.CaseStart.as_view(), name="case-start"),
-    path("cases/<int:pk>/submit", cases.CaseSubmit.as_view(), name="case-submit"),
-    path("cases/<int:pk>/review", cases.CaseReview.as_view(), name="case-review"),
-    path("cases/<int:pk>/reopen", cases.CaseReopen.as_view(), name="case-reopen"),
+    path("cases/<int:pk>/assign", case_api.CaseAssign.as_view(), name="case-assign"),
+    path("cases/<int:pk>/start", case_api.CaseStart.as_view(), name="case-start"),
+    path("cases/<int:pk>/submit", case_api.CaseSubmit.as_view(), name="case-submit"),
+    path("cases/<int:pk>/review", case_api.CaseReview.as_view(), name="case-review"),
+    path("cases/<int:pk>/reopen", case_api.CaseReopen.as_view(), name="case-reopen"),
     path("targets/<int:pk>/", annotations.TargetDetail.as_view(), name="target-detail"),
     path("targets/<int:pk>/mask", annotations.TargetMask.as_view(), name="target-mask"),
     path(
@@ -53,7 +54,7 @@ urlpatterns = [
     path("targets/<int:pk>/review", annotations.TargetReview.as_view(), name="target-review"),
     path(
         "targets/<int:pk>/presegment",
-        annotations.TargetPresegment.as_view(),
+        modelops.TargetPresegment.as_view(),
         name="target-presegment",
     ),
     path("cases/<int:pk>/jobs/", annotations.CaseJobs.as_view(), name="case-jobs"),

@@ -87,11 +87,13 @@ INSTALLED_APPS = [
     "annotator.annotations",
     "annotator.modelops",
     "annotator.metrics",
+    "annotator.demo",  # load_demo (the top layer: it imports through the others)
 ]
 
 MIDDLEWARE = [
     "annotator.core.observability.RequestIdMiddleware",
     "annotator.core.middleware.ServiceUnavailableMiddleware",
+    "annotator.core.middleware.NotAllowedMiddleware",
     "annotator.core.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -278,7 +280,7 @@ CELERY_RESULT_BACKEND = None  # task state lives in our own tables (jobs, rounds
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    "annotator.annotations.tasks.*": {"queue": "gpu"},
+    "annotator.modelops.tasks.presegment_*": {"queue": "gpu"},
     "annotator.modelops.tasks.train_round": {"queue": "training"},
 }
 CELERY_TASK_ACKS_LATE = True

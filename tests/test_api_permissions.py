@@ -13,7 +13,7 @@ def world(project, other_project, people):
     target = factories.target(case)
     submitted = factories.case(project, assignee=people["annotator"], status=CaseStatus.IN_PROGRESS)
     st = factories.target(submitted)
-    from annotator.annotations import services
+    from annotator.annotations import services, workflow
 
     services.save_human_revision(
         st,
@@ -21,7 +21,7 @@ def world(project, other_project, people):
         data=factories.mask_nifti(submitted, factories.mask_for(submitted)),
         parent_id=None,
     )
-    services.submit(submitted, actor=people["annotator"])
+    workflow.submit(submitted, actor=people["annotator"])
     return {"project": project, "case": case, "target": target, "submitted": submitted, "st": st}
 
 

@@ -7,38 +7,21 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.cases.api import get_visible_case
-from annotator.cases.selectors import can_see_case, visible_cases
-from annotator.cases.serializers import DecisionSerializer
+from annotator.cases.selectors import get_visible_case, visible_cases
 from annotator.core.api import FileDownload
-from annotator.projects.access import has_role
-from annotator.projects.models import Role
 
-from . import presegment, services
+from . import services, workflow
 from .models import MaskRevision, PresegmentJob, Target
+from .selectors import case_targets, get_visible_target
 from .serializers import (
+    DecisionSerializer,
     MaskRevisionSerializer,
     PresegmentJobSerializer,
-    PresegmentRequestSerializer,
     ReviewSerializer,
     RevisionUploadSerializer,
     TargetPromptSerializer,
     TargetSerializer,
 )
-
-
-def get_visible_target(user, pk) -> Target:
-    """The target, or 404 when it does not exist or its case is not visible to ``user``.
-
-    One lookup by primary key and a role check (what visible_cases() filters on), rather than
-    a DISTINCT query over every case the user may see: this runs on every mask save.
-    """
-    target = (
-        Target.objects.select_related("case__project", "case__image", "head").filter(pk=pk).first()
-    )
-    if target is None or not can_see_case(user, target.case):
-        raise NotFound("No Target matches the given query.")
-    return target
 
 
 class CaseTargets(generics.ListCreateAPIView):
@@ -50,22 +33,14 @@ class CaseTargets(generics.ListCreateAPIView):
     pagination_class = None
 
     def get_queryset(self):
-        case = get_visible_case(self.request.user, self.kwargs["pk"])
-        return (
-            Target.objects.filter(case=case)
-            .select_related("case__project", "head")
-            .prefetch_related("reviews__reviewer")
-        )
+        return case_targets(get_visible_case(self.request.user, self.kwargs["pk"]))
 
     def perform_create(self, serializer):
         case = get_visible_case(self.request.user, self.kwargs["pk"])
-        user = self.request.user
-        if not has_role(user, case.project, Role.MANAGER):
-            services.require_editor(user, case)
         data = serializer.validated_data
         serializer.instance = services.create_target(
             case,
-            actor=user,
+            actor=self.request.user,
             label=data["label"],
             key_index=data["key_index"],
             box=data.get("box"),
@@ -83,7 +58,6 @@ class TargetDetail(APIView):
     def patch(self, request, pk):
         """Change the prompt (box/points on a key slice) — the assigned annotator only."""
         target = get_visible_target(request.user, pk)
-        services.require_editor(request.user, target.case)
         data = TargetPromptSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         target = services.update_prompt(target, actor=request.user, **data.validated_data)
@@ -186,29 +160,8 @@ class TargetReview(APIView):
         target = get_visible_target(request.user, pk)
         data = DecisionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        review = services.review_target(target, actor=request.user, **data.validated_data)
+        review = workflow.review_target(target, actor=request.user, **data.validated_data)
         return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
-
-
-class TargetPresegment(APIView):
-    """Ask the model to (re-)segment a target: the target's prompt plus any extra prompts (a box
-    or points on another slice, or a corrected slice of one of its revisions). 202 with the job;
-    progress streams on ws/cases/<case>/progress and the result becomes a new revision."""
-
-    @extend_schema(request=PresegmentRequestSerializer, responses={202: PresegmentJobSerializer})
-    def post(self, request, pk):
-        target = get_visible_target(request.user, pk)
-        data = PresegmentRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        job = presegment.request(
-            target,
-            actor=request.user,
-            extra_prompts=data.validated_data["prompts"],
-            options=data.validated_data["options"],
-            replace_prompt=data.validated_data["replace"],
-        )
-        job.refresh_from_db()
-        return Response(PresegmentJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class CaseJobs(generics.ListAPIView):

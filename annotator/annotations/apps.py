@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class AnnotationsConfig(AppConfig):
     name = "annotator.annotations"
     label = "annotations"
+
+    def ready(self) -> None:
+        from . import receivers
+
+        receivers.connect()

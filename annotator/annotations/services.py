@@ -1,4 +1,5 @@
-"""Writes for targets, mask revisions, assignments and reviews."""
+"""Writes for targets and mask revisions (the case workflow is in workflow.py). Every write by a
+person checks the permission policy here, whatever called it."""
 
 from __future__ import annotations
 
@@ -10,30 +11,15 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from annotator.audit.services import record
 from annotator.cases import services as case_services
-from annotator.cases.models import Case, CaseStatus
-from annotator.cases.selectors import image_header, is_assignee
-from annotator.core.errors import Conflict, InvalidInput, NotAllowed, StaleParent
-from annotator.metrics.services import outcome_on_commit
-from annotator.projects.access import has_role, require_role
-from annotator.projects.models import Membership, Role
+from annotator.cases.models import Case
+from annotator.cases.selectors import image_header, require_case
+from annotator.core.errors import Conflict, InvalidInput, StaleParent
 
 from . import masks
-from .models import Assignment, Decision, MaskRevision, Review, RevisionSource, Target
-
-# ---------------------------------------------------------------- permissions
-
-
-def require_editor(user, case: Case) -> None:
-    """Masks and prompts are edited by the case's assigned annotator (or an admin)."""
-    if user.is_staff:
-        return
-    if not (has_role(user, case.project_id, Role.ANNOTATOR) and is_assignee(user, case)):
-        raise NotAllowed("only the annotator assigned to this case can change it")
-
+from .models import MaskRevision, RevisionSource, Target
 
 # ---------------------------------------------------------------- targets
 
@@ -78,6 +64,7 @@ def validate_prompt(
 def create_target(
     case: Case, *, actor, label: str, key_index: int, box=None, points=None
 ) -> Target:
+    require_case(actor, "case.add_target", case)
     clean_box, clean_points = validate_prompt(
         case, label=label, key_index=key_index, box=box, points=points
     )
@@ -95,6 +82,7 @@ def create_target(
 
 @transaction.atomic
 def update_prompt(target: Target, *, actor, key_index: int, box=None, points=None) -> Target:
+    require_case(actor, "case.edit", target.case)
     clean_box, clean_points = validate_prompt(
         target.case, label=target.label, key_index=key_index, box=box, points=points
     )
@@ -217,7 +205,7 @@ def save_human_revision(
     idempotency_key: str | None = None,
 ) -> SaveResult:
     case = target.case
-    require_editor(actor, case)
+    require_case(actor, "case.edit", case)
     if active_seconds is not None and not (0 <= active_seconds <= 24 * 3600):
         raise InvalidInput("active_seconds must be between 0 and 86400")
     existing = _existing_for_key(target, idempotency_key)
@@ -270,151 +258,3 @@ def save_model_revision(
         note=note,
         idempotency_key=idempotency_key,
     )
-
-
-# ---------------------------------------------------------------- assignment and workflow
-
-
-@transaction.atomic
-def assign(case: Case, annotator, *, actor) -> Assignment:
-    require_role(actor, case.project, Role.MANAGER)
-    if not Membership.objects.filter(
-        project=case.project, user=annotator, role=Role.ANNOTATOR
-    ).exists():
-        raise InvalidInput(f"{annotator.username} is not an annotator in {case.project}")
-    if case.status in (CaseStatus.SUBMITTED, CaseStatus.ACCEPTED):
-        raise Conflict(f"case {case.study_id} is {case.status}; it cannot be reassigned")
-    current = Assignment.objects.select_for_update().filter(case=case, active=True).first()
-    if current is not None and current.annotator_id == annotator.pk:
-        return current
-    if current is not None:
-        current.active, current.ended_at = False, timezone.now()
-        current.save(update_fields=["active", "ended_at"])
-    assignment = Assignment.objects.create(case=case, annotator=annotator, assigned_by=actor)
-    record(
-        "case.assign",
-        actor=actor,
-        obj=case,
-        project=case.project,
-        annotator=annotator.username,
-        previous=current.annotator.username if current else None,
-    )
-    return assignment
-
-
-def claim(case: Case, user) -> Assignment | None:
-    """Self-assign an unassigned case; None if someone else got it first."""
-    try:
-        with transaction.atomic():
-            assignment = Assignment.objects.create(case=case, annotator=user, assigned_by=user)
-            record("case.claim", actor=user, obj=case, project=case.project)
-            return assignment
-    except IntegrityError:
-        return None
-
-
-def next_case_for(user, project=None) -> Case | None:
-    """The annotator's next case: their queue first (rework, open, ready, new), else the oldest
-    unassigned case of a project they annotate, claimed for them. None when there is nothing."""
-    from annotator.cases import selectors
-
-    case = selectors.my_queue(user, project).first()
-    if case is not None:
-        return case
-    for candidate in selectors.unclaimed_cases(user, project)[:20]:
-        if claim(candidate, user):
-            return candidate
-    return None
-
-
-def start(case: Case, *, actor) -> Case:
-    require_editor(actor, case)
-    return case_services.ensure_in_progress(case, actor=actor)
-
-
-@transaction.atomic
-def submit(case: Case, *, actor) -> Case:
-    require_editor(actor, case)
-    missing = list(case.targets.filter(head__isnull=True).values_list("pk", flat=True))
-    if missing:
-        raise Conflict(
-            f"every target needs a mask before the case is submitted; missing: {missing}",
-            code="targets_without_mask",
-        )
-    if not case.targets.exists():
-        raise Conflict("the case has no targets to submit", code="no_targets")
-    return case_services.transition(case, CaseStatus.SUBMITTED, actor=actor)
-
-
-def _require_reviewer(user, case: Case) -> None:
-    require_role(user, case.project, Role.REVIEWER)
-    if not user.is_staff and is_assignee(user, case):
-        raise NotAllowed("you annotated this case; another reviewer must review it")
-    if case.status != CaseStatus.SUBMITTED:
-        raise Conflict(
-            f"case {case.study_id} is {case.status}, not submitted", code="not_submitted"
-        )
-
-
-def _close_if_reviewed(case: Case, *, actor) -> Case:
-    """Accept the case when every target's current mask is accepted; reject it when every target
-    is reviewed and at least one was rejected."""
-    verdicts = []
-    for target in case.targets.all():
-        last = target.reviews.filter(revision_id=target.head_id).first()
-        if last is None:
-            return case
-        verdicts.append(last.decision)
-    outcome = (
-        CaseStatus.ACCEPTED if all(v == Decision.ACCEPT for v in verdicts) else CaseStatus.REJECTED
-    )
-    case = case_services.transition(case, outcome, actor=actor)
-    if outcome == CaseStatus.ACCEPTED:
-        transaction.on_commit(lambda: _after_acceptance(case))
-    return case
-
-
-def _after_acceptance(case: Case) -> None:
-    """New accepted masks may make a threshold-scheduled fine-tuning round due."""
-    from annotator.modelops.schedules import on_case_accepted
-
-    on_case_accepted(case.project)
-
-
-@transaction.atomic
-def review_target(target: Target, *, actor, decision: str, comment: str = "") -> Review:
-    case = Case.objects.select_for_update().get(pk=target.case_id)
-    _require_reviewer(actor, case)
-    if decision not in Decision.values:
-        raise InvalidInput(f"decision must be one of {Decision.values}")
-    if decision == Decision.REJECT and not comment.strip():
-        raise InvalidInput("a rejection needs a comment telling the annotator what to fix")
-    review = Review.objects.create(
-        target=target,
-        revision_id=target.head_id,
-        reviewer=actor,
-        decision=decision,
-        comment=comment,
-    )
-    record("review", actor=actor, obj=target, project=case.project, decision=decision)
-    _close_if_reviewed(case, actor=actor)
-    outcome_on_commit(target.pk)  # (re)compute the target's metrics once this commits
-    return review
-
-
-@transaction.atomic
-def review_case(case: Case, *, actor, decision: str, comment: str = "") -> Case:
-    """Review every target of a submitted case that has no verdict on its current mask yet."""
-    case = Case.objects.select_for_update().get(pk=case.pk)
-    _require_reviewer(actor, case)
-    for target in case.targets.all():
-        if not target.reviews.filter(revision_id=target.head_id).exists():
-            review_target(target, actor=actor, decision=decision, comment=comment)
-    case.refresh_from_db()
-    return case
-
-
-@transaction.atomic
-def reopen(case: Case, *, actor) -> Case:
-    require_role(actor, case.project, Role.MANAGER)
-    return case_services.transition(case, CaseStatus.IN_PROGRESS, actor=actor, reason="reopened")

@@ -25,7 +25,7 @@ from annotator.audit.services import record
 from annotator.core.errors import InvalidInput
 from annotator.projects.models import Project
 
-from . import imaging
+from . import events, imaging, services
 from .models import Case, CaseStatus, Image
 
 Progress = Callable[[int, int, str], None]
@@ -118,8 +118,6 @@ def import_volumes(
     target_rows: Sequence = (),
     progress: Progress | None = None,
 ) -> ImportReport:
-    from annotator.annotations.models import Target
-
     planned, skipped = _plan(project, volumes, target_rows)
     report = ImportReport(skipped=skipped)
     written: list[str] = []
@@ -139,16 +137,10 @@ def import_volumes(
         with transaction.atomic():
             for item, stored, checksum, size in records:
                 case = _create_case(project, item, stored, checksum, size, actor)
-                for row in item.rows:
-                    Target.objects.create(
-                        case=case,
-                        label=row.label,
-                        key_index=row.key_index,
-                        box=[float(v) for v in row.box],
-                        points=[],
-                        created_by=actor,
-                    )
-                    report.targets += 1
+                responses = events.case_imported.send(
+                    Case, case=case, rows=list(item.rows), actor=actor
+                )
+                report.targets += sum(created or 0 for _, created in responses)
                 report.cases.append(case)
             record(
                 "import",
@@ -226,24 +218,13 @@ def _sha256(path: Path) -> str:
 
 
 def _after_import(cases: list[Case], actor) -> None:
-    """Queue pre-segmentation for cases whose targets have prompts; others are ready at once."""
-    from annotator.cases import services as case_services
-
+    """Let subscribers queue work for each new case (pre-segmentation of prompted targets);
+    a case nobody took is ready at once."""
     for case in cases:
-        queued = False
-        if settings.AUTO_PRESEGMENT:
-            queued = _queue_presegmentation(case, actor)
+        responses = events.import_committed.send(Case, case=case, actor=actor)
+        queued = any(taken for _, taken in responses)
         if not queued and case.status == CaseStatus.NEW:
-            case_services.transition(case, CaseStatus.READY, actor=actor, reason="imported")
-
-
-def _queue_presegmentation(case: Case, actor) -> bool:
-    """Hook for the inference app; returns whether pre-segmentation was queued."""
-    try:
-        from annotator.annotations.presegment import queue_case
-    except ImportError:
-        return False
-    return queue_case(case, actor=actor)
+            services.transition(case, CaseStatus.READY, actor=actor, reason="imported")
 
 
 def import_paths(

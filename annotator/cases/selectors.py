@@ -11,27 +11,32 @@ import numpy as np
 from django.core.files.storage import default_storage
 from django.db.models import Case as When_
 from django.db.models import IntegerField, Q, QuerySet, Value, When
+from django.http import Http404
 from isal import igzip, isal_zlib
 
 from annotator.core.errors import InvalidInput
-from annotator.projects.access import roles
+from annotator.projects import policy
 from annotator.projects.models import Membership, Project, Role
 
 from .models import Case, CaseStatus, Image
 
 NIFTI1_HEADER_SIZE = 348
-# A reviewer or manager sees every case of the project; an annotator only those assigned to them.
-_SEE_ALL = {Role.MANAGER, Role.REVIEWER}
 
 
 def visible_cases(user, project: Project | None = None) -> QuerySet[Case]:
+    """The cases ``user`` may see (policy "case.view"): every case of a project where they hold
+    a role that sees all, plus those assigned to them where they annotate."""
     qs = Case.objects.select_related("project", "image")
     if project is not None:
         qs = qs.filter(project=project)
     if user.is_staff:
         return qs
-    see_all = Membership.objects.filter(user=user, role__in=_SEE_ALL).values("project_id")
-    annotating = Membership.objects.filter(user=user, role=Role.ANNOTATOR).values("project_id")
+    see_all = Membership.objects.filter(
+        user=user, role__in=policy.granted_roles("case.view")
+    ).values("project_id")
+    annotating = Membership.objects.filter(
+        user=user, role__in=policy.granted_roles("case.view", assignee=True)
+    ).values("project_id")
     return qs.filter(
         Q(project_id__in=see_all)
         | Q(
@@ -42,6 +47,14 @@ def visible_cases(user, project: Project | None = None) -> QuerySet[Case]:
     ).distinct()
 
 
+def get_visible_case(user, pk) -> Case:
+    """The case, or 404 when it does not exist or ``user`` may not see it."""
+    case = visible_case(user, pk)
+    if case is None:
+        raise Http404("No Case matches the given query.")
+    return case
+
+
 def visible_case(user, pk) -> Case | None:
     """The case if it exists and ``user`` may see it: by primary key and a role check (the rule
     visible_cases() applies to lists), not a DISTINCT query over every visible case."""
@@ -50,14 +63,22 @@ def visible_case(user, pk) -> Case | None:
 
 
 def can_see_case(user, case: Case) -> bool:
-    held = roles(user, case.project_id)
-    if held & _SEE_ALL:
-        return True
-    return Role.ANNOTATOR in held and case.assignments.filter(annotator=user, active=True).exists()
+    return case_allows(user, "case.view", case)
 
 
 def is_assignee(user, case: Case) -> bool:
     return case.assignments.filter(annotator=user, active=True).exists()
+
+
+def case_allows(user, action: str, case: Case) -> bool:
+    """The policy's answer for ``action`` on ``case`` (whether ``user`` is its assignee is
+    looked up only when a grant depends on it)."""
+    return policy.can(user, action, case.project_id, assignee=lambda: is_assignee(user, case))
+
+
+def require_case(user, action: str, case: Case) -> None:
+    """Raise NotAllowed (403) unless the policy allows ``action`` on ``case``."""
+    policy.require(user, action, case.project_id, assignee=lambda: is_assignee(user, case))
 
 
 # Rework first, then what is already open, then fresh work.
@@ -99,6 +120,23 @@ def unclaimed_cases(user, project: Project | None = None) -> QuerySet[Case]:
     if project is not None:
         qs = qs.filter(project=project)
     return qs.annotate(queue_rank=_QUEUE_ORDER).order_by("queue_rank", "created_at", "id")
+
+
+@lru_cache(maxsize=2)
+def _volume(name: str, checksum: str) -> np.ndarray:
+    """The image voxels as (z, y, x), cached for the next target of the same case."""
+    with default_storage.open(name, "rb") as fh:
+        data = fh.read()
+    img = nib.Nifti1Image.from_bytes(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+    array = np.asanyarray(img.dataobj)
+    if array.ndim == 4:
+        array = array[..., 0]
+    return np.ascontiguousarray(array.transpose(2, 1, 0))
+
+
+def load_volume(image: Image) -> np.ndarray:
+    """A stored image's voxels as a (z, y, x) array (read-only use: it is shared)."""
+    return _volume(image.file.name, image.checksum)
 
 
 def read_nifti_header(fileobj) -> tuple[bytes, np.ndarray, tuple[int, int, int]]:

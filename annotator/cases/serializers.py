@@ -70,12 +70,3 @@ class ImportUploadSerializer(serializers.Serializer):
     targets = serializers.FileField(
         required=False, help_text="CSV: case,label,key_index,x0,y0,x1,y1 (voxel coordinates)"
     )
-
-
-class AssignSerializer(serializers.Serializer):
-    annotator = serializers.CharField(help_text="username of an annotator in the project")
-
-
-class DecisionSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=["accept", "reject"])
-    comment = serializers.CharField(required=False, allow_blank=True, default="")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from celery import current_app
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
@@ -23,9 +24,7 @@ def _check_database() -> None:
 
 
 def _check_broker() -> None:
-    from annotator.celery import app
-
-    with app.connection_for_write() as conn:
+    with current_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 

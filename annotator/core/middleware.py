@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
+from django.views.defaults import permission_denied
 
 from .api import unavailable_body
+from .errors import NotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,23 @@ class ServiceUnavailableMiddleware:
         response = JsonResponse(body, status=503)
         response["Retry-After"] = "5"
         return response
+
+
+class NotAllowedMiddleware:
+    """Pages answer a refusal of the permission policy (NotAllowed, raised by a service or a
+    page's own check) with the 403 page, as Django's PermissionDenied would. The API turns it
+    into its JSON 403 itself."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exc):
+        if isinstance(exc, NotAllowed):
+            return permission_denied(request, PermissionDenied(exc.message))
+        return None
 
 
 class ContentSecurityPolicyMiddleware:

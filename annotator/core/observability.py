@@ -20,7 +20,7 @@ import uuid
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 access_log = logging.getLogger("annotator.access")
@@ -103,62 +103,19 @@ class RequestIdMiddleware:
 
 
 QUEUES = ("gpu", "training", "default")
-DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 900, 3600, 4 * 3600)
 
 
-class DatabaseCollector:
-    """Gauges and counters read from the database and the broker at scrape time."""
+class QueueCollector:
+    """Tasks waiting in each Celery queue, read from the broker at scrape time. The apps add
+    their own collectors (e.g. modelops.collectors) to REGISTRY when they are ready."""
 
     def collect(self):
-        from django.db.models import Count, DurationField, ExpressionWrapper, F
-
-        from annotator.annotations.models import PresegmentJob
-        from annotator.modelops.models import TrainingRound
-
         queue = GaugeMetricFamily(
             "annotator_queue_depth", "Tasks waiting in each Celery queue", labels=["queue"]
         )
         for name, depth in queue_depths().items():
             queue.add_metric([name], depth)
         yield queue
-
-        jobs = CounterMetricFamily(
-            "annotator_presegment_jobs",
-            "Pre-segmentation (GPU) tasks by outcome; failed = GPU task failures",
-            labels=["status"],
-        )
-        for row in PresegmentJob.objects.values("status").annotate(n=Count("id")):
-            jobs.add_metric([row["status"]], row["n"])
-        yield jobs
-
-        durations = (
-            PresegmentJob.objects.filter(status="done", started_at__isnull=False)
-            .annotate(
-                d=ExpressionWrapper(
-                    F("finished_at") - F("started_at"), output_field=DurationField()
-                )
-            )
-            .values_list("d", flat=True)
-        )
-        seconds = sorted(d.total_seconds() for d in durations if d is not None)
-        buckets, i = [], 0
-        for bound in DURATION_BUCKETS:
-            while i < len(seconds) and seconds[i] <= bound:
-                i += 1
-            buckets.append((str(float(bound)), i))
-        buckets.append(("+Inf", len(seconds)))
-        hist = HistogramMetricFamily(
-            "annotator_presegment_duration_seconds", "Pre-segmentation task durations"
-        )
-        hist.add_metric([], buckets, sum_value=sum(seconds))
-        yield hist
-
-        rounds = GaugeMetricFamily(
-            "annotator_training_rounds", "Training rounds by status", labels=["status"]
-        )
-        for row in TrainingRound.objects.values("status").annotate(n=Count("id")):
-            rounds.add_metric([row["status"]], row["n"])
-        yield rounds
 
 
 def queue_depths() -> dict[str, int]:
@@ -181,7 +138,7 @@ def queue_depths() -> dict[str, int]:
     return {}
 
 
-REGISTRY.register(DatabaseCollector())
+REGISTRY.register(QueueCollector())
 
 
 def metrics_view(request):

@@ -16,13 +16,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.audit.services import record
-from annotator.cases.models import Case
 from annotator.core.api import FileDownload
 from annotator.core.errors import InvalidInput
-from annotator.modelops.models import ModelVersion
-from annotator.projects.access import require_role, visible_projects
-from annotator.projects.api import get_visible_project
-from annotator.projects.models import Project, Role
+from annotator.projects import policy
+from annotator.projects.models import Project
+from annotator.projects.selectors import get_visible_project
 
 from . import selectors
 from .exports import service as exports
@@ -32,7 +30,7 @@ from .serializers import ExportRequestSerializer, ExportSerializer
 
 def get_managed_project(user, pk) -> Project:
     project = get_visible_project(user, pk)
-    require_role(user, project, Role.MANAGER)
+    policy.require(user, "metrics.view", project)
     return project
 
 
@@ -155,20 +153,9 @@ class ProjectCaseMetricsCSV(APIView):
 # ---------------------------------------------------------------- exports
 
 
-def managed_exports(user):
-    qs = Export.objects.select_related("requested_by", "project")
-    if user.is_staff:
-        return qs
-    return qs.filter(
-        project__memberships__user=user, project__memberships__role=Role.MANAGER
-    ).distinct()
-
-
 def get_export(user, pk) -> Export:
-    export = get_object_or_404(
-        Export.objects.filter(project__in=visible_projects(user)).select_related("project"), pk=pk
-    )
-    require_role(user, export.project, Role.MANAGER)
+    export = get_object_or_404(selectors.visible_exports(user), pk=pk)
+    policy.require(user, "metrics.export", export.project)
     return export
 
 
@@ -183,7 +170,7 @@ class ExportList(generics.ListAPIView):
     filterset_fields = ["project", "status", "format", "scope"]
 
     def get_queryset(self):
-        return managed_exports(self.request.user)
+        return selectors.managed_exports(self.request.user)
 
     @extend_schema(
         request=ExportRequestSerializer,
@@ -198,26 +185,12 @@ class ExportList(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         project = get_managed_project(request.user, values["project"])
-        case = model_version = snapshot = None
-        if values.get("training_round") is not None:
-            from annotator.modelops.models import TrainingRound
-
-            round_ = TrainingRound.objects.filter(
-                project=project, pk=values["training_round"]
-            ).first()
-            if round_ is None:
-                raise InvalidInput(
-                    f"project {project.slug} has no round {values['training_round']}"
-                )
-            snapshot = round_.snapshot
-        if values.get("case") is not None:
-            case = Case.objects.filter(project=project, pk=values["case"]).first()
-            if case is None:
-                raise InvalidInput(f"project {project.slug} has no case {values['case']}")
-        if values.get("model_version") is not None:
-            model_version = ModelVersion.objects.filter(pk=values["model_version"]).first()
-            if model_version is None:
-                raise InvalidInput(f"there is no model version {values['model_version']}")
+        case, model_version, snapshot = exports.export_subjects(
+            project,
+            training_round=values.get("training_round"),
+            case=values.get("case"),
+            model_version=values.get("model_version"),
+        )
         export = exports.request_export(
             actor=request.user,
             project=project,

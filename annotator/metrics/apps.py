@@ -10,7 +10,10 @@ class MetricsConfig(AppConfig):
         from django.db import connections
         from django.db.backends.signals import connection_created
 
+        from . import receivers
         from .aggregates import register_sqlite_functions
+
+        receivers.connect()
 
         connection_created.connect(register_sqlite_functions)
         # Connections opened before this app was ready (e.g. during checks) get it too.

@@ -16,10 +16,11 @@ from django.utils import timezone
 from annotator.annotations.models import Target
 from annotator.cases.models import CaseStatus
 from annotator.modelops.models import ModelVersion
+from annotator.projects import policy
 from annotator.projects.models import Project
 
 from .aggregates import Median
-from .models import TargetOutcome
+from .models import Export, TargetOutcome
 
 # A measured manual baseline needs at least this many targets annotated without AI (with a
 # reported active time); below it the project's manual_seconds_per_target is used.
@@ -348,4 +349,21 @@ def case_rows(project: Project, filters: Filters | None = None) -> QuerySet:
             times_sent_back=Max("case_rejections"),
         )
         .order_by("case_accepted_at", "case")
+    )
+
+
+def managed_exports(user) -> QuerySet[Export]:
+    """Exports of the projects where ``user`` may export (policy "metrics.export")."""
+    qs = Export.objects.select_related("requested_by", "project")
+    if user.is_staff:
+        return qs
+    return qs.filter(
+        project__memberships__user=user,
+        project__memberships__role__in=policy.granted_roles("metrics.export"),
+    ).distinct()
+
+
+def visible_exports(user) -> QuerySet[Export]:
+    return Export.objects.filter(project__in=policy.visible_projects(user)).select_related(
+        "project"
     )

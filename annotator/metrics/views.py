@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
-from annotator.projects.access import has_role, visible_projects
-from annotator.projects.models import Role
+from annotator.projects import policy
+from annotator.projects.selectors import get_visible_project
 
 
 @login_required
 def dashboard(request, pk: int):
-    project = get_object_or_404(visible_projects(request.user), pk=pk)
-    if not has_role(request.user, project, Role.MANAGER):
-        raise PermissionDenied("the dashboard is for the project's managers")
+    project = get_visible_project(request.user, pk)
+    policy.require(request.user, "metrics.view", project)
     return render(request, "metrics/dashboard.html", {"project": project})

@@ -6,25 +6,27 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.annotations.selectors import get_visible_target
+from annotator.annotations.serializers import PresegmentJobSerializer
 from annotator.core.api import project_argument
 from annotator.core.throttles import UploadThrottle
-from annotator.projects.access import visible_projects
-from annotator.projects.api import get_visible_project
+from annotator.projects import policy
+from annotator.projects.selectors import get_visible_project
 
-from . import rounds, schedules, services
+from . import presegment, rounds, schedules, services
 from .models import ModelOrigin, ModelVersion, TrainingRound
+from .selectors import visible_models, visible_rounds
 from .serializers import (
     ModelImportSerializer,
     ModelVersionSerializer,
+    PresegmentRequestSerializer,
     RoundPolicySerializer,
     RoundSerializer,
     RoundStartSerializer,
@@ -32,14 +34,7 @@ from .serializers import (
 
 
 def require_admin(user) -> None:
-    if not user.is_staff:
-        raise PermissionDenied("only admins manage models and training rounds")
-
-
-def visible_models(user):
-    return ModelVersion.objects.filter(
-        Q(project__isnull=True) | Q(project__in=visible_projects(user))
-    ).select_related("project")
+    policy.require(user, "model.manage")
 
 
 class ModelList(generics.ListCreateAPIView):
@@ -126,9 +121,7 @@ class RoundList(generics.ListCreateAPIView):
     filterset_fields = ["project", "status"]
 
     def get_queryset(self):
-        return TrainingRound.objects.filter(
-            project__in=visible_projects(self.request.user)
-        ).select_related("snapshot", "started_by")
+        return visible_rounds(self.request.user).select_related("snapshot", "started_by")
 
     @extend_schema(request=RoundStartSerializer, responses={201: RoundSerializer})
     def post(self, request):
@@ -149,15 +142,13 @@ class RoundDetail(generics.RetrieveAPIView):
     serializer_class = RoundSerializer
 
     def get_queryset(self):
-        return TrainingRound.objects.filter(project__in=visible_projects(self.request.user))
+        return visible_rounds(self.request.user)
 
 
 class _RoundAction(APIView):
     def round(self, request, pk) -> TrainingRound:
         require_admin(request.user)
-        return get_object_or_404(
-            TrainingRound.objects.filter(project__in=visible_projects(request.user)), pk=pk
-        )
+        return get_object_or_404(visible_rounds(request.user), pk=pk)
 
 
 class RoundCancel(_RoundAction):
@@ -194,11 +185,30 @@ class RoundPolicyView(APIView):
     def put(self, request, pk):
         require_admin(request.user)
         project = self._project(request, pk)
-        policy = rounds.policy_for(project)
-        data = RoundPolicySerializer(policy, data=request.data, partial=True)
+        data = RoundPolicySerializer(rounds.policy_for(project), data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        cron = data.validated_data.pop("cron", "__keep__")
-        data.save()
-        if cron != "__keep__":
-            schedules.set_schedule(project, cron=cron or None, actor=request.user)
+        fields = dict(data.validated_data)
+        cron = fields.pop("cron", schedules.KEEP)
+        schedules.update_policy(project, actor=request.user, cron=cron, **fields)
         return self.get(request, pk)
+
+
+class TargetPresegment(APIView):
+    """Ask the model to (re-)segment a target: the target's prompt plus any extra prompts (a box
+    or points on another slice, or a corrected slice of one of its revisions). 202 with the job;
+    progress streams on ws/cases/<case>/progress and the result becomes a new revision."""
+
+    @extend_schema(request=PresegmentRequestSerializer, responses={202: PresegmentJobSerializer})
+    def post(self, request, pk):
+        target = get_visible_target(request.user, pk)
+        data = PresegmentRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = presegment.request(
+            target,
+            actor=request.user,
+            extra_prompts=data.validated_data["prompts"],
+            options=data.validated_data["options"],
+            replace_prompt=data.validated_data["replace"],
+        )
+        job.refresh_from_db()
+        return Response(PresegmentJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from annotator.core.consumers import ProgressConsumer
-from annotator.projects.access import visible_projects
 
 from .models import TrainingRound
 from .progress import group_name, round_event
+from .selectors import visible_rounds
 
 
 class RoundProgressConsumer(ProgressConsumer):
     def allowed(self, user, pk: int) -> bool:
-        return TrainingRound.objects.filter(pk=pk, project__in=visible_projects(user)).exists()
+        return visible_rounds(user).filter(pk=pk).exists()
 
     def events(self, pk: int, since=None) -> list[dict]:
         qs = TrainingRound.objects.filter(pk=pk)

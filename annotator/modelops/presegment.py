@@ -1,4 +1,5 @@
-"""Pre-segmentation: ask for it (viewer or import), run it (Celery worker), report progress.
+"""Pre-segmentation, asking side: a job asked for in the viewer, for a newly imported case, or
+again for unopened cases when production changes (presegment_run.py runs it on a worker).
 
 A job snapshots its prompts and the target's head at request time. The worker stores the model's
 mask as a revision whose parent is that head, with the idempotency key "presegment-<job>", so a
@@ -8,41 +9,25 @@ overwritten (the job then fails with a message saying so).
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import logging
-import time
-from functools import lru_cache
 
-import nibabel as nib
-import numpy as np
-from django.core.files.storage import default_storage
 from django.db import transaction
-from django.utils import timezone
 
+from annotator.annotations import progress
+from annotator.annotations.models import JobStatus, PresegmentJob, Target
+from annotator.annotations.services import validate_prompt
+from annotator.audit.services import record
 from annotator.cases import services as case_services
-from annotator.cases.models import Case, CaseStatus, Image
-from annotator.core.errors import (
-    Conflict,
-    InvalidInput,
-    InvalidTransition,
-    ServiceUnavailable,
-    StaleParent,
-)
-from annotator.modelops.selectors import production_model
-from annotator.modelops.services import model_path
+from annotator.cases.models import Case, CaseStatus
+from annotator.cases.selectors import require_case
+from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
 
-from . import masks, progress
-from .models import JobStatus, MaskRevision, PresegmentJob, Target
-from .services import require_editor, save_model_revision, validate_prompt
+from .models import ModelStatus, ModelVersion
+from .presegment_run import ACTIVE, finish, finish_case
+from .selectors import production_model
+from .tasks import presegment_case, presegment_target
 
 log = logging.getLogger(__name__)
-ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
-PROGRESS_INTERVAL_S = 0.25
-
-
-def idempotency_key(job: PresegmentJob) -> str:
-    return f"presegment-{job.pk}"
 
 
 # ---------------------------------------------------------------- asking for it
@@ -124,7 +109,7 @@ def request(
 ) -> PresegmentJob:
     """Queue a pre-segmentation of `target` asked for in the viewer (a re-prompt refines)."""
     case = target.case
-    require_editor(actor, case)
+    require_case(actor, "case.edit", case)
     if case.status not in case_services.EDITABLE:
         raise Conflict(f"case {case.study_id} is {case.status}; it can no longer be edited")
     extra = _clean_extra(target, extra_prompts or [])
@@ -216,8 +201,6 @@ def queue_case(case: Case, *, actor=None) -> bool:
 
 
 def _enqueue_target(job: PresegmentJob) -> None:
-    from .tasks import presegment_target
-
     try:
         result = presegment_target.delay(job.pk)
     except Exception as exc:
@@ -226,181 +209,36 @@ def _enqueue_target(job: PresegmentJob) -> None:
 
 
 def _enqueue_case(case_id: int, job_ids: list[int]) -> None:
-    from .tasks import presegment_case
-
     try:
         presegment_case.delay(case_id, job_ids)
     except Exception as exc:
         for job in PresegmentJob.objects.filter(pk__in=job_ids):
-            _finish(job, JobStatus.FAILED, "the task queue was unavailable; not pre-segmented")
+            finish(job, JobStatus.FAILED, "the task queue was unavailable; not pre-segmented")
         finish_case(case_id)
         raise ServiceUnavailable(f"the task queue is unavailable ({type(exc).__name__})") from exc
 
 
 def _unqueued(job: PresegmentJob, exc: Exception):
     """The broker refused the task: the job fails visibly instead of waiting forever."""
-    _finish(job, JobStatus.FAILED, "the task queue was unavailable; ask again in a moment")
+    finish(job, JobStatus.FAILED, "the task queue was unavailable; ask again in a moment")
     raise ServiceUnavailable(
         f"the task queue is unavailable ({type(exc).__name__}); nothing was started, retry"
     ) from exc
 
 
-# ---------------------------------------------------------------- running it (worker side)
-
-
-@lru_cache(maxsize=2)
-def _volume(name: str, checksum: str) -> np.ndarray:
-    """The image voxels as (z, y, x), cached for the next target of the same case."""
-    with default_storage.open(name, "rb") as fh:
-        data = fh.read()
-    img = nib.Nifti1Image.from_bytes(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
-    array = np.asanyarray(img.dataobj)
-    if array.ndim == 4:
-        array = array[..., 0]
-    return np.ascontiguousarray(array.transpose(2, 1, 0))
-
-
-def load_volume(image: Image) -> np.ndarray:
-    return _volume(image.file.name, image.checksum)
-
-
-def _engine_prompts(job: PresegmentJob):
-    from inference.engine import Prompt
-
-    prompts = []
-    for p in job.prompts:
-        mask = None
-        if p.get("mask_revision"):
-            revision = MaskRevision.objects.get(pk=p["mask_revision"])
-            with default_storage.open(revision.file.name, "rb") as fh:
-                mask = masks.decode_stored(fh.read())[p["index"]].astype(bool)
-        prompts.append(
-            Prompt(
-                index=p["index"],
-                box=tuple(p["box"]) if p.get("box") else None,
-                points=[(x, y, int(label)) for x, y, label in p.get("points") or []],
-                mask=mask,
-            )
-        )
-    return prompts
-
-
-def _window(job: PresegmentJob, image: Image):
-    if "window" in job.options:
-        w = job.options["window"]
-        return w if isinstance(w, str) else (w[0], w[1])
-    if job.case.project.default_window:
-        return job.case.project.default_window
-    if image.modality == "CT" and image.window_center is not None and image.window_width:
-        return (image.window_center, image.window_width)
-    return None
-
-
-class _Reporter:
-    """Throttled progress writes: the database row (for reconnecting browsers) and the
-    channel layer (for connected ones)."""
-
-    def __init__(self, job: PresegmentJob):
-        self.job = job
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done < total and now - self.last < PROGRESS_INTERVAL_S:
-            return
-        self.last = now
-        self.job.done, self.job.total = done, total
-        self.job.message = f"{done}/{total}"
-        PresegmentJob.objects.filter(pk=self.job.pk).update(
-            done=done, total=total, message=self.job.message, updated_at=timezone.now()
-        )
-        progress.publish(self.job)
-
-
-def _finish(job: PresegmentJob, status: str, message: str, result=None) -> PresegmentJob:
-    job.status, job.message, job.finished_at = status, message[:500], timezone.now()
-    if result is not None:
-        job.result = result
-    job.save(update_fields=["status", "message", "finished_at", "result", "updated_at"])
-    progress.publish(job)
-    return job
-
-
-def run_job(job_id: int, *, task_id: str = "") -> PresegmentJob:
-    """Run one job to completion. Safe to call again for the same job (redelivery)."""
-    from inference.cache import device_lock, get_model
-    from inference.engine import SegmentOptions, segment_clip, segment_volume
-
-    job = PresegmentJob.objects.select_related(
-        "case__image", "case__project", "target", "model_version"
-    ).get(pk=job_id)
-    if job.status in (JobStatus.DONE, JobStatus.FAILED):
-        return job
-    stored = MaskRevision.objects.filter(idempotency_key=idempotency_key(job)).first()
-    if stored is not None:  # the revision was saved before a crash; only the status was lost
-        return _finish(job, JobStatus.DONE, "done", stored)
-    if job.model_version is None:
-        return _finish(job, JobStatus.FAILED, "the model version of this job was deleted")
-    job.status, job.started_at = JobStatus.RUNNING, timezone.now()
-    job.attempts += 1
-    job.task_id = task_id or job.task_id
-    job.message = "loading the model"
-    job.save(update_fields=["status", "started_at", "attempts", "task_id", "message", "updated_at"])
-    progress.publish(job)
-
-    image = job.case.image
-    volume = load_volume(image)
-    loaded = get_model(model_path(job.model_version), config=job.model_version.config)
-    options = SegmentOptions(
-        window=_window(job, image),
-        early_stop_patience=job.options.get("early_stop_patience", 3),
-        z_range=tuple(job.options["z_range"]) if job.options.get("z_range") else None,
+def represegment_unopened(version: ModelVersion, *, actor=None) -> int:
+    """After production changes: pre-segment again every case no annotator has opened yet (new
+    or ready, never opened) with the new production model. Opened cases are never touched."""
+    cases = Case.objects.filter(
+        status__in=[CaseStatus.NEW, CaseStatus.READY], first_opened_at__isnull=True
     )
-    try:
-        prompts = _engine_prompts(job)
-        report = _Reporter(job)
-        with device_lock(loaded.device):
-            if image.kind == "video":
-                options.early_stop_patience = job.options.get("early_stop_patience")
-                options.largest_component = False
-                mask = segment_clip(loaded, volume, prompts, options, progress=report)
-            else:
-                mask = segment_volume(
-                    loaded, volume, image.modality, prompts, options, progress=report
-                )
-    except ValueError as exc:  # a prompt the engine cannot use: permanent
-        return _finish(job, JobStatus.FAILED, f"the prompt cannot be used: {exc}")
-    try:
-        saved = save_model_revision(
-            job.target,
-            mask,
-            model_version=job.model_version,
-            parent_id=job.parent_revision_id,
-            idempotency_key=idempotency_key(job),
-            note=f"pre-segmentation job {job.pk}",
-        )
-    except StaleParent:
-        return _finish(
-            job,
-            JobStatus.FAILED,
-            "the target was edited while the model ran; its result was not applied",
-        )
-    voxels = saved.revision.voxel_count
-    return _finish(job, JobStatus.DONE, f"done: {voxels} voxels", saved.revision)
-
-
-def fail_job(job_id: int, message: str) -> None:
-    job = PresegmentJob.objects.filter(pk=job_id).first()
-    if job is not None and job.status in ACTIVE:
-        _finish(job, JobStatus.FAILED, message)
-
-
-def finish_case(case_id: int) -> None:
-    """Once no automatic job of the case is pending, a pre-segmenting case becomes ready."""
-    case = Case.objects.get(pk=case_id)
-    if case.status != CaseStatus.PRESEGMENTING:
-        return
-    if case.presegment_jobs.filter(status__in=ACTIVE, automatic=True).exists():
-        return
-    with contextlib.suppress(InvalidTransition):  # someone opened it meanwhile
-        case_services.transition(case, CaseStatus.READY, actor_label="auto-presegment")
+    if version.project_id is not None:
+        cases = cases.filter(project_id=version.project_id)
+    else:  # the global default serves projects without a production model of their own
+        own = ModelVersion.objects.filter(
+            status=ModelStatus.PRODUCTION, project__isnull=False
+        ).values("project_id")
+        cases = cases.exclude(project_id__in=own)
+    count = sum(1 for case in cases if queue_case(case, actor=actor))
+    record("model.represegment", actor=actor, obj=version, project=version.project, cases=count)
+    return count

@@ -24,6 +24,7 @@ from annotator.annotations import masks
 from annotator.annotations.models import MaskRevision, Target
 from annotator.audit.services import record
 from annotator.cases.models import CaseStatus
+from annotator.cases.selectors import load_volume
 from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
 
 from . import progress, services
@@ -246,8 +247,6 @@ def _load_mask(revision: MaskRevision) -> np.ndarray:
 
 
 def _examples(snapshot: Snapshot, split: str) -> list[_Example]:
-    from annotator.annotations.presegment import load_volume
-
     entries = snapshot.entries.filter(split=split).select_related(
         "revision", "target", "case__image"
     )

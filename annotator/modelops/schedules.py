@@ -20,6 +20,11 @@ from . import rounds
 from .models import ACTIVE_ROUND_STATUSES, RoundTrigger, TrainingRound
 
 TASK = "annotator.modelops.tasks.scheduled_round"
+KEEP = object()  # update_policy(cron=KEEP): leave the timed schedule as it is
+POLICY_FIELDS = frozenset(
+    {"heldout_fraction", "steps", "auto_promote", "promote_margin", "min_new_accepted",
+     "nsd_tolerance_mm"}
+)  # fmt: skip
 
 
 def task_name(project) -> str:
@@ -56,6 +61,27 @@ def set_schedule(project, *, cron: str | None, min_new_accepted: int | None = No
     record("round.schedule", actor=actor, project=project, cron=cron,
            min_new_accepted=policy.min_new_accepted)  # fmt: skip
     return describe(project)
+
+
+@transaction.atomic
+def update_policy(project, *, actor, cron=KEEP, **fields):
+    """Change a project's round policy (any of POLICY_FIELDS) and, unless cron is KEEP, its
+    timed schedule. Checked here whoever calls (API or page); audited."""
+    unknown = set(fields) - POLICY_FIELDS
+    if unknown:
+        raise InvalidInput(f"unknown round policy field(s): {sorted(unknown)}")
+    policy = rounds.policy_for(project)
+    for name, value in fields.items():
+        setattr(policy, name, value)
+    if not 0 < policy.heldout_fraction < 1 or policy.steps < 1:
+        raise InvalidInput("held-out fraction must be in (0, 1) and steps at least 1")
+    if policy.min_new_accepted < 0:
+        raise InvalidInput("min_new_accepted must be 0 (off) or more")
+    policy.save()
+    record("round.policy", actor=actor, project=project, fields=sorted(fields))
+    if cron is not KEEP:
+        set_schedule(project, cron=cron or None, actor=actor)
+    return policy
 
 
 def describe(project) -> dict:

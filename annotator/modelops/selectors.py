@@ -1,8 +1,12 @@
-"""Reads for the model registry."""
+"""Reads for the model registry and training rounds."""
 
 from __future__ import annotations
 
-from .models import ModelStatus, ModelVersion
+from django.db.models import Q, QuerySet
+
+from annotator.projects import policy
+
+from .models import ModelStatus, ModelVersion, TrainingRound
 
 
 def production_model(project) -> ModelVersion | None:
@@ -11,3 +15,14 @@ def production_model(project) -> ModelVersion | None:
     if own is not None:
         return own
     return ModelVersion.objects.filter(project__isnull=True, status=ModelStatus.PRODUCTION).first()
+
+
+def visible_models(user) -> QuerySet[ModelVersion]:
+    """Global default models and those of the user's projects."""
+    return ModelVersion.objects.filter(
+        Q(project__isnull=True) | Q(project__in=policy.visible_projects(user))
+    ).select_related("project")
+
+
+def visible_rounds(user) -> QuerySet[TrainingRound]:
+    return TrainingRound.objects.filter(project__in=policy.visible_projects(user))

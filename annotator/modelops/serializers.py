@@ -105,3 +105,37 @@ class RoundPolicySerializer(serializers.ModelSerializer):
         if not 0 < value < 1:
             raise serializers.ValidationError("must be between 0 and 1")
         return value
+
+
+class PresegmentPromptSerializer(serializers.Serializer):
+    index = serializers.IntegerField(min_value=0, help_text="slice or frame")
+    box = serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=4,
+        max_length=4,
+        required=False,
+        allow_null=True,
+    )
+    points = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=3, max_length=3),
+        required=False,
+        help_text="[[x, y, 1 positive | 0 negative], ...]",
+    )
+    mask_revision = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="use this revision's mask on `index` as a mask prompt (a corrected slice)",
+    )
+
+
+class PresegmentRequestSerializer(serializers.Serializer):
+    prompts = PresegmentPromptSerializer(many=True, required=False, default=list)
+    replace = serializers.BooleanField(
+        default=False, help_text="use only these prompts, not the target's own box/points"
+    )
+    options = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text='{"window": "lung" | [center, width], "z_range": [z0, z1], '
+        '"early_stop_patience": 3 | null}',
+    )

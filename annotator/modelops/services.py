@@ -12,6 +12,7 @@ from django.utils import timezone
 from annotator.audit.services import record
 from annotator.core.errors import Conflict, InvalidInput
 
+from . import events
 from .models import ModelStatus, ModelVersion
 
 
@@ -107,7 +108,7 @@ def promote(version: ModelVersion, *, actor=None, reason: str = "") -> ModelVers
         reason=reason,
         previous=previous.pk if previous else None,
     )
-    transaction.on_commit(lambda: represegment_unopened(version, actor=actor))
+    transaction.on_commit(lambda: _announce(version, actor))
     return version
 
 
@@ -129,26 +130,10 @@ def rollback(project=None, *, actor=None) -> ModelVersion:
     previous.status = ModelStatus.PRODUCTION
     previous.save(update_fields=["status"])
     record("model.rollback", actor=actor, obj=previous, project=project, replaced=current.pk)
-    transaction.on_commit(lambda: represegment_unopened(previous, actor=actor))
+    transaction.on_commit(lambda: _announce(previous, actor))
     return previous
 
 
-def represegment_unopened(version: ModelVersion, *, actor=None) -> int:
-    """After production changes: pre-segment again every case no annotator has opened yet (new
-    or ready, never opened) with the new production model. Opened cases are never touched."""
-    from annotator.annotations.presegment import queue_case
-    from annotator.cases.models import Case, CaseStatus
-
-    cases = Case.objects.filter(
-        status__in=[CaseStatus.NEW, CaseStatus.READY], first_opened_at__isnull=True
-    )
-    if version.project_id is not None:
-        cases = cases.filter(project_id=version.project_id)
-    else:  # the global default serves projects without a production model of their own
-        own = ModelVersion.objects.filter(
-            status=ModelStatus.PRODUCTION, project__isnull=False
-        ).values("project_id")
-        cases = cases.exclude(project_id__in=own)
-    count = sum(1 for case in cases if queue_case(case, actor=actor))
-    record("model.represegment", actor=actor, obj=version, project=version.project, cases=count)
-    return count
+def _announce(version: ModelVersion, actor) -> None:
+    """Production changed (committed): subscribers re-segment the cases nobody opened yet."""
+    events.production_model_changed.send(ModelVersion, version=version, actor=actor)

@@ -1,7 +1,9 @@
-"""Celery tasks for the model loop: thin wrappers over annotator.modelops.rounds.
+"""Celery tasks for the model loop: thin wrappers over presegment_run and rounds.
 
-train_round runs on the `training` queue (acks_late: a worker lost mid-training leaves the task
-to be redelivered, and training resumes from the round's last checkpoint).
+presegment_* run on the `gpu` queue; train_round on the `training` queue. acks_late +
+reject_on_worker_lost: a worker that dies mid-task leaves the message to be redelivered; a
+pre-segmentation job is idempotent (the redelivery finishes it once) and training resumes from
+the round's last checkpoint.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from annotator.core.errors import DomainError
 from annotator.projects.models import Project
 
-from . import rounds, schedules
+from . import presegment_run, rounds, schedules
 
 log = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
@@ -52,3 +56,40 @@ def scheduled_round(project_id: int) -> str:
         return schedules.maybe_start(project)
     except DomainError as exc:
         return f"not started: {exc.message}"
+
+
+PRESEGMENT = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "soft_time_limit": settings.PRESEGMENT_SOFT_TIME_LIMIT,
+    "time_limit": settings.PRESEGMENT_SOFT_TIME_LIMIT + 60,
+}
+
+
+def _run_job(task, job_id: int) -> None:
+    try:
+        presegment_run.run_job(job_id, task_id=task.request.id or "")
+    except SoftTimeLimitExceeded:
+        presegment_run.fail_job(job_id, "pre-segmentation took longer than the time limit")
+    except TRANSIENT:
+        if task.request.retries >= task.max_retries:
+            presegment_run.fail_job(job_id, "a service stayed unavailable; try again later")
+        raise
+
+
+@shared_task(**PRESEGMENT)
+def presegment_target(self, job_id: int) -> None:
+    _run_job(self, job_id)
+
+
+@shared_task(**PRESEGMENT)
+def presegment_case(self, case_id: int, job_ids: list[int]) -> None:
+    for job_id in job_ids:
+        _run_job(self, job_id)
+    presegment_run.finish_case(case_id)

@@ -12,26 +12,26 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotator.core.errors import DomainError
-from annotator.projects.access import visible_projects
+from annotator.projects import policy
+from annotator.projects.selectors import get_visible_project
 
 from . import rounds, schedules, services
 from .models import ModelVersion, TrainingRound
-from .selectors import production_model
+from .selectors import production_model, visible_rounds
 
 
 def _project(request, pk):
-    return get_object_or_404(visible_projects(request.user), pk=pk)
+    return get_visible_project(request.user, pk)
 
 
 def _require_admin(request) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("only admins manage models and rounds")
+    policy.require(request.user, "model.manage")
 
 
 @login_required
 def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
     project = _project(request, pk)
-    policy = rounds.policy_for(project)
+    round_policy = rounds.policy_for(project)
     return render(
         request,
         "modelops/rounds.html",
@@ -41,10 +41,10 @@ def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
                 "snapshot", "candidate", "base_model", "started_by"
             ),
             "production": production_model(project),
-            "policy": policy,
+            "policy": round_policy,
             "schedule": schedules.describe(project),
             "new_accepted": rounds.new_accepted_since_last_round(project),
-            "can_act": request.user.is_staff,
+            "can_act": policy.can(request.user, "model.manage"),
         },
     )
 
@@ -74,22 +74,18 @@ def start_round(request: HttpRequest, pk: int) -> HttpResponse:
 def save_policy(request: HttpRequest, pk: int) -> HttpResponse:
     _require_admin(request)
     project = _project(request, pk)
-    policy = rounds.policy_for(project)
+    current = rounds.policy_for(project)
+    form = request.POST
     try:
-        policy.steps = int(request.POST.get("steps", policy.steps))
-        policy.heldout_fraction = float(
-            request.POST.get("heldout_fraction", policy.heldout_fraction)
-        )
-        policy.promote_margin = float(request.POST.get("promote_margin", policy.promote_margin))
-        policy.auto_promote = request.POST.get("auto_promote") == "on"
-        if not 0 < policy.heldout_fraction < 1 or policy.steps < 1:
-            raise ValueError("held-out fraction must be in (0, 1) and steps at least 1")
-        policy.save()
-        schedules.set_schedule(
+        schedules.update_policy(
             project,
-            cron=request.POST.get("cron", "").strip() or None,
-            min_new_accepted=int(request.POST.get("min_new_accepted") or 0),
             actor=request.user,
+            cron=form.get("cron", "").strip() or None,
+            steps=int(form.get("steps", current.steps)),
+            heldout_fraction=float(form.get("heldout_fraction", current.heldout_fraction)),
+            promote_margin=float(form.get("promote_margin", current.promote_margin)),
+            auto_promote=form.get("auto_promote") == "on",
+            min_new_accepted=int(form.get("min_new_accepted") or 0),
         )
         messages.success(request, "Round policy and schedule saved.")
     except (DomainError, ValueError) as exc:
@@ -100,7 +96,7 @@ def save_policy(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def round_page(request: HttpRequest, pk: int) -> HttpResponse:
     round_ = get_object_or_404(
-        TrainingRound.objects.filter(project__in=visible_projects(request.user)).select_related(
+        visible_rounds(request.user).select_related(
             "project", "snapshot", "candidate", "base_model"
         ),
         pk=pk,
@@ -131,7 +127,7 @@ def round_page(request: HttpRequest, pk: int) -> HttpResponse:
             "comparison": comparison,
             "targets": targets,
             "gate": metrics.get("gate"),
-            "can_act": request.user.is_staff,
+            "can_act": policy.can(request.user, "model.manage"),
         },
     )
 
@@ -140,9 +136,7 @@ def round_page(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def round_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     _require_admin(request)
-    round_ = get_object_or_404(
-        TrainingRound.objects.filter(project__in=visible_projects(request.user)), pk=pk
-    )
+    round_ = get_object_or_404(visible_rounds(request.user), pk=pk)
     try:
         if action == "promote":
             rounds.promote_round(round_, actor=request.user, reason="promoted from the round page")
@@ -168,7 +162,7 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
             "project": project,
             "versions": versions.select_related("parent", "project").order_by("-created_at"),
             "production": production_model(project),
-            "can_act": request.user.is_staff,
+            "can_act": policy.can(request.user, "model.manage"),
         },
     )
 

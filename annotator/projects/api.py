@@ -2,7 +2,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,14 +10,10 @@ from rest_framework.views import APIView
 from annotator.audit.services import record
 from annotator.core.throttles import SigninThrottle
 
-from . import services
-from .access import has_role, roles, visible_projects
-from .models import Membership, Project, Role
+from . import policy, services
+from .models import Membership, Project
+from .selectors import get_visible_project
 from .serializers import MembershipSerializer, ProjectSerializer, TokenRequestSerializer
-
-
-def get_visible_project(user, pk) -> Project:
-    return get_object_or_404(visible_projects(user), pk=pk)
 
 
 class ProjectList(generics.ListCreateAPIView):
@@ -30,11 +26,9 @@ class ProjectList(generics.ListCreateAPIView):
     ordering_fields = ["name", "created_at"]
 
     def get_queryset(self):
-        return visible_projects(self.request.user).order_by("name")
+        return policy.visible_projects(self.request.user).order_by("name")
 
     def perform_create(self, serializer):
-        if not self.request.user.is_staff:
-            raise PermissionDenied("only admins create projects")
         serializer.instance = services.create_project(
             actor=self.request.user, **serializer.validated_data
         )
@@ -46,12 +40,10 @@ class ProjectDetail(generics.RetrieveUpdateAPIView):
     serializer_class = ProjectSerializer
 
     def get_queryset(self):
-        return visible_projects(self.request.user)
+        return policy.visible_projects(self.request.user)
 
     def perform_update(self, serializer):
         project = serializer.instance
-        if not has_role(self.request.user, project, Role.MANAGER):
-            raise PermissionDenied("only the project's managers change it")
         serializer.instance = services.update_project(
             project, actor=self.request.user, **serializer.validated_data
         )
@@ -73,8 +65,6 @@ class MemberList(generics.ListCreateAPIView):
 
     def perform_create(self, serializer):
         project = self.get_project()
-        if not has_role(self.request.user, project, Role.MANAGER):
-            raise PermissionDenied("only the project's managers add members")
         data = serializer.validated_data
         serializer.instance = services.add_member(
             project, data["user"], data["role"], actor=self.request.user
@@ -92,8 +82,6 @@ class MemberDetail(generics.DestroyAPIView):
         return get_object_or_404(self.get_queryset(), pk=self.kwargs["member_id"])
 
     def perform_destroy(self, membership):
-        if not has_role(self.request.user, membership.project, Role.MANAGER):
-            raise PermissionDenied("only the project's managers remove members")
         services.remove_member(membership, actor=self.request.user)
 
 
@@ -109,8 +97,13 @@ class Me(APIView):
                 "username": user.username,
                 "is_admin": user.is_staff,
                 "projects": [
-                    {"id": p.pk, "slug": p.slug, "name": p.name, "roles": sorted(roles(user, p))}
-                    for p in visible_projects(user)
+                    {
+                        "id": p.pk,
+                        "slug": p.slug,
+                        "name": p.name,
+                        "roles": sorted(policy.roles(user, p)),
+                    }
+                    for p in policy.visible_projects(user)
                 ],
             }
         )

@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from .access import roles
+from .policy import roles
 from .models import Membership, Project, Role, validate_labels
 
 

@@ -1,4 +1,4 @@
-"""Writes for projects and memberships."""
+"""Writes for projects and memberships; each checks the permission policy first."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from django.db import transaction
 
 from annotator.audit.services import record
 
+from . import policy
 from .models import Membership, Project
 
 
 @transaction.atomic
 def create_project(*, actor, **fields) -> Project:
+    policy.require(actor, "project.create")
     project = Project(**fields)
     project.full_clean()
     project.save()
@@ -20,6 +22,7 @@ def create_project(*, actor, **fields) -> Project:
 
 @transaction.atomic
 def update_project(project: Project, *, actor, **fields) -> Project:
+    policy.require(actor, "project.change", project)
     for name, value in fields.items():
         setattr(project, name, value)
     project.full_clean()
@@ -30,6 +33,7 @@ def update_project(project: Project, *, actor, **fields) -> Project:
 
 @transaction.atomic
 def add_member(project: Project, user, role: str, *, actor) -> Membership:
+    policy.require(actor, "project.add_member", project)
     membership, created = Membership.objects.get_or_create(project=project, user=user, role=role)
     if created:
         record(
@@ -45,6 +49,7 @@ def add_member(project: Project, user, role: str, *, actor) -> Membership:
 
 @transaction.atomic
 def remove_member(membership: Membership, *, actor) -> None:
+    policy.require(actor, "project.remove_member", membership.project)
     record(
         "membership.remove",
         actor=actor,

@@ -1,6 +1,6 @@
 import pytest
 
-from annotator.annotations import services
+from annotator.annotations import services, workflow
 from annotator.annotations.models import Assignment, Review
 from annotator.cases import selectors
 from annotator.cases.models import CaseStatus
@@ -19,38 +19,38 @@ def submitted(project, people):
     targets = [factories.target(case), factories.target(case, label="cyst")]
     for t in targets:
         save(case, t, people["annotator"])
-    services.submit(case, actor=people["annotator"])
+    workflow.submit(case, actor=people["annotator"])
     return case, targets
 
 
 def test_submit_needs_a_mask_for_every_target(project, people):
     case = factories.case(project, assignee=people["annotator"], status=CaseStatus.IN_PROGRESS)
     with pytest.raises(Conflict, match="no targets"):
-        services.submit(case, actor=people["annotator"])
+        workflow.submit(case, actor=people["annotator"])
     t1, t2 = factories.target(case), factories.target(case)
     save(case, t1, people["annotator"])
     with pytest.raises(Conflict, match=str(t2.pk)):
-        services.submit(case, actor=people["annotator"])
+        workflow.submit(case, actor=people["annotator"])
     save(case, t2, people["annotator"])
     with pytest.raises(NotAllowed):
-        services.submit(case, actor=people["annotator2"])
-    assert services.submit(case, actor=people["annotator"]).status == CaseStatus.SUBMITTED
+        workflow.submit(case, actor=people["annotator2"])
+    assert workflow.submit(case, actor=people["annotator"]).status == CaseStatus.SUBMITTED
 
 
 def test_accepting_every_target_accepts_the_case(submitted, people):
     case, (t1, t2) = submitted
-    services.review_target(t1, actor=people["reviewer"], decision="accept")
+    workflow.review_target(t1, actor=people["reviewer"], decision="accept")
     case.refresh_from_db()
     assert case.status == CaseStatus.SUBMITTED  # one target still waits
-    services.review_target(t2, actor=people["reviewer"], decision="accept")
+    workflow.review_target(t2, actor=people["reviewer"], decision="accept")
     case.refresh_from_db()
     assert case.status == CaseStatus.ACCEPTED and case.closed_at is not None
 
 
 def test_one_rejection_sends_the_case_back_with_the_comment(submitted, people):
     case, (t1, t2) = submitted
-    services.review_target(t1, actor=people["reviewer"], decision="accept")
-    services.review_target(t2, actor=people["reviewer"], decision="reject", comment="missed a lobe")
+    workflow.review_target(t1, actor=people["reviewer"], decision="accept")
+    workflow.review_target(t2, actor=people["reviewer"], decision="reject", comment="missed a lobe")
     case.refresh_from_db()
     assert case.status == CaseStatus.REJECTED
     queue = list(selectors.my_queue(people["annotator"]))
@@ -60,8 +60,8 @@ def test_one_rejection_sends_the_case_back_with_the_comment(submitted, people):
     save(case, t2, people["annotator"], parent=t2.revisions.last().pk)
     case.refresh_from_db()
     assert case.status == CaseStatus.IN_PROGRESS
-    services.submit(case, actor=people["annotator"])
-    case = services.review_case(case, actor=people["reviewer"], decision="accept")
+    workflow.submit(case, actor=people["annotator"])
+    case = workflow.review_case(case, actor=people["reviewer"], decision="accept")
     assert case.status == CaseStatus.ACCEPTED
     assert Review.objects.filter(target=t1).count() == 1  # t1's accepted mask was not re-reviewed
 
@@ -69,29 +69,29 @@ def test_one_rejection_sends_the_case_back_with_the_comment(submitted, people):
 def test_review_rules(submitted, people, project):
     case, (t1, _) = submitted
     with pytest.raises(InvalidInput, match="comment"):
-        services.review_target(t1, actor=people["reviewer"], decision="reject")
+        workflow.review_target(t1, actor=people["reviewer"], decision="reject")
     with pytest.raises(NotAllowed):
-        services.review_target(t1, actor=people["annotator2"], decision="accept")
+        workflow.review_target(t1, actor=people["annotator2"], decision="accept")
     # Four eyes: a reviewer who is also the case's annotator cannot review it.
     factories.Membership.objects.create(project=project, user=people["annotator"], role="reviewer")
     both = type(people["annotator"]).objects.get(pk=people["annotator"].pk)  # fresh role cache
     with pytest.raises(NotAllowed, match="another reviewer"):
-        services.review_target(t1, actor=both, decision="accept")
+        workflow.review_target(t1, actor=both, decision="accept")
     other = factories.case(project, assignee=people["annotator2"], status=CaseStatus.IN_PROGRESS)
     with pytest.raises(Conflict, match="not submitted"):
-        services.review_case(other, actor=people["reviewer"], decision="accept")
+        workflow.review_case(other, actor=people["reviewer"], decision="accept")
 
 
 def test_assign_and_reassign(project, people):
     case = factories.case(project)
-    services.assign(case, people["annotator"], actor=people["manager"])
-    services.assign(case, people["annotator2"], actor=people["manager"])
+    workflow.assign(case, people["annotator"], actor=people["manager"])
+    workflow.assign(case, people["annotator2"], actor=people["manager"])
     assert Assignment.objects.filter(case=case, active=True).get().annotator == people["annotator2"]
     assert Assignment.objects.filter(case=case).count() == 2
     with pytest.raises(NotAllowed):
-        services.assign(case, people["annotator"], actor=people["annotator"])
+        workflow.assign(case, people["annotator"], actor=people["annotator"])
     with pytest.raises(InvalidInput, match="not an annotator"):
-        services.assign(case, people["reviewer"], actor=people["manager"])
+        workflow.assign(case, people["reviewer"], actor=people["manager"])
 
 
 def test_queue_order_and_claiming(project, people):
@@ -103,6 +103,6 @@ def test_queue_order_and_claiming(project, people):
     assert list(selectors.my_queue(a)) == [rejected, open_, ready]
     free = factories.case(project, status=CaseStatus.READY)
     assert list(selectors.unclaimed_cases(a)) == [free]
-    assert services.claim(free, a) is not None
-    assert services.claim(free, people["annotator2"]) is None  # already taken
+    assert workflow.claim(free, a) is not None
+    assert workflow.claim(free, people["annotator2"]) is None  # already taken
     assert list(selectors.unclaimed_cases(people["annotator2"])) == []

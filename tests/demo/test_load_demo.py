@@ -6,10 +6,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from annotator.annotations.models import Target
-from annotator.annotations.presegment import load_volume
 from annotator.cases.models import Case, CaseStatus
-from annotator.projects.access import roles
+from annotator.cases.selectors import load_volume
 from annotator.projects.models import Project
+from annotator.projects.policy import roles
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from annotator.annotations import services
+from annotator.annotations import services, workflow
 from annotator.annotations.models import PresegmentJob
 from annotator.modelops.models import ModelVersion
 from tests import factories
@@ -86,17 +86,17 @@ def reprompt(target, user):
 
 def submit(case, user):
     case.refresh_from_db()
-    return services.submit(case, actor=user)
+    return workflow.submit(case, actor=user)
 
 
 def start(case, user):
     case.refresh_from_db()
-    return services.start(case, actor=user)
+    return workflow.start(case, actor=user)
 
 
 def review(target, user, decision="accept", comment=""):
     target = type(target).objects.get(pk=target.pk)  # the current head
-    return services.review_target(target, actor=user, decision=decision, comment=comment)
+    return workflow.review_target(target, actor=user, decision=decision, comment=comment)
 
 
 def two_target_history(project, people, clock):

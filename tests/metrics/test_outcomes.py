@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from annotator.annotations import services
+from annotator.annotations import workflow
 from annotator.metrics import services as metrics
 from annotator.metrics.models import TargetOutcome
 from tests import factories
@@ -123,7 +123,7 @@ def test_not_accepted_targets_have_no_outcome(project, people, clock):
     assert metrics.record_outcome(t) is not None
     # The manager reopens; the annotator changes it and it is rejected: the outcome goes.
     case.refresh_from_db()
-    services.reopen(case, actor=people["manager"])
+    workflow.reopen(case, actor=people["manager"])
     human_save(t, people["annotator"], box_mask(case, x=(4, 6)), active_seconds=1)
     submit(case, people["annotator"])
     review(t, people["reviewer"], "reject", comment="no")

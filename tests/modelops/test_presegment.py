@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from annotator.annotations import presegment, services
+from annotator.annotations import services
 from annotator.annotations.models import JobStatus, MaskRevision, PresegmentJob
 from annotator.cases.models import CaseStatus
 from annotator.core.errors import Conflict, InvalidInput, NotAllowed
+from annotator.modelops import presegment, presegment_run
 from tests import factories
 
 
@@ -41,12 +42,12 @@ def test_running_a_job_twice_stores_one_revision(ctx, django_capture_on_commit_c
     case, target, user = ctx
     with django_capture_on_commit_callbacks(execute=False):
         job = presegment.request(target, actor=user)
-    presegment.run_job(job.pk)
-    presegment.run_job(job.pk)
+    presegment_run.run_job(job.pk)
+    presegment_run.run_job(job.pk)
     assert MaskRevision.objects.filter(target=target).count() == 1
     # A crash after the revision was saved but before the job was marked done:
     PresegmentJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
-    again = presegment.run_job(job.pk)
+    again = presegment_run.run_job(job.pk)
     assert again.status == JobStatus.DONE and MaskRevision.objects.count() == 1
 
 
@@ -60,7 +61,7 @@ def test_an_edit_during_the_run_is_never_overwritten(ctx, django_capture_on_comm
         data=factories.mask_nifti(case, factories.mask_for(case)),
         parent_id=None,
     ).revision
-    job = presegment.run_job(job.pk)
+    job = presegment_run.run_job(job.pk)
     assert job.status == JobStatus.FAILED and "edited while the model ran" in job.message
     target.refresh_from_db()
     assert target.head_id == human.pk and MaskRevision.objects.count() == 1
@@ -174,7 +175,7 @@ def test_api_presegment_and_jobs(ctx, client_for, django_capture_on_commit_callb
 def test_broker_down_gives_503_and_no_stuck_job(ctx, client_for, monkeypatch):
     from kombu.exceptions import OperationalError
 
-    from annotator.annotations import tasks
+    from annotator.modelops import tasks
 
     def refuse(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")

@@ -20,9 +20,9 @@ from django.utils import timezone
 from annotator.audit.services import record
 from annotator.cases.models import Case
 from annotator.core.errors import Conflict, InvalidInput
-from annotator.modelops.models import ModelVersion
-from annotator.projects.access import require_role
-from annotator.projects.models import Project, Role
+from annotator.modelops.models import ModelVersion, Snapshot, TrainingRound
+from annotator.projects import policy
+from annotator.projects.models import Project
 
 from ..models import Export, ExportFormat, ExportScope, ExportStatus
 from . import dicom_seg, formats
@@ -83,7 +83,7 @@ def request_export(
 ) -> Export:
     """Create an export; small ones (or inline=True) are built before this returns, the others
     go to the `default` Celery queue once the caller's transaction commits."""
-    require_role(actor, project, Role.MANAGER)
+    policy.require(actor, "metrics.export", project)
     if scope not in ExportScope.values:
         raise InvalidInput(f"scope must be one of {ExportScope.values}")
     if fmt not in ExportFormat.values:
@@ -271,3 +271,25 @@ def require_downloadable(export: Export) -> None:
             f"export {export.pk} is {export.status}; download it once it is done",
             code="export_not_ready",
         )
+
+
+def export_subjects(
+    project: Project, *, training_round: int | None, case: int | None, model_version: int | None
+) -> tuple[Case | None, ModelVersion | None, Snapshot | None]:
+    """The case, model version and round snapshot an export request names by id, each checked
+    to exist (and to belong to the project where it has one)."""
+    found_case = found_model = snapshot = None
+    if training_round is not None:
+        round_ = TrainingRound.objects.filter(project=project, pk=training_round).first()
+        if round_ is None:
+            raise InvalidInput(f"project {project.slug} has no round {training_round}")
+        snapshot = round_.snapshot
+    if case is not None:
+        found_case = Case.objects.filter(project=project, pk=case).first()
+        if found_case is None:
+            raise InvalidInput(f"project {project.slug} has no case {case}")
+    if model_version is not None:
+        found_model = ModelVersion.objects.filter(pk=model_version).first()
+        if found_model is None:
+            raise InvalidInput(f"there is no model version {model_version}")
+    return found_case, found_model, snapshot

@@ -1,0 +1,80 @@
+"""Reads for the annotation workflow: targets a user may see, cases with their assignee and
+target count (what the case API and the pages show), and the filters over them."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, QuerySet
+from django.http import Http404
+from django_filters import rest_framework as filters
+
+from annotator.cases.models import Case, CaseStatus
+from annotator.cases.selectors import can_see_case
+
+from .models import Assignment, Decision, Review, Target
+
+
+def get_visible_target(user, pk) -> Target:
+    """The target, or 404 when it does not exist or its case is not visible to ``user``.
+
+    One lookup by primary key and a policy check (what visible_cases() filters on), rather than
+    a DISTINCT query over every case the user may see: this runs on every mask save.
+    """
+    target = (
+        Target.objects.select_related("case__project", "case__image", "head").filter(pk=pk).first()
+    )
+    if target is None or not can_see_case(user, target.case):
+        raise Http404("No Target matches the given query.")
+    return target
+
+
+def case_targets(case: Case) -> QuerySet[Target]:
+    """A case's targets with what their serializer shows."""
+    return (
+        Target.objects.filter(case=case)
+        .select_related("case__project", "head")
+        .prefetch_related("reviews__reviewer")
+    )
+
+
+def with_assignee(qs: QuerySet[Case], *, to_attr: str | None = None) -> QuerySet[Case]:
+    """Cases with their active assignment (and its annotator) prefetched."""
+    active = Assignment.objects.filter(active=True).select_related("annotator")
+    return qs.prefetch_related(Prefetch("assignments", queryset=active, to_attr=to_attr))
+
+
+def with_details(qs: QuerySet[Case]) -> QuerySet[Case]:
+    """Cases as the case serializer shows them: assignee and target count."""
+    return with_assignee(qs).annotate(target_count=Count("targets", distinct=True))
+
+
+def case_details(pk: int) -> Case:
+    return with_details(Case.objects.filter(pk=pk)).get()
+
+
+def rejection_comments(cases) -> dict[int, str]:
+    """The latest rejection comment of each rejected case (shown in the worklist)."""
+    ids = [c.pk for c in cases if c.status == CaseStatus.REJECTED]
+    comments: dict[int, str] = {}
+    reviews = Review.objects.filter(target__case_id__in=ids, decision=Decision.REJECT).order_by(
+        "-created_at"
+    )
+    for review in reviews.values("target__case_id", "comment"):
+        comments.setdefault(review["target__case_id"], review["comment"])
+    return comments
+
+
+class CaseFilter(filters.FilterSet):
+    """Filters of the case list: status (repeatable), assignee (username), study id."""
+
+    status = filters.MultipleChoiceFilter(choices=CaseStatus.choices)
+    assignee = filters.CharFilter(
+        field_name="assignments__annotator__username", method="filter_assignee"
+    )
+    study_id = filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Case
+        fields = ["status", "assignee", "study_id"]
+
+    def filter_assignee(self, qs, name, value):
+        return qs.filter(assignments__annotator__username=value, assignments__active=True)

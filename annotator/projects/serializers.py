@@ -1,8 +1,8 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from .policy import roles
 from .models import Membership, Project, Role, validate_labels
+from .policy import roles
 
 
 class LabelSerializer(serializers.Serializer):

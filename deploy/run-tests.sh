@@ -18,6 +18,9 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 echo "==> ruff"
 ruff check . && ruff format --check .
 
+echo "==> layer contract (import-linter; docs/architecture.md)"
+lint-imports
+
 echo "==> docker compose config (deploy/docker-compose.yml, validated without a daemon)"
 compose_env_made=""
 if [ ! -f deploy/.env ]; then cp deploy/.env.example deploy/.env; compose_env_made=1; fi

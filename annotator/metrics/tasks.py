@@ -11,6 +11,9 @@ import contextlib
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from annotator.annotations.models import Target
+from annotator.projects.models import Project
+
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 COMMON = {
     "acks_late": True,
@@ -24,9 +27,7 @@ COMMON = {
 
 @shared_task(**COMMON)
 def record_outcome(target_id: int) -> None:
-    from annotator.annotations.models import Target
-
-    from . import services
+    from . import services  # (services queue these tasks: imported when run, not at load)
 
     with contextlib.suppress(Target.DoesNotExist):  # deleted since the review: nothing to do
         services.record_outcome(target_id)
@@ -34,8 +35,6 @@ def record_outcome(target_id: int) -> None:
 
 @shared_task(**COMMON)
 def backfill_outcomes(project_id: int | None = None, missing_only: bool = True) -> int:
-    from annotator.projects.models import Project
-
     from . import services
 
     project = Project.objects.get(pk=project_id) if project_id else None

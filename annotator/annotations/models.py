@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from annotator.cases.models import Case
+from annotator.core.models import WriteOnce
 
 
 class Target(models.Model):
@@ -43,7 +44,7 @@ def mask_upload_path(instance: "MaskRevision", filename: str) -> str:
     return f"masks/{case.project_id}/{case.pk}/{instance.target_id}/{filename}"
 
 
-class MaskRevision(models.Model):
+class MaskRevision(WriteOnce, models.Model):
     """An immutable mask of one target (gzip NIfTI in the image's grid). Never updated."""
 
     target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="revisions")
@@ -76,11 +77,6 @@ class MaskRevision(models.Model):
 
     def __str__(self) -> str:
         return f"revision {self.pk} of target {self.target_id} ({self.source})"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("mask revisions are immutable")
-        super().save(*args, **kwargs)
 
 
 class Assignment(models.Model):

@@ -10,8 +10,8 @@ class PointSerializer(serializers.Serializer):
     positive = serializers.BooleanField(default=True)
 
 
-class TargetSerializer(serializers.ModelSerializer):
-    box = serializers.ListField(
+def box_field() -> serializers.ListField:
+    return serializers.ListField(
         child=serializers.FloatField(),
         min_length=4,
         max_length=4,
@@ -19,6 +19,10 @@ class TargetSerializer(serializers.ModelSerializer):
         required=False,
         help_text="[x0, y0, x1, y1] in voxel coordinates of the key slice/frame",
     )
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    box = box_field()
     points = PointSerializer(many=True, required=False)
     color = serializers.SerializerMethodField()
     head_voxel_count = serializers.SerializerMethodField()
@@ -68,13 +72,7 @@ class TargetSerializer(serializers.ModelSerializer):
 
 class TargetPromptSerializer(serializers.Serializer):
     key_index = serializers.IntegerField(min_value=0)
-    box = serializers.ListField(
-        child=serializers.FloatField(),
-        min_length=4,
-        max_length=4,
-        allow_null=True,
-        required=False,
-    )
+    box = box_field()
     points = PointSerializer(many=True, required=False)
 
 

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from annotator.core.models import WriteOnce
 from annotator.projects.models import Project
 
 
@@ -86,7 +87,7 @@ class Split(models.TextChoices):
     HELDOUT = "heldout", "Held out"
 
 
-class Snapshot(models.Model):
+class Snapshot(WriteOnce, models.Model):
     """An immutable, hashed list of accepted mask revisions, split into train/held-out by case."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="snapshots")
@@ -100,11 +101,6 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot {self.sha256[:12]} ({self.train_count}+{self.heldout_count})"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("snapshots are immutable")
-        super().save(*args, **kwargs)
 
 
 class SnapshotEntry(models.Model):

@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError
 from annotator.core.errors import DomainError
 from annotator.projects.models import Project
 
-from . import presegment_run, rounds, schedules
+from . import presegment_run, round_run, schedules
 
 log = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
@@ -35,14 +35,14 @@ TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 )
 def train_round(self, round_id: int) -> None:
     try:
-        rounds.run_round(round_id, task_id=self.request.id or "")
+        round_run.run_round(round_id, task_id=self.request.id or "")
     except TRANSIENT:
         if self.request.retries >= self.max_retries:
-            rounds.fail_round(round_id, "a service stayed unavailable during the round")
+            round_run.fail_round(round_id, "a service stayed unavailable during the round")
         raise
     except Exception as exc:
         log.exception("round %s failed", round_id)
-        rounds.fail_round(round_id, f"{type(exc).__name__}: {exc}")
+        round_run.fail_round(round_id, f"{type(exc).__name__}: {exc}")
         raise
 
 

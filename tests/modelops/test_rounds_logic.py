@@ -5,7 +5,7 @@ import pytest
 from annotator.annotations.models import PresegmentJob
 from annotator.cases.models import CaseStatus
 from annotator.core.errors import Conflict, InvalidInput
-from annotator.modelops import rounds, schedules, services
+from annotator.modelops import evaluation, rounds, schedules, services
 from annotator.modelops.models import RoundStatus, TrainingRound
 from tests import factories
 from tests.modelops.helpers import blob_case
@@ -61,13 +61,15 @@ def _metrics(cand, prod, cand_labels, prod_labels):
 
 
 def test_gate():
-    ok, reason = rounds.gate(_metrics(0.80, 0.70, {"a": 0.8, "b": 0.8}, {"a": 0.7, "b": 0.7}), 0.02)
+    ok, reason = evaluation.gate(
+        _metrics(0.80, 0.70, {"a": 0.8, "b": 0.8}, {"a": 0.7, "b": 0.7}), 0.02
+    )
     assert ok, reason
-    worse, reason = rounds.gate(_metrics(0.69, 0.70, {"a": 0.69}, {"a": 0.70}), 0.02)
+    worse, reason = evaluation.gate(_metrics(0.69, 0.70, {"a": 0.69}, {"a": 0.70}), 0.02)
     assert not worse and "fell" in reason
-    small, reason = rounds.gate(_metrics(0.71, 0.70, {"a": 0.71}, {"a": 0.70}), 0.02)
+    small, reason = evaluation.gate(_metrics(0.71, 0.70, {"a": 0.71}, {"a": 0.70}), 0.02)
     assert not small and "does not beat" in reason
-    regress, reason = rounds.gate(
+    regress, reason = evaluation.gate(
         _metrics(0.90, 0.70, {"a": 0.99, "b": 0.60}, {"a": 0.6, "b": 0.8}), 0.02
     )
     assert not regress and "b" in reason

@@ -2,7 +2,7 @@
 
 import pytest
 
-from annotator.modelops import rounds
+from annotator.modelops import evaluation, round_data, rounds
 from annotator.modelops.models import ModelStatus, RoundPolicy, RoundStatus
 from tests import factories
 from tests.modelops.helpers import blob_case
@@ -38,7 +38,9 @@ def test_a_round_from_a_weak_model_improves_heldout_dice_and_the_gate_decides(
     assert candidate.status == ModelStatus.PRODUCTION and weak.status == ModelStatus.RETIRED
 
     # The same held-out cases with the roles swapped: the weak model as the candidate fails.
-    examples = rounds._examples(round_.snapshot, "heldout")
-    swapped = rounds.evaluate_models({"candidate": weak, "production": candidate}, examples, 2.0)
-    passed, reason = rounds.gate(swapped, 0.02)
+    examples = round_data.examples(round_.snapshot, "heldout")
+    swapped = evaluation.evaluate_models(
+        {"candidate": weak, "production": candidate}, examples, 2.0
+    )
+    passed, reason = evaluation.gate(swapped, 0.02)
     assert not passed and ("Dice fell" in reason or "does not beat" in reason)

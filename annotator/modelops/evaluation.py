@@ -1,0 +1,115 @@
+"""Held-out evaluation of a round: candidate and production segment the same held-out targets
+from the same prompts; Dice and NSD per target and label; the promotion gate."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from annotator.annotations.models import Target
+
+from . import services
+from .models import ModelVersion, Split, TrainingRound
+from .round_data import Example, examples
+
+
+def prompts_for(target: Target, truth: np.ndarray):
+    """The target's own prompt; a target without one gets the box of its accepted mask on the
+    mask's middle slice (as MedSAM2's evaluation does)."""
+    from inference.engine import Prompt
+
+    if target.box:
+        return [Prompt(index=target.key_index, box=tuple(target.box))]
+    z = np.flatnonzero(truth.reshape(truth.shape[0], -1).any(axis=1))
+    if z.size == 0:
+        return None
+    key = int(z[len(z) // 2])
+    ys, xs = np.nonzero(truth[key])
+    return [Prompt(index=key, box=(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))]
+
+
+def evaluate_models(
+    versions: dict[str, ModelVersion], cases: list[Example], tolerance_mm: float
+) -> dict:
+    """Segment every held-out example with each model from the same prompts; Dice and NSD per
+    target and per label."""
+    from inference.cache import device_lock, get_model
+    from inference.engine import SegmentOptions, segment_clip, segment_volume
+    from inference.metrics import dice, normalized_surface_distance
+
+    results: dict[str, dict] = {}
+    for name, version in versions.items():
+        loaded = get_model(services.model_path(version), config=version.config)
+        per_target = []
+        for ex in cases:
+            prompts = prompts_for(ex.target, ex.mask)
+            if prompts is None:
+                continue
+            with device_lock(loaded.device):
+                if ex.kind == "video":
+                    options = SegmentOptions(early_stop_patience=None, largest_component=False)
+                    pred = segment_clip(loaded, ex.image, prompts, options)
+                else:
+                    pred = segment_volume(loaded, ex.image, ex.modality, prompts)
+            per_target.append(
+                {
+                    "target": ex.target.pk,
+                    "label": ex.label,
+                    "dice": round(float(dice(pred, ex.mask)), 4),
+                    "nsd": round(
+                        float(
+                            normalized_surface_distance(pred, ex.mask, ex.spacing_zyx, tolerance_mm)
+                        ),
+                        4,
+                    ),  # fmt: skip
+                }
+            )
+        results[name] = {"model": version.pk, "targets": per_target, **_summaries(per_target)}
+    return results
+
+
+def _summaries(per_target: list[dict]) -> dict:
+    def mean(rows, key):
+        return round(float(np.mean([r[key] for r in rows])), 4) if rows else None
+
+    labels = sorted({r["label"] for r in per_target})
+    return {
+        "summary": {
+            "n": len(per_target),
+            "dice": mean(per_target, "dice"),
+            "nsd": mean(per_target, "nsd"),
+        },
+        "labels": {
+            label: {
+                "n": sum(1 for r in per_target if r["label"] == label),
+                "dice": mean([r for r in per_target if r["label"] == label], "dice"),
+                "nsd": mean([r for r in per_target if r["label"] == label], "nsd"),
+            }
+            for label in labels
+        },
+    }
+
+
+def evaluate_round(round_: TrainingRound, tolerance_mm: float) -> dict:
+    return evaluate_models(
+        {"candidate": round_.candidate, "production": round_.base_model},
+        examples(round_.snapshot, Split.HELDOUT),
+        tolerance_mm,
+    )
+
+
+def gate(metrics: dict, margin: float) -> tuple[bool, str]:
+    """Candidate beats production by `margin` in mean held-out Dice, and no label regresses."""
+    cand, prod = metrics["candidate"], metrics["production"]
+    c, p = cand["summary"]["dice"], prod["summary"]["dice"]
+    if c is None or p is None:
+        return False, "no held-out targets to compare on"
+    regressions = [
+        label
+        for label, stats in cand["labels"].items()
+        if prod["labels"].get(label) and stats["dice"] < prod["labels"][label]["dice"]
+    ]
+    if regressions:
+        return False, f"Dice fell for {', '.join(regressions)}"
+    if c < p + margin:
+        return False, f"mean Dice {c:.3f} does not beat production {p:.3f} by {margin:.3f}"
+    return True, f"mean Dice {c:.3f} vs production {p:.3f} (margin {margin:.3f})"

@@ -1,0 +1,155 @@
+"""Fine-tuning rounds, worker side: train from production on the snapshot, evaluate on the
+held-out cases, apply the gate (and auto-promote when the policy says so).
+
+`run_round` is idempotent and resumable: training checkpoints into the round's run directory, so a
+redelivered task (its worker died) continues from the last checkpoint, and a finished phase is
+never redone.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from . import services
+from .evaluation import evaluate_round, gate
+from .models import ACTIVE_ROUND_STATUSES, ModelOrigin, RoundStatus, Split, TrainingRound
+from .round_data import examples, train_items
+from .rounds import (
+    ENCODER_LR_RATIO,
+    PROGRESS_INTERVAL_S,
+    RECIPE_LR,
+    fail,
+    policy_for,
+    promote_round,
+    set_fields,
+)
+
+
+def run_dir(round_: TrainingRound) -> Path:
+    return Path(settings.MODEL_STORE) / "rounds" / f"{round_.project_id}-{round_.number}"
+
+
+def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
+    from inference.train import TrainConfig, TrainingError, train
+
+    round_ = TrainingRound.objects.select_related("project", "base_model", "snapshot").get(
+        pk=round_id
+    )
+    if round_.status not in ACTIVE_ROUND_STATUSES:
+        return round_
+    if round_.cancel_requested:
+        set_fields(
+            round_, status=RoundStatus.CANCELLED, finished_at=timezone.now(), message="cancelled"
+        )
+        return round_
+    set_fields(
+        round_,
+        attempts=round_.attempts + 1,
+        task_id=task_id or round_.task_id,
+        started_at=round_.started_at or timezone.now(),
+    )
+    if round_.candidate_id is None:
+        set_fields(round_, status=RoundStatus.TRAINING, message="loading the training data")
+        found = examples(round_.snapshot, Split.TRAIN)
+        lr = float(round_.config.get("learning_rate", RECIPE_LR))
+        config = TrainConfig(
+            model_config=round_.base_model.config,
+            steps=int(round_.config["steps"]),
+            lr=lr,
+            encoder_lr=lr * ENCODER_LR_RATIO,
+            device=_device(),
+            seed=round_.number,
+            checkpoint_every=max(1, min(50, int(round_.config["steps"]) // 10)),
+        )
+        items = train_items(found, config.clip_len)
+        del found
+        if not items:
+            return fail(round_, "the snapshot has no non-empty training mask")
+        reporter = _TrainReporter(round_)
+        try:
+            result = train(
+                items,
+                config,
+                run_dir(round_),
+                init_checkpoint=services.model_path(round_.base_model),
+                progress=reporter,
+                should_stop=lambda: _cancel_requested(round_.pk),
+            )
+        except (TrainingError, ValueError) as exc:
+            return fail(round_, f"training failed: {exc}")
+        if result.status == "cancelled":
+            set_fields(round_, status=RoundStatus.CANCELLED, finished_at=timezone.now(),
+                 message=f"cancelled at step {result.step}/{result.total_steps}")  # fmt: skip
+            return round_
+        candidate = services.register(
+            result.model_path,
+            name=f"{round_.project.slug} round {round_.number}",
+            origin=ModelOrigin.ROUND,
+            config=round_.base_model.config,
+            project=round_.project,
+            parent=round_.base_model,
+            round_number=round_.number,
+            metrics={"final_loss": result.final_loss, "steps": result.step},
+        )
+        round_.config = {
+            **round_.config,
+            "trained_steps": result.step,
+            "resumed_from": result.resumed_from,  # > 0: a lost worker's run was continued
+        }
+        set_fields(round_, candidate=candidate, config=round_.config)
+    set_fields(round_, status=RoundStatus.EVALUATING, message="evaluating on held-out cases",
+         progress={**round_.progress, "phase": "evaluating"})  # fmt: skip
+    policy = policy_for(round_.project)
+    metrics = evaluate_round(round_, policy.nsd_tolerance_mm)
+    candidate = round_.candidate
+    candidate.metrics = {**candidate.metrics, "heldout": metrics["candidate"]["summary"]}
+    candidate.save(update_fields=["metrics"])
+    set_fields(round_, metrics=metrics, status=RoundStatus.CANDIDATE, finished_at=timezone.now(),
+         message="evaluated; waiting for a promotion decision")  # fmt: skip
+    passed, reason = gate(metrics, policy.promote_margin)
+    round_.metrics = {**metrics, "gate": {"passed": passed, "reason": reason}}
+    set_fields(round_, metrics=round_.metrics)
+    if policy.auto_promote and passed:
+        promote_round(round_, actor=None, reason=f"auto: {reason}")
+    return round_
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _cancel_requested(round_id: int) -> bool:
+    return TrainingRound.objects.filter(pk=round_id, cancel_requested=True).exists()
+
+
+class _TrainReporter:
+    def __init__(self, round_: TrainingRound):
+        self.round = round_
+        self.last = 0.0
+
+    def __call__(self, step: int, total: int, loss: float, eta: float) -> None:
+        now = time.monotonic()
+        if step < total and now - self.last < PROGRESS_INTERVAL_S:
+            return
+        self.last = now
+        self.round.progress = {
+            "phase": "training",
+            "step": step,
+            "total": total,
+            "loss": round(float(loss), 5),
+            "eta_s": round(float(eta), 1),
+        }
+        self.round.message = f"training step {step}/{total}"
+        set_fields(self.round, progress=self.round.progress, message=self.round.message)
+
+
+def fail_round(round_id: int, message: str) -> None:
+    round_ = TrainingRound.objects.filter(pk=round_id).first()
+    if round_ is not None and round_.status in ACTIVE_ROUND_STATUSES:
+        fail(round_, message)

@@ -16,6 +16,16 @@ rf-sam-2 is not :data:`PINNED_VERSION`. The check runs at first use, not at impo
 importing the package (Django start-up, the test collector) never fails on it. To upgrade:
 install the new wheel, compare the private functions used here with their new source, run
 ``pytest tests/inference``, then move the pin here and in requirements.txt together.
+
+Hole filling. Built with its stock video settings (``fill_hole_area=8``), sam2 fills every
+background component of at most 8 pixels of a frame's low-res mask logits with the logit 0.1
+(``fill_holes_in_mask_scores``, called in ``_run_single_frame_inference`` after the frame's
+memory is encoded, so it changes the frame's stored and returned mask, not its memory; the
+conditioning frames' memories are encoded later from the stored masks, so theirs are filled).
+The labelling it needs comes from sam2's compiled CUDA extension, which the rf-sam-2 wheel does
+not ship, so stock code warns and skips the step. :func:`enable_hole_filling` gives sam2 that
+labelling (:func:`connected_components`, scipy on the host, for CPU and GPU tensors); sam2's own
+rule then runs unchanged, where and when the official build runs it.
 """
 
 from __future__ import annotations
@@ -26,7 +36,9 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
 import torch
+from scipy import ndimage
 
 DISTRIBUTION = "rf-sam-2"
 PINNED_VERSION = "1.0.3"
@@ -93,6 +105,43 @@ def check_version() -> str:
     return installed
 
 
+def connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What sam2's CUDA ``get_connected_componnets`` returns for (N, 1, H, W) binary masks.
+
+    (labels, areas), both (N, 1, H, W) int32 on the mask's device: 8-connected components of
+    the non-zero pixels numbered from 1 per image (0 = background), and for each pixel the area
+    of its component (0 on background).
+    """
+    if mask.ndim != 4 or mask.shape[1] != 1:
+        raise ValueError(f"masks must be (N, 1, H, W), got {tuple(mask.shape)}")
+    host = mask.detach().to("cpu", torch.uint8).numpy() != 0
+    labels = np.zeros(host.shape, np.int32)
+    areas = np.zeros(host.shape, np.int32)
+    eight = np.ones((3, 3), dtype=bool)
+    for i in range(host.shape[0]):
+        labels[i, 0], _ = ndimage.label(host[i, 0], structure=eight)
+        sizes = np.bincount(labels[i, 0].ravel())
+        sizes[0] = 0
+        areas[i, 0] = sizes[labels[i, 0]]
+    return (torch.from_numpy(labels).to(mask.device), torch.from_numpy(areas).to(mask.device))
+
+
+@functools.cache
+def enable_hole_filling() -> bool:
+    """Let sam2's hole filling run without its CUDA extension; True if this installed ours.
+
+    With the extension present (a source build of sam2) nothing changes.
+    """
+    import sam2.utils.misc
+
+    try:
+        from sam2 import _C  # noqa: F401
+    except ImportError:
+        sam2.utils.misc.get_connected_components = connected_components
+        return True
+    return False
+
+
 class FeatureStore(Protocol):
     """What sam2 reads ``state["cached_features"]`` through.
 
@@ -117,6 +166,7 @@ def new_inference_state(
     ``init_state`` encodes frame 0).
     """
     check_version()
+    enable_hole_filling()
     values = {
         "images": images,
         "num_frames": len(images),

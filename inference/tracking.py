@@ -23,7 +23,6 @@ conditioning frame in that direction.
 
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,12 +34,6 @@ from inference.checkpoint import LoadedModel
 from inference.preprocess import ModelFrames
 from inference.roi import Roi
 from inference.sam2_adapter import VideoSession
-
-# The wheel ships without sam2's CUDA extension, so its optional hole filling always falls back
-# to a no-op with this warning (the reference does the same); keep it out of worker logs.
-warnings.filterwarnings(
-    "ignore", message=r"(?s).*Skipping the post-processing step", category=UserWarning
-)
 
 OBJ_ID = 1  # one object per request
 Progress = Callable[[int, int], None]

@@ -10,14 +10,6 @@ from inference.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from inference.model import TINY_TEST, build_model
 
 
-def pytest_configure(config):
-    # sam2's optional hole filling needs a compiled extension the wheel lacks; it warns and
-    # skips (the engine silences this at import, pytest resets filters per test).
-    config.addinivalue_line(
-        "filterwarnings", "ignore:(?s).*Skipping the post-processing step:UserWarning"
-    )
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     # The CI box has 2 cores shared with other jobs; tiny models run fastest on one thread.

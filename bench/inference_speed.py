@@ -1,19 +1,25 @@
 """Benchmark the inference engine against the reference MedSAM2 procedure, in one process.
 
-    python bench/inference_speed.py --checkpoint var/models/starter.pt --config starter_s256
+    python bench/inference_speed.py --checkpoint var/models/starter.pt --config starter_c128
 
 On one synthetic CT volume (default 64 x 512 x 512 HU, one ellipsoid lesion spanning ~10 slices,
 box on its middle slice) it runs, on the CPU and with the same weights:
 
-- the reference: stock sam2 SAM2VideoPredictor driven as MedSAM2's 3D script drives it
-  (bench/reference.py: frames handed to stock init_state in memory, no JPEG round trip);
+- the reference: MedSAM2's published procedure written on its own (bench/reference.py: its own
+  8-bit conversion, sam2's legacy video predictor, its own largest-component step);
 - the engine with early stop off (must agree with the reference: Dice >= 0.99);
 - the engine with early stop on (goal: >= 3x faster than the reference).
 
-With CUDA present it also times the engine on medsam2_t512 in bf16 (the given checkpoint when
-its config is medsam2_t512, else seeded random weights: speed does not depend on the weights).
-Without --checkpoint the CPU part uses seeded random weights, which cannot track a lesion, so
-its speed-up says little. Ends with one JSON line of figures.
+Where the model tracks the lesion: a config with a target crop (the starter's) runs the engine
+with its crop and the reference on the same square; other configs run on whole slices. The bench
+says which. Every speed figure is printed beside its Dice against the truth.
+
+With CUDA present it also times the engine on medsam2_t512 (Hiera-T 512) in bf16 (the given
+checkpoint when its config is medsam2_t512, else seeded random weights: speed does not depend on
+the weights, Dice does). Without --checkpoint the CPU part uses seeded random weights, which
+cannot track a lesion, so its speed-up says little. Ends with one JSON line of figures
+(``dice_vs_reference``, ``cpu_speedup_early_stop``, ``gpu_slices_per_s`` (null without a GPU),
+and the Dice against the truth of the early-stopped engine and of the reference).
 """
 
 from __future__ import annotations
@@ -39,7 +45,6 @@ from inference.engine import Prompt, SegmentOptions, segment_volume_detailed  # 
 from inference.metrics import dice  # noqa: E402
 from inference.model import MEDSAM2, build_model  # noqa: E402
 from inference.model import STARTER_LARGE as STARTER  # noqa: E402
-from inference.preprocess import ModelFrames, to_uint8  # noqa: E402
 
 WINDOW = "abdomen"
 
@@ -98,14 +103,27 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
-def cpu_comparison(loaded: LoadedModel, volume, truth, key, box, patience, repeats):
+def cpu_comparison(loaded: LoadedModel, volume, truth, key, box, patience, repeats) -> dict:
+    """Engine (early stop off and on) against the reference, timed and scored against the truth.
+
+    Where the model tracks the lesion: a config with a target crop runs the engine with it and
+    the reference on the same square (bench/reference.py ``crop``); otherwise whole slices.
+    """
     prompts = [Prompt(key, box=box)]
-    frames = ModelFrames(to_uint8(volume, "CT", WINDOW), loaded.image_size)
-    # Whole slices, as the reference sees them, whatever the config's target crop.
-    off = SegmentOptions(window=WINDOW, early_stop_patience=None, target_crop=False)
-    on = SegmentOptions(window=WINDOW, early_stop_patience=patience, target_crop=False)
+    off = SegmentOptions(window=WINDOW, early_stop_patience=None)
+    on = SegmentOptions(window=WINDOW, early_stop_patience=patience)
+    _, probe = segment_volume_detailed(loaded, volume, "CT", prompts, off)
+    region = probe.region
+    crop = None if region is None else (region.y0, region.x0, region.side)
+    where = (
+        "whole slices" if crop is None else f"target crop {region.side}px (engine and reference)"
+    )
+    print(f"  measured on: {where}")
     runs = {
-        "reference": lambda: reference_segment(loaded, frames, key, box)[0],
+        "reference": lambda: (
+            reference_segment(loaded, volume, "CT", key, box, window=WINDOW, crop=crop)[0],
+            None,
+        ),
         "engine_no_stop": lambda: segment_volume_detailed(loaded, volume, "CT", prompts, off),
         "engine_early_stop": lambda: segment_volume_detailed(loaded, volume, "CT", prompts, on),
     }
@@ -116,29 +134,39 @@ def cpu_comparison(loaded: LoadedModel, volume, truth, key, box, patience, repea
             seconds, outputs[name] = timed(run)
             times[name].append(seconds)
     best = {name: min(ts) for name, ts in times.items()}
-    ref = outputs["reference"]
-    mask_off, result_off = outputs["engine_no_stop"]
-    mask_on, result_on = outputs["engine_early_stop"]
+    ref = outputs["reference"][0]
+    truth_dice = {name: dice(mask, truth) for name, (mask, _) in outputs.items()}
     for name, seconds in best.items():
-        print(f"  {name:18s} {seconds:7.2f} s (best of {repeats}: {times[name]})")
-    for name, result in (("no stop", result_off), ("early stop", result_on)):
-        print(
-            f"  engine {name}: visited forward {len(result.visited['forward'])}, "
-            f"reverse {len(result.visited['reverse'])}, encoded {len(result.encoded_frames)}"
+        result = outputs[name][1]
+        steps = (
+            ""
+            if result is None
+            else (
+                f", visited {len(result.visited['forward'])}+{len(result.visited['reverse'])}, "
+                f"encoded {len(result.encoded_frames)}"
+            )
         )
+        print(
+            f"  {name:18s} {seconds:7.2f} s  Dice vs truth {truth_dice[name]:.4f}  "
+            f"speed-up {best['reference'] / seconds:5.2f}x{steps}"
+        )
+    mask_off, mask_on = outputs["engine_no_stop"][0], outputs["engine_early_stop"][0]
     print(
         f"  mask voxels: truth {int(truth.sum())}, reference {int(ref.sum())}, "
-        f"no stop {int(mask_off.sum())}, early stop {int(mask_on.sum())}"
+        f"no stop {int(mask_off.sum())}, early stop {int(mask_on.sum())}; "
+        f"early stop vs reference Dice {dice(mask_on, ref):.4f}"
     )
-    print(
-        f"  Dice vs truth: reference {dice(ref, truth):.4f}, no stop {dice(mask_off, truth):.4f}, "
-        f"early stop {dice(mask_on, truth):.4f}; early stop vs reference {dice(mask_on, ref):.4f}"
-    )
-    print(f"  speed-up vs reference: no stop {best['reference'] / best['engine_no_stop']:.2f}x")
-    return dice(mask_off, ref), best["reference"] / best["engine_early_stop"]
+    return {
+        "dice_vs_reference": dice(mask_off, ref),
+        "cpu_speedup_early_stop": best["reference"] / best["engine_early_stop"],
+        "dice_vs_truth_early_stop": truth_dice["engine_early_stop"],
+        "dice_vs_truth_reference": truth_dice["reference"],
+        "measured_on": where,
+    }
 
 
-def gpu_slices_per_s(checkpoint: str | None, config: str, volume, key, box) -> float | None:
+def gpu_slices_per_s(checkpoint: str | None, config: str, volume, truth, key, box) -> float | None:
+    """Slices per second of the engine on Hiera-T 512 (medsam2_t512) in bf16; None without CUDA."""
     if not torch.cuda.is_available():
         return None
     if checkpoint and config == MEDSAM2:
@@ -149,12 +177,17 @@ def gpu_slices_per_s(checkpoint: str | None, config: str, volume, key, box) -> f
     options = SegmentOptions(window=WINDOW, early_stop_patience=None, target_crop=False)
     segment_volume_detailed(loaded, volume, "CT", prompts, options)  # warm-up
     torch.cuda.synchronize()
-    seconds, (_, result) = timed(
+    seconds, (mask, result) = timed(
         lambda: segment_volume_detailed(loaded, volume, "CT", prompts, options)
     )
     torch.cuda.synchronize()
     frames = len(result.visited["forward"]) + len(result.visited["reverse"])
-    print(f"  GPU {torch.cuda.get_device_name()}: {frames} slice steps in {seconds:.3f} s (bf16)")
+    weights = "given" if checkpoint and config == MEDSAM2 else "RANDOM (Dice means nothing)"
+    print(
+        f"  GPU {torch.cuda.get_device_name()}: {frames} slice steps in {seconds:.3f} s (bf16), "
+        f"{volume.shape[0] / seconds:.1f} slices/s, Dice vs truth {dice(mask, truth):.4f}, "
+        f"{weights} weights"
+    )
     return volume.shape[0] / seconds
 
 
@@ -182,13 +215,16 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         loaded = random_model(args.config, "cpu", args.seed)
         print(f"CPU model: {args.config} with RANDOM weights (no --checkpoint): speed-up is moot")
-    dice_ref, speedup = cpu_comparison(loaded, volume, truth, key, box, args.patience, args.repeats)
+    cpu = cpu_comparison(loaded, volume, truth, key, box, args.patience, args.repeats)
     del loaded
-    gpu = gpu_slices_per_s(args.checkpoint, args.config, volume, key, box)
+    gpu = gpu_slices_per_s(args.checkpoint, args.config, volume, truth, key, box)
     figures = {
-        "dice_vs_reference": round(dice_ref, 4),
-        "cpu_speedup_early_stop": round(speedup, 2),
+        "dice_vs_reference": round(cpu["dice_vs_reference"], 4),
+        "cpu_speedup_early_stop": round(cpu["cpu_speedup_early_stop"], 2),
         "gpu_slices_per_s": None if gpu is None else round(gpu, 1),
+        "dice_vs_truth_early_stop": round(cpu["dice_vs_truth_early_stop"], 4),
+        "dice_vs_truth_reference": round(cpu["dice_vs_truth_reference"], 4),
+        "cpu_measured_on": cpu["measured_on"],
     }
     print(json.dumps(figures))
     return figures

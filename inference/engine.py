@@ -48,7 +48,7 @@ import numpy as np
 from inference import roi
 from inference.checkpoint import LoadedModel
 from inference.postprocess import largest_component
-from inference.preprocess import ModelFrames, Window, to_uint8
+from inference.preprocess import ModelFrames, Window, intensity_rule, to_uint8
 from inference.tracking import FramePrompt, Progress, TrackResult, propagate
 
 
@@ -102,7 +102,7 @@ def segment_volume_detailed(
     if volume.ndim != 3:
         raise ValueError(f"volume must be 3D (D, H, W), got shape {volume.shape}")
     _check_shape(volume.shape, "volume")
-    pixels = to_uint8(volume, modality, options.window)
+    pixels = to_uint8(volume, modality, options.window, intensity_rule(loaded.config))
     return _segment(loaded, pixels, prompts, options, progress, keep_logits, is_clip=False)
 
 
@@ -138,7 +138,7 @@ def segment_clip_detailed(
     if frames.dtype != np.uint8:
         if frames.ndim == 4:
             raise ValueError(f"RGB frames must be uint8, got {frames.dtype}")
-        frames = to_uint8(frames, "US", options.window)
+        frames = to_uint8(frames, "US", options.window, intensity_rule(loaded.config))
     return _segment(loaded, frames, prompts, options, progress, keep_logits, is_clip=True)
 
 

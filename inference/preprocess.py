@@ -1,17 +1,23 @@
-"""Image preprocessing for MedSAM2, as the reference scripts do it (minus their float64 leak).
+"""Image preprocessing for MedSAM2: intensities to uint8, then the model's normalised input.
 
-1. Intensities to uint8:
-   - CT: clip to a window (a preset name or an explicit (center, width) in HU) and map
-     [center - width/2, center + width/2] linearly to [0, 255]. No window given: abdomen.
-   - MR, PET and other modalities: clip to the 0.5-99.5 percentiles of the non-zero voxels
-     and map that range to [0, 255]; voxels that are exactly 0 (background) stay 0.
-   - Ultrasound/echo frames are normally uint8 already and pass through; grayscale frames are
-     repeated to 3 channels, RGB frames keep their 3 channels (SAM2 is an RGB model, so colour
-     Doppler or coloured overlays lose nothing).
-   An explicit window also applies to non-CT modalities (the user asked for it).
+1. Intensities to uint8, by one of two rules; a model config names its rule
+   (``preprocess: {intensity: official|window}``, :func:`intensity_rule`; default ``official``):
+   - ``official`` (MedSAM2's published scripts; the MedSAM2 configs):
+     CT: clip to a window (a preset name or (center, width) in HU; no window: abdomen), then
+     stretch the clipped volume's own min..max to 0-255 and truncate (``np.uint8``), in float64.
+     A volume that does not span its window is stretched to the full 0-255.
+     MR, PET and others: clip to the 0.5-99.5 percentiles of the voxels > 0, stretch the clipped
+     volume's min..max to 0-255, truncate; voxels that are exactly 0 stay 0.
+   - ``window`` (this project's first rule; the starter models were trained with it, so they keep
+     it bit for bit): CT maps the window's bounds [c - w/2, c + w/2] to 0-255 and rounds (a
+     lesion's grey level does not depend on what else is in the scan); MR and others use the
+     percentiles of the voxels != 0, mapped and rounded, in float32.
+   In both: ultrasound/echo frames that are uint8 already pass through; an explicit window also
+   applies to non-CT modalities (the user asked for it).
 2. Each slice/frame is resized to the model's square input (image_size x image_size, bicubic,
    as PIL does in the reference), divided by 255 and normalised with ImageNet mean/std, in
-   float32. Slices are resized lazily, when the model first needs them.
+   float32. Grayscale frames are repeated to 3 channels; RGB frames keep theirs. Slices are
+   resized lazily, when the model first needs them.
 
 Masks come back in the image's own grid: the engine resizes the mask logits to H x W before
 thresholding (sam2 does the same with video_height/video_width).
@@ -20,6 +26,7 @@ thresholding (sam2 does the same with video_height/video_width).
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +58,21 @@ _MODALITY_ALIASES = {
 
 Window = str | tuple[float, float]
 
+OFFICIAL = "official"  # MedSAM2's scripts: stretch the clipped volume, truncate
+WINDOW = "window"  # fixed window bounds, rounded (what the starter models were trained with)
+INTENSITY_RULES = (OFFICIAL, WINDOW)
+
+
+@lru_cache(maxsize=32)
+def intensity_rule(config: str) -> str:
+    """The model config's ``preprocess.intensity`` (``official`` when absent)."""
+    from inference.model import load_config  # local: model imports torch/hydra
+
+    rule = load_config(config).get("preprocess", {}).get("intensity", OFFICIAL)
+    if rule not in INTENSITY_RULES:
+        raise ValueError(f"{config}: preprocess.intensity must be one of {INTENSITY_RULES}")
+    return rule
+
 
 def canonical_modality(modality: str) -> str:
     """'CT', 'MR', 'PET', 'US' or 'OTHER' for a DICOM code or a common name (any case)."""
@@ -78,49 +100,87 @@ def window_bounds(window: Window) -> tuple[float, float]:
     return center - width / 2.0, center + width / 2.0
 
 
-def to_uint8(volume: np.ndarray, modality: str, window: Window | None = None) -> np.ndarray:
-    """Raw intensities (any shape) to uint8 per the modality rules in the module docstring."""
+def to_uint8(
+    volume: np.ndarray, modality: str, window: Window | None = None, rule: str = WINDOW
+) -> np.ndarray:
+    """Raw intensities (any shape) to uint8 by ``rule`` (see the module docstring)."""
     volume = _as_real_array(volume, "volume")
+    if rule not in INTENSITY_RULES:
+        raise ValueError(f"rule must be one of {INTENSITY_RULES}, got {rule!r}")
     kind = canonical_modality(modality)
     if window is None and kind == "CT":
         window = DEFAULT_CT_WINDOW
     if window is not None:
         low, high = window_bounds(window)
-        return _scale(volume, low, high)
+        return _stretch(volume, low, high) if rule == OFFICIAL else _scale(volume, low, high)
     if kind == "US" and volume.dtype == np.uint8:
         return volume
-    return percentile_to_uint8(volume)
+    return percentile_to_uint8(volume, rule)
 
 
-def percentile_to_uint8(volume: np.ndarray) -> np.ndarray:
-    """Clip to the 0.5-99.5 percentiles of the non-zero voxels, map to [0, 255]; 0 stays 0."""
+def percentile_to_uint8(volume: np.ndarray, rule: str = WINDOW) -> np.ndarray:
+    """Clip to the 0.5-99.5 percentiles of the foreground, map to [0, 255]; 0 stays 0.
+
+    Foreground: voxels > 0 under the official rule (so negative values, e.g. some MR
+    reconstructions, clip to the low end), != 0 under the window rule.
+    """
     volume = _as_real_array(volume, "volume")
-    nonzero = volume[volume != 0]
-    if nonzero.size == 0:
-        return np.zeros(volume.shape, np.uint8)
-    low, high = np.percentile(nonzero.astype(np.float32), PERCENTILES)
-    out = _scale(volume, float(low), float(high))
+    if rule == OFFICIAL:
+        foreground = volume[volume > 0]
+        if foreground.size == 0:
+            return np.zeros(volume.shape, np.uint8)
+        low, high = np.percentile(foreground, PERCENTILES)  # in the volume's dtype, as MedSAM
+        out = _stretch(volume, float(low), float(high))
+    else:
+        foreground = volume[volume != 0]
+        if foreground.size == 0:
+            return np.zeros(volume.shape, np.uint8)
+        low, high = np.percentile(foreground.astype(np.float32), PERCENTILES)
+        out = _scale(volume, float(low), float(high))
     out[volume == 0] = 0
     return out
 
 
+def _stretch(volume: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Official rule: clip to [low, high], stretch the clipped min..max to 0-255, truncate.
+
+    Computed in float64 with the scripts' order of operations, ``(x - min) / (max - min) *
+    255``, so the uint8 values are theirs. A constant clipped volume (their division by zero)
+    gives zeros.
+    """
+    cmin = float(np.clip(volume.min(), low, high))
+    cmax = float(np.clip(volume.max(), low, high))
+    if cmax <= cmin:
+        return np.zeros(volume.shape, np.uint8)
+
+    def stretch(part: np.ndarray) -> np.ndarray:
+        clipped = np.clip(part.astype(np.float64), low, high)
+        return ((clipped - cmin) / (cmax - cmin) * 255.0).astype(np.uint8)
+
+    return _by_slab(volume, stretch)
+
+
 def _scale(volume: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Clip to [low, high] and map linearly to uint8 [0, 255] (computed in float32)."""
-    out = np.zeros(volume.shape, np.uint8)
+    """Window rule: clip to [low, high] and map linearly to uint8 [0, 255], rounded (float32)."""
     if high <= low:  # constant image: nothing to show
-        return out
+        return np.zeros(volume.shape, np.uint8)
     gain = np.float32(255.0 / (high - low))
 
     def scale(part: np.ndarray) -> np.ndarray:
         return np.rint((np.clip(part.astype(np.float32), low, high) - np.float32(low)) * gain)
 
+    return _by_slab(volume, scale)
+
+
+def _by_slab(volume: np.ndarray, convert) -> np.ndarray:
+    """``convert`` applied slab by slab, so a long scan never needs a float copy of itself."""
+    out = np.zeros(volume.shape, np.uint8)
     if volume.ndim < 2 or volume.size <= _SLAB_VOXELS:
-        out[...] = scale(volume)
+        out[...] = convert(volume)
         return out
-    # Slab by slab, so a long scan never needs a float copy of itself.
     step = max(1, _SLAB_VOXELS // volume[0].size)
     for i in range(0, len(volume), step):
-        out[i : i + step] = scale(volume[i : i + step])
+        out[i : i + step] = convert(volume[i : i + step])
     return out
 
 

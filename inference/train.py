@@ -54,6 +54,7 @@ from inference.checkpoint import (
     save_checkpoint,
 )
 from inference.model import build_model, config_path
+from inference.preprocess import intensity_rule
 from inference.train_data import PreparedItem, TrainingError, TrainItem, make_batch
 from inference.train_loss import LOSS_WEIGHTS, clip_loss
 
@@ -180,7 +181,8 @@ def train(
     model = model.to(device).train()
     size = int(model.image_size)
     context = roi.roi_context(str(config.model_config))
-    preps = [PreparedItem(item, size, context) for item in items]
+    intensity = intensity_rule(str(config.model_config))  # the rule the engine will use
+    preps = [PreparedItem(item, size, context, intensity) for item in items]
     preps = [p for p in preps if p.present.size]
     if not preps:
         raise TrainingError("no training item has a non-empty mask")

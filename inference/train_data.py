@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from inference import roi
 from inference.phantoms import mask_box
-from inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, Window, to_uint8
+from inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, WINDOW, Window, to_uint8
 
 
 class TrainingError(Exception):
@@ -43,14 +43,21 @@ class PreparedItem:
     every clip is cropped around the target and resized when it is drawn (:func:`_zoom`).
     """
 
-    def __init__(self, item: TrainItem, size: int, roi_context: float | None = None):
+    def __init__(
+        self,
+        item: TrainItem,
+        size: int,
+        roi_context: float | None = None,
+        intensity: str = WINDOW,
+    ):
         image, mask = np.asarray(item.image), np.asarray(item.mask)
         if image.ndim == 4 and image.shape[-1] == 3 and image.dtype == np.uint8:
             pixels = image
         elif image.ndim == 3:
             pixels = image if image.dtype == np.uint8 and item.is_video else None
             if pixels is None:
-                pixels = to_uint8(image, "US" if item.is_video else item.modality, item.window)
+                kind = "US" if item.is_video else item.modality
+                pixels = to_uint8(image, kind, item.window, intensity)
         else:
             raise TrainingError(f"an item's image must be (D, H, W), got {image.shape}")
         if mask.shape != pixels.shape[:3]:

@@ -8,8 +8,11 @@ from inference.preprocess import (
     CT_WINDOWS,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    OFFICIAL,
+    WINDOW,
     ModelFrames,
     canonical_modality,
+    intensity_rule,
     to_uint8,
     window_bounds,
 )
@@ -163,3 +166,51 @@ def test_long_volumes_are_scaled_slab_by_slab_with_the_same_result():
     expected = np.rint((np.clip(volume[-1].astype(np.float32), -160, 240) + 160) * (255 / 400))
     np.testing.assert_array_equal(out[-1], expected.astype(np.uint8))
     np.testing.assert_array_equal(out[:1], to_uint8(volume[:1], "CT", "abdomen"))
+
+
+# The official rule (MedSAM2's scripts), checked against values worked out by hand.
+
+
+def test_official_ct_stretches_a_sub_volume_that_does_not_span_its_window():
+    # Abdomen window [-160, 240]; the volume only spans -50..100, so it is stretched:
+    # (x + 50) / 150 * 255, truncated: -49 -> 1.7 -> 1, 1 -> 86.7 -> 86 (rounding gives 2, 87).
+    hu = np.array([[-50, -49, 1, 100]], dtype=np.int16)
+    assert to_uint8(hu, "CT", "abdomen", OFFICIAL).tolist() == [[0, 1, 86, 255]]
+    assert to_uint8(hu, "CT", "abdomen", WINDOW).tolist() == [[70, 71, 103, 166]]
+    # One side beyond the window: 500 clips to 240, so the range is -50..240 (290 HU):
+    # 1 -> 51 / 290 * 255 = 44.8 -> 44.
+    hu = np.array([-50, 1, 500], dtype=np.int16)
+    assert to_uint8(hu, "CT", "abdomen", OFFICIAL).tolist() == [0, 44, 255]
+    # No window on CT: abdomen; a constant clipped volume (the scripts divide by 0): zeros.
+    assert to_uint8(hu, "CT", rule=OFFICIAL).tolist() == [0, 44, 255]
+    assert to_uint8(np.full(3, -900.0), "CT", "abdomen", OFFICIAL).max() == 0
+
+
+def test_official_mr_uses_positive_voxels_and_truncates():
+    volume = np.array([0, -5, 10, 20, 30, 40, 50], dtype=np.float64)
+    # Percentiles of 10..50 (linear): 10.2 and 49.8; range 39.6. Negative voxels clip to the
+    # low end (0); exact zeros stay 0. 20 -> 9.8 / 39.6 * 255 = 63.1 -> 63,
+    # 30 -> 127.5 -> 127 (rounding gives 128), 40 -> 191.9 -> 191.
+    assert to_uint8(volume, "MR", rule=OFFICIAL).tolist() == [0, 0, 0, 63, 127, 191, 255]
+    # The window rule counts the -5 as foreground, which moves the low percentile.
+    assert to_uint8(volume, "MR", rule=WINDOW).tolist() != [0, 0, 0, 63, 127, 191, 255]
+    assert to_uint8(np.array([0.0, -3.0]), "PET", rule=OFFICIAL).max() == 0  # no voxel > 0
+
+
+def test_official_rule_is_the_same_by_slabs(monkeypatch):
+    import inference.preprocess as preprocess
+
+    rng = np.random.default_rng(3)
+    volume = rng.normal(0, 300, (6, 16, 16)).astype(np.float32)
+    whole = to_uint8(volume, "CT", "lung", OFFICIAL)
+    monkeypatch.setattr(preprocess, "_SLAB_VOXELS", 256)  # one slice per slab
+    assert np.array_equal(to_uint8(volume, "CT", "lung", OFFICIAL), whole)
+
+
+def test_configs_name_their_intensity_rule():
+    assert intensity_rule("medsam2_t512") == OFFICIAL
+    assert intensity_rule("starter_c128") == WINDOW  # inherited from starter_s128
+    assert intensity_rule("starter_s256") == WINDOW
+    assert intensity_rule("tiny_test") == OFFICIAL  # absent: the published rule
+    with pytest.raises(ValueError, match="rule"):
+        to_uint8(np.zeros(3), "CT", rule="nearest")

@@ -14,7 +14,7 @@ import torch
 from bench.reference import reference_segment
 from inference import sam2_adapter
 from inference.model import TINY_TEST, build_model
-from inference.preprocess import ModelFrames, to_uint8
+from inference.preprocess import OFFICIAL, ModelFrames, to_uint8
 from inference.sam2_adapter import (
     PINNED_VERSION,
     STATE_KEYS,
@@ -87,9 +87,9 @@ def test_new_state_has_the_keys_of_stock_init_state(present_model):
 
 def test_a_session_tracks_frame_by_frame_as_stock_propagation(present_model):
     volume = ct_volume((8, 64, 64))
-    frames = ModelFrames(to_uint8(volume, "CT"), present_model.image_size)
+    frames = ModelFrames(to_uint8(volume, "CT", rule=OFFICIAL), present_model.image_size)
     key, box = 4, lesion_box((8, 64, 64))
-    _, stock = reference_segment(present_model, frames, key, box, keep_logits=True)
+    _, stock = reference_segment(present_model, volume, "CT", key, box, keep_logits=True)
     images = FrameRange(frames, 0, len(frames))
     model, device = present_model.model, present_model.device
     with torch.inference_mode():

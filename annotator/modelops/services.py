@@ -43,6 +43,8 @@ def register(
         loaded = load_checkpoint(source, config, device="cpu")
     except CheckpointError as exc:
         raise InvalidInput(f"{source.name} is not a usable {config} checkpoint: {exc}") from exc
+    except ValueError as exc:  # an unknown config name
+        raise InvalidInput(str(exc)) from exc
     existing = ModelVersion.objects.filter(checksum=loaded.sha256, project=project).first()
     if existing is not None:
         return existing

@@ -27,6 +27,21 @@ def test_register_verifies_stores_by_checksum_and_dedupes(db, tmp_path, settings
                           config=TINY_TEST)  # fmt: skip
 
 
+def test_an_unknown_config_is_refused_with_400(db, tmp_path, client_for, people):
+    path = tmp_path / "m.pt"
+    save_checkpoint(build_model(TINY_TEST), path)
+    with pytest.raises(InvalidInput, match="unknown model config"):
+        services.register(path, name="x", origin=ModelOrigin.IMPORTED, config="no_such_config")
+    with path.open("rb") as fh:
+        response = client_for(people["admin"]).post(
+            "/api/v1/models/",
+            {"file": fh, "name": "x", "config": "no_such_config"},
+            format="multipart",
+        )
+    assert response.status_code == 400 and "unknown model config" in response.json()["detail"]
+    assert not ModelVersion.objects.exists()
+
+
 def test_promotion_retires_and_rollback_is_a_stack(project, tmp_path):
     a = factories.tiny_model_version(tmp_path, project=project, seed=1)
     b = factories.tiny_model_version(tmp_path, project=project, seed=2)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from inference.model import MEDSAM2, build_model, config_path
 
@@ -47,10 +48,31 @@ class LoadedModel:
         return torch.bfloat16 if self.device.type == "cuda" else None
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """Context for running the model: bf16 autocast on CUDA, nothing on CPU."""
+        """Context for running the model: on CUDA what MedSAM2's script runs under, nothing on CPU.
+
+        CUDA: bf16 autocast, and the attention kernels the official build picks on a GPU of
+        compute capability >= 8 (flash attention on, memory-efficient off); the math kernel stays
+        as a fallback (the official build would raise instead) for inputs flash cannot take.
+        """
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.autocast(self.device.type, dtype=self.autocast_dtype))
+        stack.enter_context(sdpa_kernel(official_attention_kernels(), set_priority=True))
+        return stack
+
+
+def official_attention_kernels() -> list[SDPBackend]:
+    """SDPA backends in the official build's order: flash on Ampere or newer, else as sam2 did
+    on older GPUs (memory-efficient), with the math kernel last."""
+    major, _ = torch.cuda.get_device_capability() if torch.cuda.is_available() else (0, 0)
+    first = SDPBackend.FLASH_ATTENTION if major >= 8 else SDPBackend.EFFICIENT_ATTENTION
+    return [first, SDPBackend.MATH]
+
+
+def configure_cuda() -> None:
+    """Process-wide settings MedSAM2's script makes: float32 matmuls may use TF32 ('high')."""
+    torch.set_float32_matmul_precision("high")
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -135,6 +157,8 @@ def load_checkpoint(
     check_state_dict(model, state, source=str(path), config=str(config))
     model.load_state_dict(state, strict=True)
     model = model.to(target).eval()
+    if target.type == "cuda":
+        configure_cuda()
     return LoadedModel(
         model=model,
         config=str(config),

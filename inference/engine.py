@@ -27,7 +27,9 @@ used as a mask prompt and returned verbatim on its slice. Prompts on the same sl
 
 Echo clips (:func:`segment_clip`): (T, H, W) uint8 grayscale or (T, H, W, 3) RGB frames, a box,
 points or mask on a chosen frame, propagated both ways (forward only from frame 0), one mask per
-frame, no connected-component step.
+frame, no connected-component step; as MedSAM2's video script, sam2's post-processing is off and
+a mask-prompted frame gets the model's own mask (``SegmentOptions.postprocess`` and
+``keep_prompt_masks`` change either).
 
 Progress: ``progress(done, total)`` after every slice/frame step; ``total`` counts the steps of
 both directions (a prompted slice is a step of each), and the steps an early stop skips are
@@ -49,6 +51,7 @@ from inference import roi
 from inference.checkpoint import LoadedModel
 from inference.postprocess import largest_component
 from inference.preprocess import ModelFrames, Window, intensity_rule, to_uint8
+from inference.sam2_adapter import postprocessing
 from inference.tracking import FramePrompt, Progress, TrackResult, propagate
 
 
@@ -69,6 +72,11 @@ class SegmentOptions:
     z_range: tuple[int, int] | None = None  # half-open slice range to segment; None = all
     largest_component: bool = True  # keep the largest 3D component (volumes only)
     target_crop: bool = True  # volumes: the model config's target crop (inference.roi), if any
+    # None: as MedSAM2's scripts, by kind. Volumes (3D script): sam2's post-processing on, and a
+    # mask prompt (a corrected slice) returned as given. Clips (video script): post-processing
+    # off, and the model's own mask on a mask-prompted frame.
+    postprocess: bool | None = None
+    keep_prompt_masks: bool | None = None
 
 
 CLIP_DEFAULTS = SegmentOptions(early_stop_patience=None, largest_component=False)
@@ -160,15 +168,17 @@ def _segment(
     region = _target_region(loaded, frame_prompts, height, width, options, is_clip)
     model_prompts = roi.crop_prompts(region, frame_prompts) if region else frame_prompts
 
-    result = propagate(
-        loaded,
-        ModelFrames(region.crop(pixels) if region else pixels, loaded.image_size),
-        model_prompts,
-        frame_range=(start, stop),
-        early_stop_patience=patience,
-        progress=progress,
-        keep_logits=keep_logits,
-    )
+    postprocess = not is_clip if options.postprocess is None else options.postprocess
+    with postprocessing(loaded.model, postprocess):
+        result = propagate(
+            loaded,
+            ModelFrames(region.crop(pixels) if region else pixels, loaded.image_size),
+            model_prompts,
+            frame_range=(start, stop),
+            early_stop_patience=patience,
+            progress=progress,
+            keep_logits=keep_logits,
+        )
     if region is not None:
         result.mask = region.paste(result.mask, height, width)
         result.region = region
@@ -176,7 +186,8 @@ def _segment(
     mask[start:stop] = result.mask
     if options.largest_component and not is_clip:
         mask = largest_component(mask)
-    for prompt in frame_prompts:  # the annotator's corrected slices are final
+    keep = not is_clip if options.keep_prompt_masks is None else options.keep_prompt_masks
+    for prompt in frame_prompts if keep else ():  # the annotator's corrected slices are final
         if prompt.mask is not None:
             mask[start + prompt.frame] = prompt.mask
     return mask.astype(np.uint8), result

@@ -30,6 +30,7 @@ rule then runs unchanged, where and when the official build runs it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 from collections import OrderedDict
@@ -140,6 +141,37 @@ def enable_hole_filling() -> bool:
         sam2.utils.misc.get_connected_components = connected_components
         return True
     return False
+
+
+@contextlib.contextmanager
+def postprocessing(model: torch.nn.Module, enabled: bool):
+    """Run with the stock video builder's post-processing as built (``enabled``) or without it.
+
+    Without: what ``build_sam2_video_predictor(apply_postprocessing=False)`` builds, which
+    MedSAM2's video script uses: no stability fallback to the multi-mask outputs, no hole
+    filling, point-prompted masks not binarised for memory. The model is shared between
+    requests, so the switches are restored on exit; callers hold ``inference.cache.device_lock``.
+    """
+    if enabled:
+        yield
+        return
+    decoder = model.sam_mask_decoder
+    saved = (
+        decoder.dynamic_multimask_via_stability,
+        model.fill_hole_area,
+        model.binarize_mask_from_pts_for_mem_enc,
+    )
+    decoder.dynamic_multimask_via_stability = False
+    model.fill_hole_area = 0
+    model.binarize_mask_from_pts_for_mem_enc = False
+    try:
+        yield
+    finally:
+        (
+            decoder.dynamic_multimask_via_stability,
+            model.fill_hole_area,
+            model.binarize_mask_from_pts_for_mem_enc,
+        ) = saved
 
 
 class FeatureStore(Protocol):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from unittest import mock
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 
 from bench.reference import legacy_predictor, reference_segment
 from inference.engine import (
+    CLIP_DEFAULTS,
     Prompt,
     SegmentOptions,
     segment_clip,
@@ -205,7 +207,48 @@ def test_echo_clip_from_frame_zero_runs_forward_only(present_model):
     drawn[10:30, 10:30] = True
     masks, result = segment_clip_detailed(present_model, frames, [Prompt(0, mask=drawn)])
     assert result.visited == {"forward": list(range(6)), "reverse": []}
-    np.testing.assert_array_equal(masks[0], drawn)
+    assert dice(masks[0], drawn) > 0.9
+
+
+def test_a_clip_returns_the_models_mask_on_the_prompted_frame_as_the_video_script(present_model):
+    frames = np.random.default_rng(4).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    drawn = np.zeros((48, 48), bool)
+    drawn[10:30, 10:30] = True
+    drawn[np.arange(30, 45), np.arange(30, 45)] = True  # a 1-voxel line: lost at low res
+    prompts = [Prompt(1, mask=drawn)]
+    official = segment_clip(present_model, frames, prompts)
+    kept = segment_clip(
+        present_model, frames, prompts, dataclasses.replace(CLIP_DEFAULTS, keep_prompt_masks=True)
+    )
+    assert not np.array_equal(official[1], drawn) and dice(official[1], drawn) > 0.8
+    np.testing.assert_array_equal(kept[1], drawn)
+    np.testing.assert_array_equal(kept[0], official[0])
+
+
+def test_post_processing_is_on_for_volumes_and_off_for_clips(present_model):
+    import sam2.utils.misc as misc
+
+    model = present_model.model
+    calls = []
+    real = misc.get_connected_components
+
+    def counted(mask):
+        calls.append(mask.shape)
+        return real(mask)
+
+    frames = np.random.default_rng(4).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    with mock.patch.object(misc, "get_connected_components", counted):
+        segment_clip(present_model, frames, [Prompt(1, box=(10, 10, 30, 30))])
+        assert calls == [] and model.fill_hole_area == 8  # off for the run, then restored
+        assert model.sam_mask_decoder.dynamic_multimask_via_stability
+        options = dataclasses.replace(CLIP_DEFAULTS, postprocess=True)
+        segment_clip(present_model, frames, [Prompt(1, box=(10, 10, 30, 30))], options)
+        assert len(calls) == 4  # one per frame
+        calls.clear()
+        segment_volume(
+            present_model, ct_volume((5, 48, 48)), "CT", [Prompt(2, box=(10, 10, 30, 30))]
+        )
+        assert len(calls) == 5
 
 
 def test_rgb_clip(present_model):

@@ -27,9 +27,9 @@ used as a mask prompt and returned verbatim on its slice. Prompts on the same sl
 
 Echo clips (:func:`segment_clip`): (T, H, W) uint8 grayscale or (T, H, W, 3) RGB frames, a box,
 points or mask on a chosen frame, propagated both ways (forward only from frame 0), one mask per
-frame, no connected-component step; as MedSAM2's video script, sam2's post-processing is off and
-a mask-prompted frame gets the model's own mask (``SegmentOptions.postprocess`` and
-``keep_prompt_masks`` change either).
+frame, no connected-component step; sam2's post-processing off, as MedSAM2's video script
+(``SegmentOptions.postprocess``). A mask-prompted frame keeps the given mask (the annotator's
+correction); ``keep_prompt_masks=False`` returns the model's own mask there, as the script does.
 
 Progress: ``progress(done, total)`` after every slice/frame step; ``total`` counts the steps of
 both directions (a prompted slice is a step of each), and the steps an early stop skips are
@@ -72,11 +72,11 @@ class SegmentOptions:
     z_range: tuple[int, int] | None = None  # half-open slice range to segment; None = all
     largest_component: bool = True  # keep the largest 3D component (volumes only)
     target_crop: bool = True  # volumes: the model config's target crop (inference.roi), if any
-    # None: as MedSAM2's scripts, by kind. Volumes (3D script): sam2's post-processing on, and a
-    # mask prompt (a corrected slice) returned as given. Clips (video script): post-processing
-    # off, and the model's own mask on a mask-prompted frame.
+    # sam2's post-processing; None: as MedSAM2's scripts, on for volumes, off for clips.
     postprocess: bool | None = None
-    keep_prompt_masks: bool | None = None
+    # A mask prompt (an annotator's corrected slice/frame) is final; False returns the model's
+    # own mask there, as MedSAM2's video script does.
+    keep_prompt_masks: bool = True
 
 
 CLIP_DEFAULTS = SegmentOptions(early_stop_patience=None, largest_component=False)
@@ -186,8 +186,7 @@ def _segment(
     mask[start:stop] = result.mask
     if options.largest_component and not is_clip:
         mask = largest_component(mask)
-    keep = not is_clip if options.keep_prompt_masks is None else options.keep_prompt_masks
-    for prompt in frame_prompts if keep else ():  # the annotator's corrected slices are final
+    for prompt in frame_prompts if options.keep_prompt_masks else ():
         if prompt.mask is not None:
             mask[start + prompt.frame] = prompt.mask
     return mask.astype(np.uint8), result

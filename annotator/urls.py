@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from annotator.core import health
 from annotator.core.observability import metrics_view
+from annotator.web import dashboard
 
 urlpatterns = [
     path("", include("annotator.web.urls")),  # pages: sign-in, worklist, viewer, ...
@@ -11,6 +12,6 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotator.api_urls")),
-    path("", include("annotator.metrics.urls")),
-    path("", include("annotator.modelops.urls")),
+    path("projects/<int:pk>/dashboard", dashboard.dashboard, name="project-dashboard"),
+    path("", include("annotator.web.model_urls")),
 ]

@@ -1,6 +1,8 @@
+"""Routes of the model-loop pages (namespace "modelops", as before they moved to web)."""
+
 from django.urls import path
 
-from . import views
+from . import model_pages as views
 
 app_name = "modelops"
 

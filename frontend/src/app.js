@@ -16,7 +16,7 @@ import { ClipPlayer } from './player.js'
 import { initialWindow, presetsFor } from './presets.js'
 import { Review } from './review.js'
 import { Saving } from './saving.js'
-import { clampBrush, clampOpacity, isDirty, makeTarget, toolAllowed } from './state.js'
+import { clampBrush, clampOpacity, isDirty, keyNative, makeTarget, toolAllowed } from './state.js'
 import { Ui } from './ui.js'
 import { loadImage, loadSlice, paintSlice, SliceView } from './view.js'
 
@@ -112,9 +112,8 @@ export class App {
   /** The volume into NiiVue at the first target's key slice, then the tools. */
   async _openVolume(loaded, caseData, t0) {
     const first = this.targets[0]
-    const [nx, ny, nz] = loaded.dims
-    const startNative = [Math.floor(nx / 2), Math.floor(ny / 2), first ? first.keyIndex : Math.floor(nz / 2)]
-    if (first?.box) [startNative[0], startNative[1]] = [(first.box[0] + first.box[2]) / 2, (first.box[1] + first.box[3]) / 2]
+    const centre = loaded.dims.slice(0, 3).map((d) => Math.floor(d / 2))
+    const startNative = first ? keyNative(first, centre) : centre
     const forced = this.params.get('slicemode')
     await this.view.load(loaded, {
       window: initialWindow(caseData.image),
@@ -126,7 +125,6 @@ export class App {
     this.ui.busy('')
     this.view.onChange((what) => this._onViewChange(what))
     this.grid = this.view.grid
-    this.dims = this.view.dims
     this.input.bind(this.ui.stage)
     this.ui.renderToolbar()
     this.ui.renderStatus()
@@ -230,13 +228,7 @@ export class App {
 
   jumpToKey(t = this.current) {
     if (!t) return
-    const native = this.grid.toNativeCoord(this.view.vox)
-    native[2] = t.keyIndex
-    if (t.box) {
-      native[0] = (t.box[0] + t.box[2]) / 2
-      native[1] = (t.box[1] + t.box[3]) / 2
-    }
-    this.view.setVox(this.grid.toRasCoord(native))
+    this.view.setVox(this.grid.toRasCoord(keyNative(t, this.grid.toNativeCoord(this.view.vox))))
   }
 
   setTool(tool) {

@@ -94,7 +94,7 @@ export class Assist {
     const t = app.current
     if (!app.masks.editable(t)) return
     const axis = NORMAL_AXIS[app.grid.keyView()]
-    if (!ops.countSlice(app.masks.of(t), app.dims, axis, app.view.vox[axis])) {
+    if (!ops.countSlice(app.masks.of(t), app.grid.rasDims, axis, app.view.vox[axis])) {
       return app.ui.toast('Draw the mask on this frame first; it is the prompt that is propagated.', 'warn')
     }
     await app.saving.save(t)

@@ -117,7 +117,7 @@ export class Input {
         break
       case 'fill': {
         if (!app.masks.editable(t)) return
-        const flipped = ops.fillEnclosed(app.masks.of(t), app.dims, p.view, p.vox)
+        const flipped = ops.fillEnclosed(app.masks.of(t), app.grid.rasDims, p.view, p.vox)
         if (flipped === null) app.ui.toast('Fill works inside a closed outline; this region reaches the edge.', 'warn')
         else if (flipped.length) app.masks.commit(t, flipped, 'fill')
         break
@@ -137,7 +137,7 @@ export class Input {
     const { app } = this
     const radii = ops.brushRadii(app.brushSize, app.view.spacing, p.view)
     const list = new ops.IndexList()
-    ops.dab(app.masks.of(t), app.dims, p.view, p.vox, radii, value, list)
+    ops.dab(app.masks.of(t), app.grid.rasDims, p.view, p.vox, radii, value, list)
     this.stroking = { t, view: p.view, last: p.vox, radii, value, list, flushed: 0 }
     this.flushStroke()
   }
@@ -149,7 +149,7 @@ export class Input {
       const p = app.view.pick(e.clientX, e.clientY)
       const s = this.stroking
       if (!p || p.view !== s.view) return
-      ops.stroke(app.masks.of(s.t), app.dims, s.view, s.last, p.vox, s.radii, s.value, s.list)
+      ops.stroke(app.masks.of(s.t), app.grid.rasDims, s.view, s.last, p.vox, s.radii, s.value, s.list)
       s.last = p.vox
       if (!this.strokeFrame) this.strokeFrame = requestAnimationFrame(() => this.flushStroke())
       return
@@ -183,7 +183,7 @@ export class Input {
     const fresh = s.list.data.subarray(s.flushed, s.list.length)
     s.flushed = s.list.length
     if (!fresh.length) return
-    const box = ops.bboxOf(fresh, this.app.dims)
+    const box = ops.bboxOf(fresh, this.app.grid.rasDims)
     s.t.extent = ops.unionBox(s.t.extent, box)
     this.app.masks.refresh(box)
   }

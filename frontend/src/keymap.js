@@ -10,6 +10,8 @@
 //   inFields the key works while typing in a text field (Escape).
 //   prevent  false: the browser's default is kept and the key is not activity (Escape).
 
+import { CT_PRESETS } from './presets.js'
+
 const layout = (n, name) => [String(n), 'layout', name]
 const preset = (n) => [`Shift+${n}`, 'preset', n - 1]
 const video = (ctx) => ctx.video
@@ -26,8 +28,9 @@ export const KEYMAP = [
     keys: [['ArrowLeft', 'stepFrame', -1], ['ArrowRight', 'stepFrame', 1]] },
   { group: 'Image', what: 'window / level: drag (horizontal width, vertical level)', mouse: 'Right-drag',
     keys: [['W', 'tool', 'wl']] },
-  { group: 'Image', what: 'CT presets: abdomen, lung, brain, mediastinum, bone', when: (ctx, i) => i < ctx.presets,
-    keys: [preset(1), preset(2), preset(3), preset(4), preset(5)] },
+  // Shift+1… in the order of inference/ct_windows.json, the one list of presets.
+  { group: 'Image', what: `CT presets: ${CT_PRESETS.map((p) => p.key).join(', ')}`, when: (ctx, i) => i < ctx.presets,
+    keys: CT_PRESETS.map((_, i) => preset(i + 1)) },
   { group: 'Image', what: 'show / hide masks', keys: [['M', 'toggleMasks']] },
   { group: 'Image', what: 'mask opacity down / up', keys: [[',', 'opacity', -0.1], ['.', 'opacity', 0.1]] },
   { group: 'AI assist', what: 'box tool: drag a box on the slice → pre-segmentation', keys: [['B', 'tool', 'box']] },

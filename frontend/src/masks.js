@@ -13,10 +13,6 @@ export class Masks {
     this.lastFullBox = null // what the last full refresh covered (a hidden mask must be cleared)
   }
 
-  get dims() {
-    return this.app.dims
-  }
-
   empty() {
     return new Uint8Array(this.app.grid.size)
   }
@@ -45,12 +41,12 @@ export class Masks {
   async load(t, revisionId, { history = true, label = 'load' } = {}) {
     const incoming = await this.fetch(t, revisionId)
     const changed = ops.diff(t.mask || this.empty(), incoming)
-    const box = ops.bboxOf(changed, this.dims)
+    const box = ops.bboxOf(changed, this.app.grid.rasDims)
     if (history) this.app.history.push({ target: t.id, indices: changed, box, label })
     else this.app.history.dropTarget(t.id)
     t.mask = incoming
     t.count = ops.count(incoming)
-    t.extent = ops.unionBox(t.extent, ops.bboxOfMask(incoming, this.dims))
+    t.extent = ops.unionBox(t.extent, ops.bboxOfMask(incoming, this.app.grid.rasDims))
     t.head = revisionId
     t.version += 1
     t.savedVersion = t.version
@@ -68,7 +64,7 @@ export class Masks {
     }
     if (!box) return
     const display = mode === 'review' ? this.app.review.display : 'submitted'
-    fillBox(view.composite, this.dims, box, layerFn({ masksOn, display, targets, active }))
+    fillBox(view.composite, this.app.grid.rasDims, box, layerFn({ masksOn, display, targets, active }))
     view.uploadDrawing(box)
     view.redraw()
   }
@@ -95,7 +91,7 @@ export class Masks {
   commit(t, indices, label) {
     if (!indices.length) return
     this.recount(t, indices)
-    const box = ops.bboxOf(indices, this.dims)
+    const box = ops.bboxOf(indices, this.app.grid.rasDims)
     this.app.history.push({ target: t.id, indices, box, label })
     t.extent = ops.unionBox(t.extent, box)
     this.changed(t, box)
@@ -135,7 +131,7 @@ export class Masks {
     const { current: t, view } = this.app
     if (!this.editable(t)) return
     const plane = this.app.focusView()
-    const flipped = ops.clearSlice(this.of(t), this.dims, plane, view.vox[NORMAL_AXIS[plane]])
+    const flipped = ops.clearSlice(this.of(t), this.app.grid.rasDims, plane, view.vox[NORMAL_AXIS[plane]])
     if (!flipped.length) return this.app.ui.toast('Nothing to clear on this slice.', 'info', 1500)
     this.commit(t, flipped, 'clear slice')
   }

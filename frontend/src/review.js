@@ -15,12 +15,12 @@ export class Review {
   /** Fetch the model's latest mask of a target once (empty when the model never made one). */
   async loadModel(t) {
     if (t.model !== null || !t.head) return
-    const { api, masks, dims } = this.app
+    const { api, masks, grid } = this.app
     const list = await api.revisions(t.id)
     const model = [...(list.results || list)].reverse().find((r) => r.source === 'model')
     t.modelRevision = model ? model.id : null
     t.model = model ? await masks.fetch(t, model.id) : masks.empty()
-    t.modelExtent = ops.bboxOfMask(t.model, dims)
+    t.modelExtent = ops.bboxOfMask(t.model, grid.rasDims)
   }
 
   async setDisplay(display) {

@@ -34,6 +34,17 @@ export function makeTarget(data, index) {
   }
 }
 
+/**
+ * Where a target's key view is, in native voxel coordinates: `from` (a native point) moved to
+ * the target's key slice and, when it has a box, to the box's centre in that slice.
+ */
+export function keyNative(t, from) {
+  const native = [...from]
+  native[2] = t.keyIndex
+  if (t.box) [native[0], native[1]] = [(t.box[0] + t.box[2]) / 2, (t.box[1] + t.box[3]) / 2]
+  return native
+}
+
 export const isDirty = (t) => t.version !== t.savedVersion
 export const isRunning = (job) => !!job && ACTIVE_JOB.has(job.status)
 

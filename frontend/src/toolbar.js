@@ -2,7 +2,7 @@
 // opacity, save status, Save and help. Rebuilt whenever one of them changes.
 
 import { h } from './dom.js'
-import { saveStatus } from './state.js'
+import { BRUSH_MAX, saveStatus } from './state.js'
 
 const LAYOUTS = [['axial', 'Axial', '1'], ['coronal', 'Coronal', '2'], ['sagittal', 'Sagittal', '3'], ['multi', '3 views', '4']]
 const VIEW_TOOLS = [['navigate', '✥', 'Navigate (V)'], ['wl', '◐', 'Window/level drag (W)']]
@@ -29,7 +29,7 @@ export function toolbarContent(app, statusEl) {
     h('div', { class: 'grp' }, select, h('span', { class: 'wl', title: 'window level / width' }, `L ${Math.round(w.center)} W ${Math.round(w.width)}`)),
     h('div', { class: 'grp tools' }, ...tools.map(([name, label, title]) => btn(label, title, app.tool === name, () => app.setTool(name), { 'data-tool': name }))),
     annotate ? h('div', { class: 'grp' },
-      h('label', { title: 'Brush size ([ and ])' }, 'Size ', h('input', { type: 'range', min: '1', max: '80', value: String(app.brushSize), 'data-control': 'brush', oninput: (e) => app.setBrush(Number(e.target.value)) }), h('span', { class: 'num' }, String(app.brushSize))),
+      h('label', { title: 'Brush size ([ and ])' }, 'Size ', h('input', { type: 'range', min: '1', max: String(BRUSH_MAX), value: String(app.brushSize), 'data-control': 'brush', oninput: (e) => app.setBrush(Number(e.target.value)) }), h('span', { class: 'num' }, String(app.brushSize))),
       btn('↶', 'Undo (Ctrl+Z)', false, () => app.masks.undo(), { 'data-action': 'undo', disabled: !app.history.canUndo }),
       btn('↷', 'Redo (Ctrl+Shift+Z)', false, () => app.masks.redo(), { 'data-action': 'redo', disabled: !app.history.canRedo }),
       btn('Clear slice', 'Clear the target on this slice (X)', false, () => app.masks.clearSlice(), { 'data-action': 'clear' })) : '',

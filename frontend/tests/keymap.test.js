@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { compile, helpGroups, KEYMAP, keysLabel, label, match, parseSpec } from '../src/keymap.js'
 import { ACTIONS } from '../src/input.js'
+import { CT_PRESETS } from '../src/presets.js'
 
 const key = (k, o = {}) => ({ key: k, code: o.code ?? '', ctrlKey: !!o.ctrl, metaKey: !!o.meta, shiftKey: !!o.shift, altKey: !!o.alt })
 const hit = (e) => {
@@ -86,4 +87,13 @@ test('the help lists every binding of the table, grouped, with its mouse gesture
   assert.ok(rows.some(([keys, what]) => keys === '1 … 4' && what.startsWith('axial')))
   assert.deepEqual(rows[0], ['Wheel, ↑ / ↓ / PgUp / PgDn', 'previous / next slice (Shift: 5 at a time)'])
   assert.deepEqual(rows.find(([, what]) => what === 'undo / redo'), ['Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y', 'undo / redo'])
+})
+
+test('the preset keys and their help come from the CT presets (inference/ct_windows.json), in order', () => {
+  const row = KEYMAP.find((r) => r.keys.some(([, action]) => action === 'preset'))
+  assert.deepEqual(row.keys, CT_PRESETS.map((_, i) => [`Shift+${i + 1}`, 'preset', i]))
+  // For today's file: the same keys and help as when they were written out by hand.
+  assert.deepEqual(row.keys, [['Shift+1', 'preset', 0], ['Shift+2', 'preset', 1], ['Shift+3', 'preset', 2], ['Shift+4', 'preset', 3], ['Shift+5', 'preset', 4]])
+  const image = new Map(helpGroups()).get('Image')
+  assert.ok(image.some(([keys, what]) => keys === 'Shift+1 … Shift+5' && what === 'CT presets: abdomen, lung, brain, mediastinum, bone'))
 })

@@ -115,3 +115,12 @@ test('frames wrap around the clip', () => {
   assert.equal(s.wrapFrame(-1, 12), 11)
   assert.equal(s.wrapFrame(5, 12), 5)
 })
+
+test('a target’s key view: its key slice, at its box centre when it has one, else where it was', () => {
+  const from = [10, 20, 30]
+  assert.deepEqual(s.keyNative(target(), from), [10, 20, 4])
+  assert.deepEqual(s.keyNative(target({ box: [2, 4, 7, 10] }), from), [4.5, 7, 4])
+  assert.deepEqual(from, [10, 20, 30]) // not changed
+  // Opening a case: from the volume's centre.
+  assert.deepEqual(s.keyNative(target({ keyIndex: 0 }), [32, 32, 12]), [32, 32, 0])
+})

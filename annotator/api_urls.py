@@ -5,10 +5,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from annotator.annotations import api as annotations
 from annotator.annotations import case_api
-from annotator.audit import api as audit
 from annotator.cases import api as cases
+from annotator.metrics import audit_api as audit
 from annotator.modelops import api as modelops
 from annotator.projects import api as projects
+from annotator.registry import api as registry
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -59,10 +60,10 @@ urlpatterns = [
     ),
     path("cases/<int:pk>/jobs/", annotations.CaseJobs.as_view(), name="case-jobs"),
     path("jobs/<int:pk>/", annotations.JobDetail.as_view(), name="job-detail"),
-    path("models/", modelops.ModelList.as_view(), name="model-list"),
-    path("models/rollback", modelops.ModelRollback.as_view(), name="model-rollback"),
-    path("models/<int:pk>/", modelops.ModelDetail.as_view(), name="model-detail"),
-    path("models/<int:pk>/promote", modelops.ModelPromote.as_view(), name="model-promote"),
+    path("models/", registry.ModelList.as_view(), name="model-list"),
+    path("models/rollback", registry.ModelRollback.as_view(), name="model-rollback"),
+    path("models/<int:pk>/", registry.ModelDetail.as_view(), name="model-detail"),
+    path("models/<int:pk>/promote", registry.ModelPromote.as_view(), name="model-promote"),
     path("training-rounds/", modelops.RoundList.as_view(), name="round-list"),
     path("training-rounds/<int:pk>/", modelops.RoundDetail.as_view(), name="round-detail"),
     path("training-rounds/<int:pk>/cancel", modelops.RoundCancel.as_view(), name="round-cancel"),

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "annotator.audit",
     "annotator.projects",
     "annotator.cases",
+    "annotator.registry",
     "annotator.annotations",
     "annotator.modelops",
     "annotator.metrics",

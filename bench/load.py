@@ -60,8 +60,8 @@ import django
 django.setup()
 import numpy as np, torch
 from rest_framework.authtoken.models import Token
-from annotator.modelops import services as modelops
-from annotator.modelops.models import ModelOrigin
+from annotator.registry import services as modelops
+from annotator.registry.models import ModelOrigin
 from inference.checkpoint import save_checkpoint
 from inference.model import TINY_TEST, build_model
 from tests import factories

@@ -130,8 +130,8 @@ def tiny_model_version(tmp_dir, *, project=None, promote: bool = True, seed: int
     """Register a random-weights tiny_test checkpoint (fast on CPU) as a model version."""
     import torch
 
-    from annotator.modelops import services as modelops
-    from annotator.modelops.models import ModelOrigin
+    from annotator.registry import services as modelops
+    from annotator.registry.models import ModelOrigin
     from inference.checkpoint import save_checkpoint
     from inference.model import TINY_TEST, build_model
 

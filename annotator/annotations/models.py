@@ -56,7 +56,7 @@ class MaskRevision(WriteOnce, models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     model_version = models.ForeignKey(
-        "modelops.ModelVersion",
+        "registry.ModelVersion",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -154,7 +154,7 @@ class PresegmentJob(models.Model):
         MaskRevision, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     model_version = models.ForeignKey(
-        "modelops.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "registry.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     result = models.ForeignKey(
         MaskRevision, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

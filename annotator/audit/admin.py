@@ -12,10 +12,10 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "action",
         "actor",
         "actor_label",
-        "project",
+        "project_id",
         "object_type",
         "object_id",
     )
-    list_filter = ("action", "project", "object_type")
+    list_filter = ("action", "project_id", "object_type")
     search_fields = ("action", "object_id", "actor__username", "actor_label")
     date_hierarchy = "created_at"

@@ -12,9 +12,9 @@ class AuditEvent(models.Model):
     # A model version or worker acting on its own, when there is no user.
     actor_label = models.CharField(max_length=200, blank=True)
     action = models.CharField(max_length=64, db_index=True)
-    project = models.ForeignKey(
-        "projects.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    # The project's id, not a relation: the trail sits below the projects layer, since every
+    # service writes to it. The projects app clears it when a project is deleted.
+    project_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     data = models.JSONField(default=dict, blank=True)

@@ -24,8 +24,14 @@ def record(
         action=action,
         actor=actor,
         actor_label=actor_label,
-        project=project,
+        project_id=getattr(project, "pk", project),
         object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         data=data,
     )
+
+
+def forget_project(project_id: int) -> int:
+    """A deleted project's events stay, without the link (the one change the append-only
+    trigger allows)."""
+    return AuditEvent.objects.filter(project_id=project_id).update(project_id=None)

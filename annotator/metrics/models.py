@@ -37,7 +37,7 @@ class TargetOutcome(models.Model):
         MaskRevision, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     model_version = models.ForeignKey(
-        "modelops.ModelVersion",
+        "registry.ModelVersion",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -113,7 +113,7 @@ class Export(models.Model):
     case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.CASCADE)
     # A round snapshot: the accepted targets that this model version pre-segmented.
     model_version = models.ForeignKey(
-        "modelops.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "registry.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # A training round's snapshot: exactly the revisions the round trained and evaluated on.
     snapshot = models.ForeignKey(

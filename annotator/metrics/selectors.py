@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from annotator.annotations.models import Target
 from annotator.cases.models import CaseStatus
-from annotator.modelops.models import ModelVersion
 from annotator.projects import policy
 from annotator.projects.models import Project
+from annotator.registry.models import ModelVersion
 
 from .aggregates import Median
 from .models import Export, TargetOutcome

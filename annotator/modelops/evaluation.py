@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from annotator.annotations.models import Target
+from annotator.registry import services
+from annotator.registry.models import ModelVersion
 
-from . import services
-from .models import ModelVersion, Split, TrainingRound
+from .models import Split, TrainingRound
 from .round_data import Example, examples
 
 

@@ -3,65 +3,7 @@ from django.db import models
 
 from annotator.core.models import WriteOnce
 from annotator.projects.models import Project
-
-
-class ModelOrigin(models.TextChoices):
-    PUBLISHED = "published", "Published weights"
-    BOOTSTRAP = "bootstrap", "Bootstrap (synthetic phantoms)"
-    ROUND = "round", "Fine-tuning round"
-    IMPORTED = "imported", "Imported checkpoint"
-
-
-class ModelStatus(models.TextChoices):
-    CANDIDATE = "candidate", "Candidate"
-    PRODUCTION = "production", "Production"
-    RETIRED = "retired", "Retired"
-
-
-class ModelVersion(models.Model):
-    """A checkpoint in the model store. At most one production version per project (or global)."""
-
-    name = models.CharField(max_length=200)
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
-    )
-    origin = models.CharField(max_length=16, choices=ModelOrigin.choices)
-    config = models.CharField(max_length=100)  # inference config name, e.g. medsam2_t512
-    checksum = models.CharField(max_length=64)  # SHA-256 of the checkpoint file
-    file = models.CharField(max_length=500)  # path relative to settings.MODEL_STORE
-    metrics = models.JSONField(default=dict, blank=True)
-    status = models.CharField(
-        max_length=16, choices=ModelStatus.choices, default=ModelStatus.CANDIDATE, db_index=True
-    )
-    # None = the global default for projects without a production version of their own.
-    project = models.ForeignKey(
-        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="model_versions"
-    )
-    round_number = models.PositiveIntegerField(null=True, blank=True)
-    # The production version this one replaced when it was promoted (what a rollback restores).
-    replaced = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    promoted_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project"],
-                condition=models.Q(status="production", project__isnull=False),
-                name="one_production_per_project",
-            ),
-            models.UniqueConstraint(
-                fields=["status"],
-                condition=models.Q(status="production", project__isnull=True),
-                name="one_global_production",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.status})"
+from annotator.registry.models import ModelVersion
 
 
 class RoundPolicy(models.Model):

@@ -21,10 +21,10 @@ from annotator.cases import services as case_services
 from annotator.cases.models import Case, CaseStatus
 from annotator.cases.selectors import require_case
 from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
+from annotator.registry.models import ModelStatus, ModelVersion
+from annotator.registry.selectors import production_model
 
-from .models import ModelStatus, ModelVersion
 from .presegment_run import ACTIVE, finish, finish_case
-from .selectors import production_model
 from .tasks import presegment_case, presegment_target
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,7 @@ from annotator.cases import services as case_services
 from annotator.cases.models import Case, CaseStatus, Image
 from annotator.cases.selectors import load_volume
 from annotator.core.errors import InvalidTransition, StaleParent
-
-from .services import model_path
+from annotator.registry.services import model_path
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 PROGRESS_INTERVAL_S = 0.25

@@ -6,8 +6,9 @@ from django.conf import settings
 
 from annotator.annotations import events as annotation_events
 from annotator.cases import events as case_events
+from annotator.registry import events
 
-from . import events, presegment, schedules
+from . import presegment, schedules
 
 
 def presegment_imported(sender, *, case, actor, **kwargs) -> bool:

@@ -14,9 +14,11 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from . import services
+from annotator.registry import services
+from annotator.registry.models import ModelOrigin
+
 from .evaluation import evaluate_round, gate
-from .models import ACTIVE_ROUND_STATUSES, ModelOrigin, RoundStatus, Split, TrainingRound
+from .models import ACTIVE_ROUND_STATUSES, RoundStatus, Split, TrainingRound
 from .round_data import examples, train_items
 from .rounds import (
     ENCODER_LR_RATIO,

@@ -14,8 +14,10 @@ from annotator.annotations.models import Target
 from annotator.audit.services import record
 from annotator.cases.models import CaseStatus
 from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
+from annotator.registry import services
+from annotator.registry.selectors import production_model
 
-from . import progress, services
+from . import progress
 from .models import (
     ACTIVE_ROUND_STATUSES,
     RoundPolicy,
@@ -26,7 +28,6 @@ from .models import (
     Split,
     TrainingRound,
 )
-from .selectors import production_model
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 1.0

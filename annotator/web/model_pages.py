@@ -12,11 +12,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotator.core.errors import DomainError
-from annotator.modelops import rounds, schedules, services
-from annotator.modelops.models import ModelVersion, TrainingRound
-from annotator.modelops.selectors import production_model, visible_rounds
+from annotator.modelops import rounds, schedules
+from annotator.modelops.models import TrainingRound
+from annotator.modelops.selectors import visible_rounds
 from annotator.projects import policy
 from annotator.projects.selectors import get_visible_project
+from annotator.registry import services
+from annotator.registry.models import ModelVersion
+from annotator.registry.selectors import production_model
 
 
 def _project(request, pk):

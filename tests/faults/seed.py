@@ -15,8 +15,8 @@ def main() -> None:
     import torch
     from rest_framework.authtoken.models import Token
 
-    from annotator.modelops import services as modelops
-    from annotator.modelops.models import ModelOrigin
+    from annotator.registry import services as modelops
+    from annotator.registry.models import ModelOrigin
     from inference.checkpoint import save_checkpoint
     from inference.model import STARTER_LARGE as STARTER
     from inference.model import build_model

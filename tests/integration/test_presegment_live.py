@@ -95,8 +95,8 @@ def test_presegment_via_api_streams_progress_and_stores_revision(live, project, 
 def test_worker_killed_mid_task_is_redelivered_and_finishes_once(live, project, people, tmp_path):
     import torch
 
-    from annotator.modelops import services as modelops
-    from annotator.modelops.models import ModelOrigin
+    from annotator.registry import services as modelops
+    from annotator.registry.models import ModelOrigin
     from inference.checkpoint import save_checkpoint
     from inference.model import STARTER_LARGE as STARTER
     from inference.model import build_model

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from annotator.annotations.models import JobStatus, MaskRevision, PresegmentJob
-from annotator.modelops.models import ModelStatus, RoundPolicy, RoundStatus, TrainingRound
+from annotator.modelops.models import RoundPolicy, RoundStatus, TrainingRound
+from annotator.registry.models import ModelStatus
 from tests import factories
 from tests.integration.test_presegment_live import api, collect_progress, session_cookie
 from tests.live import wait_for

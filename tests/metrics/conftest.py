@@ -10,7 +10,7 @@ import pytest
 
 from annotator.annotations import services, workflow
 from annotator.annotations.models import PresegmentJob
-from annotator.modelops.models import ModelVersion
+from annotator.registry.models import ModelVersion
 from tests import factories
 
 START = dt.datetime(2026, 3, 2, 8, 0, 0, tzinfo=dt.UTC)

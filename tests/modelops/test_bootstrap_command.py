@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotator.modelops.models import ModelOrigin, ModelStatus, ModelVersion
+from annotator.registry.models import ModelOrigin, ModelStatus, ModelVersion
 from inference.checkpoint import load_checkpoint
 from inference.model import TINY_TEST
 

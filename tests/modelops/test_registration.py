@@ -5,8 +5,8 @@ import pytest
 import torch
 from django.core.management import CommandError
 
-from annotator.modelops.models import ModelOrigin, ModelStatus
-from annotator.modelops.registration import register_from_command, registered_line
+from annotator.registry.models import ModelOrigin, ModelStatus
+from annotator.registry.registration import register_from_command, registered_line
 from inference.checkpoint import save_checkpoint
 from inference.model import TINY_TEST, build_model
 

@@ -3,9 +3,9 @@ import torch
 
 from annotator.audit.models import AuditEvent
 from annotator.core.errors import Conflict, InvalidInput
-from annotator.modelops import services
-from annotator.modelops.models import ModelOrigin, ModelStatus, ModelVersion
-from annotator.modelops.selectors import production_model
+from annotator.registry import services
+from annotator.registry.models import ModelOrigin, ModelStatus, ModelVersion
+from annotator.registry.selectors import production_model
 from inference.checkpoint import save_checkpoint
 from inference.model import TINY_TEST, build_model
 from tests import factories

@@ -5,8 +5,9 @@ import pytest
 from annotator.annotations.models import PresegmentJob
 from annotator.cases.models import CaseStatus
 from annotator.core.errors import Conflict, InvalidInput
-from annotator.modelops import evaluation, rounds, schedules, services
+from annotator.modelops import evaluation, rounds, schedules
 from annotator.modelops.models import RoundStatus, TrainingRound
+from annotator.registry import services
 from tests import factories
 from tests.modelops.helpers import blob_case
 

@@ -3,7 +3,8 @@
 import pytest
 
 from annotator.modelops import evaluation, round_data, rounds
-from annotator.modelops.models import ModelStatus, RoundPolicy, RoundStatus
+from annotator.modelops.models import RoundPolicy, RoundStatus
+from annotator.registry.models import ModelStatus
 from tests import factories
 from tests.modelops.helpers import blob_case
 

@@ -20,9 +20,10 @@ from django.utils import timezone
 from annotator.audit.services import record
 from annotator.cases.models import Case
 from annotator.core.errors import Conflict, InvalidInput
-from annotator.modelops.models import ModelVersion, Snapshot, TrainingRound
+from annotator.modelops.models import Snapshot, TrainingRound
 from annotator.projects import policy
 from annotator.projects.models import Project
+from annotator.registry.models import ModelVersion
 
 from ..models import Export, ExportFormat, ExportScope, ExportStatus
 from . import dicom_seg, formats

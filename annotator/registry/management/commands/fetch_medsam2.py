@@ -13,9 +13,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from annotator.modelops.models import ModelOrigin
-from annotator.modelops.registration import register_from_command, registered_line
 from annotator.projects.models import Project
+from annotator.registry.models import ModelOrigin
+from annotator.registry.registration import register_from_command, registered_line
 
 
 class Command(BaseCommand):

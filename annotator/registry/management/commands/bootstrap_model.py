@@ -13,8 +13,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.modelops.models import ModelOrigin, ModelVersion
-from annotator.modelops.registration import register_from_command, registered_line
+from annotator.registry.models import ModelOrigin, ModelVersion
+from annotator.registry.registration import register_from_command, registered_line
 
 
 class Command(BaseCommand):

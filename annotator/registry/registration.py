@@ -9,8 +9,9 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from annotator.core.errors import DomainError
-from annotator.modelops import selectors, services
-from annotator.modelops.models import ModelVersion
+
+from . import selectors, services
+from .models import ModelVersion
 
 
 def register_from_command(

@@ -19,15 +19,14 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pydicom
+import repo_path  # noqa: E402, F401
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 _VAR = tempfile.mkdtemp(prefix="bench-import-var-")
 os.environ["ANNOTATOR_VAR_DIR"] = _VAR  # a throwaway database and file store
 os.environ.pop("DATABASE_URL", None)

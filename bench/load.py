@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+import repo_path  # noqa: E402, F401
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(repo_path.ROOT)
 
 from tests.live import Stack, run_python, stack_env  # noqa: E402
 

@@ -29,10 +29,9 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import repo_path  # noqa: E402, F401
 
 
 def _args() -> argparse.Namespace:

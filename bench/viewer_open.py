@@ -27,8 +27,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import repo_path  # noqa: E402, F401
+
+ROOT = Path(repo_path.ROOT)
 
 from tests.browser import launch_chromium  # noqa: E402
 

@@ -48,7 +48,7 @@ class ProjectCases(generics.ListCreateAPIView):
     )
     def post(self, request, pk):
         project = get_visible_project(request.user, pk)
-        policy.require(request.user, "case.import", project)
+        policy.require(request.user, "case.import", project)  # before the upload is read
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if length > settings.IMPORT_MAX_UPLOAD_BYTES:
             raise PayloadTooLarge(

@@ -10,7 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from annotator.cases.models import Case, CaseStatus
 from annotator.cases.selectors import QUEUE_STATUSES
 from annotator.projects import policy
-from annotator.projects.models import Membership, Project, Role
+from annotator.projects.models import Membership, Project
 
 from .models import Review
 from .selectors import rejection_comments, with_assignee
@@ -33,13 +33,15 @@ def _assigned_to(user) -> Q:
 
 def home_rows(user) -> list[dict]:
     """Per visible project: the user's roles, their open cases and (reviewers) cases waiting
-    for review that they did not annotate. Three queries in all."""
+    for review that they did not annotate. Four queries in all."""
     projects = list(
         policy.visible_projects(user)
         .annotate(case_count=Count("cases", distinct=True))
         .order_by("name")
     )
     ids = [p.pk for p in projects]
+    policy.prime_roles(user, ids)
+    workers = policy.granted_roles("case.edit", assignee=True)
     mine = Case.objects.filter(_assigned_to(user), project_id__in=ids)
     open_counts = dict(
         mine.filter(status__in=QUEUE_STATUSES)
@@ -60,8 +62,11 @@ def home_rows(user) -> list[dict]:
                 "project": project,
                 "roles": sorted(held),
                 "open": open_counts.get(project.pk, 0),
-                "to_review": waiting.get(project.pk, 0) if Role.REVIEWER in held else None,
-                "is_manager": Role.MANAGER in held,
+                "to_review": waiting.get(project.pk, 0)
+                if policy.can(user, "case.review", project, assignee=False)
+                else None,
+                "is_manager": policy.can(user, "project.manage", project),
+                "annotates": bool(held & workers),
             }
         )
     return rows
@@ -137,7 +142,10 @@ def project_annotators(project: Project) -> list:
     here = Q(assignments__active=True, assignments__case__project=project)
     return list(
         get_user_model()
-        .objects.filter(memberships__project=project, memberships__role=Role.ANNOTATOR)
+        .objects.filter(
+            memberships__project=project,
+            memberships__role__in=policy.granted_roles("case.edit", assignee=True),
+        )
         .annotate(
             open=Count(
                 "assignments",

@@ -3,6 +3,8 @@ target count (what the case API and the pages show), and the filters over them."
 
 from __future__ import annotations
 
+import numpy as np
+from django.core.files.storage import default_storage
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 from django_filters import rest_framework as filters
@@ -10,7 +12,8 @@ from django_filters import rest_framework as filters
 from annotator.cases.models import Case, CaseStatus
 from annotator.cases.selectors import can_see_case
 
-from .models import Assignment, Decision, Review, Target
+from . import masks
+from .models import Assignment, Decision, MaskRevision, Review, Target
 
 
 def get_visible_target(user, pk) -> Target:
@@ -25,6 +28,12 @@ def get_visible_target(user, pk) -> Target:
     if target is None or not can_see_case(user, target.case):
         raise Http404("No Target matches the given query.")
     return target
+
+
+def revision_mask(revision: MaskRevision) -> np.ndarray:
+    """A stored revision's mask as (z, y, x) uint8 0/1."""
+    with default_storage.open(revision.file.name, "rb") as fh:
+        return masks.decode_stored(fh.read())
 
 
 def case_targets(case: Case) -> QuerySet[Target]:

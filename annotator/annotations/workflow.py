@@ -16,7 +16,8 @@ from annotator.cases import services as case_services
 from annotator.cases.models import Case, CaseStatus
 from annotator.cases.selectors import require_case
 from annotator.core.errors import Conflict, InvalidInput
-from annotator.projects.models import Membership, Role
+from annotator.projects import policy
+from annotator.projects.models import Membership
 
 from . import events
 from .models import Assignment, Decision, Review, Target
@@ -25,8 +26,9 @@ from .models import Assignment, Decision, Review, Target
 @transaction.atomic
 def assign(case: Case, annotator, *, actor) -> Assignment:
     require_case(actor, "case.assign", case)
+    workers = policy.granted_roles("case.edit", assignee=True)  # who works on assigned cases
     if not Membership.objects.filter(
-        project=case.project, user=annotator, role=Role.ANNOTATOR
+        project=case.project, user=annotator, role__in=workers
     ).exists():
         raise InvalidInput(f"{annotator.username} is not an annotator in {case.project}")
     if case.status in (CaseStatus.SUBMITTED, CaseStatus.ACCEPTED):

@@ -23,6 +23,7 @@ from django.db import transaction
 
 from annotator.audit.services import record
 from annotator.core.errors import InvalidInput
+from annotator.projects import policy
 from annotator.projects.models import Project
 
 from . import events, imaging, services
@@ -259,6 +260,7 @@ def _safe_name(name: str, index: int) -> str:
 
 def import_uploads(project: Project, files, *, targets=None, actor) -> ImportReport:
     """Import files uploaded through the API (each a DICOM file, zip or NIfTI)."""
+    policy.require(actor, "case.import", project)
     total = sum(f.size for f in files)
     if total > settings.IMPORT_MAX_UPLOAD_BYTES:
         raise InvalidInput(

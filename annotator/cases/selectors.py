@@ -16,7 +16,7 @@ from isal import igzip, isal_zlib
 
 from annotator.core.errors import InvalidInput
 from annotator.projects import policy
-from annotator.projects.models import Membership, Project, Role
+from annotator.projects.models import Membership, Project
 
 from .models import Case, CaseStatus, Image
 
@@ -112,7 +112,8 @@ def my_queue(user, project: Project | None = None) -> QuerySet[Case]:
 
 def unclaimed_cases(user, project: Project | None = None) -> QuerySet[Case]:
     """Unassigned cases in projects where `user` annotates, oldest first (self-service queue)."""
-    projects = Membership.objects.filter(user=user, role=Role.ANNOTATOR).values("project_id")
+    workers = policy.granted_roles("case.edit", assignee=True)
+    projects = Membership.objects.filter(user=user, role__in=workers).values("project_id")
     qs = Case.objects.filter(
         project_id__in=projects,
         status__in=[CaseStatus.READY, CaseStatus.NEW],
@@ -132,6 +133,21 @@ def _volume(name: str, checksum: str) -> np.ndarray:
     if array.ndim == 4:
         array = array[..., 0]
     return np.ascontiguousarray(array.transpose(2, 1, 0))
+
+
+def input_window(case: Case, options: dict):
+    """The intensity window of a model input for ``case``, as pre-segmentation and the training
+    export use it: an explicit option (a preset name or [center, width]), the project default,
+    the CT image's own window, else None (the modality rule of inference)."""
+    if options.get("window"):
+        w = options["window"]
+        return w if isinstance(w, str) else (float(w[0]), float(w[1]))
+    if case.project.default_window:
+        return case.project.default_window
+    image = case.image
+    if image.modality == "CT" and image.window_center is not None and image.window_width:
+        return (image.window_center, image.window_width)
+    return None
 
 
 def load_volume(image: Image) -> np.ndarray:

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from annotator.annotations import masks
 from annotator.annotations.models import (
     Assignment,
     Decision,
@@ -27,6 +25,7 @@ from annotator.annotations.models import (
     RevisionSource,
     Target,
 )
+from annotator.annotations.selectors import revision_mask
 from annotator.audit.models import AuditEvent
 from annotator.cases.models import Case, CaseStatus
 
@@ -64,17 +63,12 @@ def overlap(model: np.ndarray, accepted: np.ndarray) -> Overlap:
     )
 
 
-def _read_mask(revision: MaskRevision) -> np.ndarray:
-    with default_storage.open(revision.file.name, "rb") as fh:
-        return masks.decode_stored(fh.read())
-
-
 def revision_overlap(model: MaskRevision, accepted: MaskRevision) -> Overlap:
     """Checksum equality is the exact test for "unchanged" and spares reading the files."""
     if model.checksum == accepted.checksum:
         n = int(accepted.voxel_count)
         return Overlap(n, n, 0, 1.0, 0.0, True)
-    return overlap(_read_mask(model), _read_mask(accepted))
+    return overlap(revision_mask(model), revision_mask(accepted))
 
 
 def _case_events(case: Case, to: str) -> QuerySet[AuditEvent]:

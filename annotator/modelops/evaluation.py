@@ -34,7 +34,7 @@ def evaluate_models(
     """Segment every held-out example with each model from the same prompts; Dice and NSD per
     target and per label."""
     from inference.cache import device_lock, get_model
-    from inference.engine import SegmentOptions, segment_clip, segment_volume
+    from inference.engine import segment_clip, segment_volume
     from inference.metrics import dice, normalized_surface_distance
 
     results: dict[str, dict] = {}
@@ -47,8 +47,7 @@ def evaluate_models(
                 continue
             with device_lock(loaded.device):
                 if ex.kind == "video":
-                    options = SegmentOptions(early_stop_patience=None, largest_component=False)
-                    pred = segment_clip(loaded, ex.image, prompts, options)
+                    pred = segment_clip(loaded, ex.image, prompts)  # its clip defaults
                 else:
                     pred = segment_volume(loaded, ex.image, ex.modality, prompts)
             per_target.append(

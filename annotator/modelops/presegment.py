@@ -164,11 +164,12 @@ def _clean_options(case: Case, options: dict) -> dict:
     return clean
 
 
-def queue_case(case: Case, *, actor=None) -> bool:
-    """Queue automatic pre-segmentation of every prompted target of a new or ready case.
-    Returns False (and queues nothing) when there is nothing to do or no model."""
+def queue_case(case: Case, *, actor=None, version: ModelVersion | None = None) -> bool:
+    """Queue automatic pre-segmentation of every prompted target of a new or ready case with
+    ``version`` (default: the case's production model). Returns False (and queues nothing)
+    when there is nothing to do or no model."""
     targets = [t for t in case.targets.all() if t.has_prompt]
-    version = production_model(case.project)
+    version = version or production_model(case.project)
     if not targets or version is None:
         if targets:
             log.warning("case %s: no production model; not pre-segmented", case.pk)
@@ -231,7 +232,7 @@ def represegment_unopened(version: ModelVersion, *, actor=None) -> int:
     or ready, never opened) with the new production model. Opened cases are never touched."""
     cases = Case.objects.filter(
         status__in=[CaseStatus.NEW, CaseStatus.READY], first_opened_at__isnull=True
-    )
+    ).select_related("project")
     if version.project_id is not None:
         cases = cases.filter(project_id=version.project_id)
     else:  # the global default serves projects without a production model of their own
@@ -239,6 +240,6 @@ def represegment_unopened(version: ModelVersion, *, actor=None) -> int:
             status=ModelStatus.PRODUCTION, project__isnull=False
         ).values("project_id")
         cases = cases.exclude(project_id__in=own)
-    count = sum(1 for case in cases if queue_case(case, actor=actor))
+    count = sum(1 for case in cases if queue_case(case, actor=actor, version=version))
     record("model.represegment", actor=actor, obj=version, project=version.project, cases=count)
     return count

@@ -6,15 +6,15 @@ from __future__ import annotations
 import contextlib
 import time
 
-from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from annotator.annotations import masks, progress
+from annotator.annotations import progress
 from annotator.annotations.models import JobStatus, MaskRevision, PresegmentJob
+from annotator.annotations.selectors import revision_mask
 from annotator.annotations.services import save_model_revision
 from annotator.cases import services as case_services
-from annotator.cases.models import Case, CaseStatus, Image
-from annotator.cases.selectors import load_volume
+from annotator.cases.models import Case, CaseStatus
+from annotator.cases.selectors import input_window, load_volume
 from annotator.core.errors import InvalidTransition, StaleParent
 from annotator.registry.services import model_path
 
@@ -34,8 +34,7 @@ def _engine_prompts(job: PresegmentJob):
         mask = None
         if p.get("mask_revision"):
             revision = MaskRevision.objects.get(pk=p["mask_revision"])
-            with default_storage.open(revision.file.name, "rb") as fh:
-                mask = masks.decode_stored(fh.read())[p["index"]].astype(bool)
+            mask = revision_mask(revision)[p["index"]].astype(bool)
         prompts.append(
             Prompt(
                 index=p["index"],
@@ -45,17 +44,6 @@ def _engine_prompts(job: PresegmentJob):
             )
         )
     return prompts
-
-
-def _window(job: PresegmentJob, image: Image):
-    if "window" in job.options:
-        w = job.options["window"]
-        return w if isinstance(w, str) else (w[0], w[1])
-    if job.case.project.default_window:
-        return job.case.project.default_window
-    if image.modality == "CT" and image.window_center is not None and image.window_width:
-        return (image.window_center, image.window_width)
-    return None
 
 
 class _Reporter:
@@ -114,7 +102,7 @@ def run_job(job_id: int, *, task_id: str = "") -> PresegmentJob:
     volume = load_volume(image)
     loaded = get_model(model_path(job.model_version), config=job.model_version.config)
     options = SegmentOptions(
-        window=_window(job, image),
+        window=input_window(job.case, job.options),
         early_stop_patience=job.options.get("early_stop_patience", 3),
         z_range=tuple(job.options["z_range"]) if job.options.get("z_range") else None,
     )
@@ -124,7 +112,6 @@ def run_job(job_id: int, *, task_id: str = "") -> PresegmentJob:
         with device_lock(loaded.device):
             if image.kind == "video":
                 options.early_stop_patience = job.options.get("early_stop_patience")
-                options.largest_component = False
                 mask = segment_clip(loaded, volume, prompts, options, progress=report)
             else:
                 mask = segment_volume(

@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from django.core.files.storage import default_storage
 
-from annotator.annotations import masks
-from annotator.annotations.models import MaskRevision, Target
+from annotator.annotations.models import Target
+from annotator.annotations.selectors import revision_mask
 from annotator.cases.selectors import load_volume
 
 from .models import Snapshot
@@ -26,11 +25,6 @@ class Example:
     spacing_zyx: tuple[float, float, float]
 
 
-def load_mask(revision: MaskRevision) -> np.ndarray:
-    with default_storage.open(revision.file.name, "rb") as fh:
-        return masks.decode_stored(fh.read())
-
-
 def examples(snapshot: Snapshot, split: str) -> list[Example]:
     entries = snapshot.entries.filter(split=split).select_related(
         "revision", "target", "case__image"
@@ -42,7 +36,7 @@ def examples(snapshot: Snapshot, split: str) -> list[Example]:
         found.append(
             Example(
                 image=load_volume(image),
-                mask=load_mask(entry.revision),
+                mask=revision_mask(entry.revision),
                 modality=image.modality,
                 kind=image.kind,
                 label=entry.target.label,

@@ -20,15 +20,10 @@ from annotator.registry.models import ModelOrigin
 from .evaluation import evaluate_round, gate
 from .models import ACTIVE_ROUND_STATUSES, RoundStatus, Split, TrainingRound
 from .round_data import examples, train_items
-from .rounds import (
-    ENCODER_LR_RATIO,
-    PROGRESS_INTERVAL_S,
-    RECIPE_LR,
-    fail,
-    policy_for,
-    promote_round,
-    set_fields,
-)
+from .rounds import RECIPE_LR, fail, policy_for, promote_round, set_fields
+
+PROGRESS_INTERVAL_S = 1.0
+ENCODER_LR_RATIO = 0.6  # MedSAM2: 3e-5 for the image encoder where the rest has 5e-5
 
 
 def run_dir(round_: TrainingRound) -> Path:

@@ -30,9 +30,7 @@ from .models import (
 )
 
 log = logging.getLogger(__name__)
-PROGRESS_INTERVAL_S = 1.0
 RECIPE_LR = 5e-5  # MedSAM2: 5e-5, and 3e-5 for the image encoder
-ENCODER_LR_RATIO = 0.6
 LR_RANGE = (1e-7, 1e-2)  # accepted per-round learning rates (API, page)
 
 
@@ -54,11 +52,17 @@ def accepted_heads(project):
     )
 
 
+def _position(project_id: int, case_id: int) -> int:
+    """A case's fixed place in [0, 2**64): where it falls decides its side."""
+    digest = hashlib.sha256(f"split:{project_id}:{case_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
 def case_split(project_id: int, case_id: int, heldout_fraction: float) -> str:
     """Stable train/held-out assignment of a case: the same case is always on the same side."""
-    digest = hashlib.sha256(f"split:{project_id}:{case_id}".encode()).digest()
-    position = int.from_bytes(digest[:8], "big") / 2**64
-    return Split.HELDOUT if position < heldout_fraction else Split.TRAIN
+    return (
+        Split.HELDOUT if _position(project_id, case_id) / 2**64 < heldout_fraction else Split.TRAIN
+    )
 
 
 def _splits(project, case_ids: list[int], fraction: float) -> dict[int, str]:
@@ -73,8 +77,7 @@ def _splits(project, case_ids: list[int], fraction: float) -> dict[int, str]:
     fresh = [cid for cid in case_ids if cid not in earlier] or case_ids
 
     def position(cid: int) -> int:
-        digest = hashlib.sha256(f"split:{project.pk}:{cid}".encode()).digest()
-        return int.from_bytes(digest[:8], "big")
+        return _position(project.pk, cid)
 
     if len(case_ids) >= 2 and Split.HELDOUT not in splits.values():
         splits[min(fresh, key=position)] = Split.HELDOUT

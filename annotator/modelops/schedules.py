@@ -37,10 +37,20 @@ def set_schedule(project, *, cron: str | None, min_new_accepted: int | None = No
     to remove the timed schedule."""
     policy = rounds.policy_for(project)
     if min_new_accepted is not None:
-        if min_new_accepted < 0:
-            raise InvalidInput("min_new_accepted must be 0 (off) or more")
+        _check_threshold(min_new_accepted)
         policy.min_new_accepted = min_new_accepted
         policy.save(update_fields=["min_new_accepted"])
+    _schedule(project, policy, cron, actor)
+    return describe(project)
+
+
+def _check_threshold(min_new_accepted: int) -> None:
+    if min_new_accepted < 0:
+        raise InvalidInput("min_new_accepted must be 0 (off) or more")
+
+
+def _schedule(project, policy, cron: str | None, actor) -> None:
+    """Create, change or (cron None) remove the project's beat task; audited."""
     existing = PeriodicTask.objects.filter(name=task_name(project)).first()
     if cron is None:
         if existing is not None:
@@ -60,7 +70,6 @@ def set_schedule(project, *, cron: str | None, min_new_accepted: int | None = No
         )  # fmt: skip
     record("round.schedule", actor=actor, project=project, cron=cron,
            min_new_accepted=policy.min_new_accepted)  # fmt: skip
-    return describe(project)
 
 
 @transaction.atomic
@@ -75,12 +84,11 @@ def update_policy(project, *, actor, cron=KEEP, **fields):
         setattr(policy, name, value)
     if not 0 < policy.heldout_fraction < 1 or policy.steps < 1:
         raise InvalidInput("held-out fraction must be in (0, 1) and steps at least 1")
-    if policy.min_new_accepted < 0:
-        raise InvalidInput("min_new_accepted must be 0 (off) or more")
+    _check_threshold(policy.min_new_accepted)
     policy.save()
     record("round.policy", actor=actor, project=project, fields=sorted(fields))
     if cron is not KEEP:
-        set_schedule(project, cron=cron or None, actor=actor)
+        _schedule(project, policy, cron or None, actor)
     return policy
 
 

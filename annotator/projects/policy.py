@@ -19,7 +19,6 @@ from annotator.core.errors import NotAllowed
 from .models import Membership, Project, Role
 
 ALL_ROLES = frozenset(Role.values)
-ADMINS: frozenset[str] = frozenset()  # no project role suffices: staff only
 
 
 @dataclass(frozen=True)
@@ -35,56 +34,51 @@ class Permission:
     assignee_message: str = ""  # when a role is held but the assignee condition fails
 
 
-def _roles(*names: str) -> frozenset[str]:
-    return frozenset(names)
-
-
 M, R, A = Role.MANAGER, Role.REVIEWER, Role.ANNOTATOR
 MEMBERS = Grant(ALL_ROLES)
+MANAGERS = Grant(frozenset({M}))
+ASSIGNED_ANNOTATOR = Grant(frozenset({A}), assignee=True)
 
 POLICY: dict[str, dict[str, Permission]] = {
     "project": {
         "view": Permission((MEMBERS,), "you are not a member of this project"),
         "create": Permission((), "only admins create projects"),
-        "change": Permission((Grant(_roles(M)),), "only the project's managers change it"),
-        "manage": Permission((Grant(_roles(M)),), "only the project's managers see this page"),
-        "add_member": Permission((Grant(_roles(M)),), "only the project's managers add members"),
-        "remove_member": Permission(
-            (Grant(_roles(M)),), "only the project's managers remove members"
-        ),
+        "change": Permission((MANAGERS,), "only the project's managers change it"),
+        "manage": Permission((MANAGERS,), "only the project's managers see this page"),
+        "add_member": Permission((MANAGERS,), "only the project's managers add members"),
+        "remove_member": Permission((MANAGERS,), "only the project's managers remove members"),
     },
     "case": {
         "view": Permission(
-            (Grant(_roles(M, R)), Grant(_roles(A), assignee=True)),
+            (Grant(frozenset({M, R})), ASSIGNED_ANNOTATOR),
             "you may not see this case",
         ),
-        "import": Permission((Grant(_roles(M)),), "only the project's managers import cases"),
-        "assign": Permission((Grant(_roles(M)),), "only the project's managers assign cases"),
-        "reopen": Permission((Grant(_roles(M)),), "only the project's managers reopen cases"),
+        "import": Permission((MANAGERS,), "only the project's managers import cases"),
+        "assign": Permission((MANAGERS,), "only the project's managers assign cases"),
+        "reopen": Permission((MANAGERS,), "only the project's managers reopen cases"),
         "edit": Permission(
-            (Grant(_roles(A), assignee=True),),
+            (ASSIGNED_ANNOTATOR,),
             "only the annotator assigned to this case can change it",
             "only the annotator assigned to this case can change it",
         ),
         "review": Permission(
-            (Grant(_roles(R), assignee=False),),
+            (Grant(frozenset({R}), assignee=False),),
             "this needs the reviewer role in the project",
             "you annotated this case; another reviewer must review it",
         ),
         # Targets: a manager, or whoever may edit the case.
         "add_target": Permission(
-            (Grant(_roles(M)), Grant(_roles(A), assignee=True)),
+            (MANAGERS, ASSIGNED_ANNOTATOR),
             "only the annotator assigned to this case can change it",
             "only the annotator assigned to this case can change it",
         ),
     },
     "model": {
-        "view": Permission((MEMBERS,), "you are not a member of this project"),
         "manage": Permission((), "only admins manage models and training rounds"),
     },
     "metrics": {
-        "view": Permission((Grant(_roles(M)),), "only the project's managers see its metrics"),
-        "export": Permission((Grant(_roles(M)),), "only the project's managers export"),
+        "view": Permission((MANAGERS,), "only the project's managers see its metrics"),
+        "export": Permission((MANAGERS,), "only the project's managers export"),
     },
     "audit": {
         "view": Permission((), "only admins read the audit trail"),
@@ -113,6 +107,20 @@ def roles(user, project: Project | int) -> frozenset[str]:
             )
         )
     return cache[project_id]
+
+
+def prime_roles(user, project_ids) -> None:
+    """Load the user's roles in these projects with one query (pages that list projects)."""
+    if user is None or not user.is_authenticated or user.is_staff:
+        return
+    cache = user.__dict__.setdefault("_role_cache", {})
+    wanted = [pk for pk in project_ids if pk not in cache]
+    found: dict[int, set[str]] = {pk: set() for pk in wanted}
+    for pk, role in Membership.objects.filter(project_id__in=wanted, user=user).values_list(
+        "project_id", "role"
+    ):
+        found[pk].add(role)
+    cache.update({pk: frozenset(held) for pk, held in found.items()})
 
 
 Assignee = bool | Callable[[], bool] | None
@@ -164,7 +172,10 @@ def granted_roles(action: str, *, assignee: bool | None = None) -> frozenset[str
 
 
 def visible_projects(user) -> QuerySet[Project]:
-    """Projects ``user`` may see: those they belong to (all for admins)."""
+    """Projects ``user`` may see (policy "project.view"): where they hold a role that grants it;
+    all for admins."""
     if user.is_staff:
         return Project.objects.all()
-    return Project.objects.filter(memberships__user=user).distinct()
+    return Project.objects.filter(
+        memberships__user=user, memberships__role__in=granted_roles("project.view")
+    ).distinct()

@@ -26,14 +26,10 @@ def _project(request, pk):
     return get_visible_project(request.user, pk)
 
 
-def _require_admin(request) -> None:
-    policy.require(request.user, "model.manage")
-
-
 @login_required
 def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
     project = _project(request, pk)
-    round_policy = rounds.policy_for(project)
+    schedule = schedules.describe(project)  # it counts the new accepted masks too
     return render(
         request,
         "modelops/rounds.html",
@@ -43,9 +39,9 @@ def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
                 "snapshot", "candidate", "base_model", "started_by"
             ),
             "production": production_model(project),
-            "policy": round_policy,
-            "schedule": schedules.describe(project),
-            "new_accepted": rounds.new_accepted_since_last_round(project),
+            "policy": rounds.policy_for(project),
+            "schedule": schedule,
+            "new_accepted": schedule["new_accepted"],
             "can_act": policy.can(request.user, "model.manage"),
         },
     )
@@ -54,7 +50,7 @@ def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def start_round(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_admin(request)
+    policy.require(request.user, "model.manage")
     project = _project(request, pk)
     steps = request.POST.get("steps") or None
     lr = request.POST.get("learning_rate") or None
@@ -74,7 +70,7 @@ def start_round(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def save_policy(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_admin(request)
+    policy.require(request.user, "model.manage")
     project = _project(request, pk)
     current = rounds.policy_for(project)
     form = request.POST
@@ -137,7 +133,7 @@ def round_page(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def round_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    _require_admin(request)
+    policy.require(request.user, "model.manage")
     round_ = get_object_or_404(visible_rounds(request.user), pk=pk)
     try:
         if action == "promote":
@@ -172,7 +168,7 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def model_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    _require_admin(request)
+    policy.require(request.user, "model.manage")
     project = _project(request, pk)
     try:
         if action == "rollback":

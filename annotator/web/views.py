@@ -23,7 +23,7 @@ from annotator.cases.services import EDITABLE
 from annotator.core.errors import DomainError
 from annotator.core.throttles import SigninThrottle
 from annotator.projects import policy
-from annotator.projects.models import ProjectKind, Role
+from annotator.projects.models import ProjectKind
 from annotator.projects.selectors import get_visible_project
 
 from . import vite
@@ -33,7 +33,7 @@ from . import vite
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     rows = queues.home_rows(user)
-    annotates = user.is_staff or any(Role.ANNOTATOR in row["roles"] for row in rows)
+    annotates = user.is_staff or any(row["annotates"] for row in rows)
     return render(request, "web/home.html", {"rows": rows, "annotates": annotates})
 
 

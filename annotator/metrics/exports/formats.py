@@ -7,19 +7,18 @@ files (gzip NIfTI in the image's own grid), so NIfTI masks leave byte for byte a
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import re
 import zipfile
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 from django.core.files.storage import default_storage
 
 from annotator.annotations import masks
-from annotator.cases.selectors import image_header
+from annotator.annotations.selectors import revision_mask
+from annotator.cases.selectors import image_header, input_window, load_volume
 
 from .selection import CaseItem, TargetItem
 
@@ -31,21 +30,6 @@ def safe_name(text: str) -> str:
 def read_bytes(name: str) -> bytes:
     with default_storage.open(name, "rb") as fh:
         return fh.read()
-
-
-def read_mask(item: TargetItem) -> np.ndarray:
-    """(z, y, x) uint8 0/1."""
-    return masks.decode_stored(read_bytes(item.revision.file.name))
-
-
-def read_image(case_item: CaseItem) -> np.ndarray:
-    """The case's stored voxels as (z, y, x)."""
-    data = read_bytes(case_item.case.image.file.name)
-    img = nib.Nifti1Image.from_bytes(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
-    array = np.asanyarray(img.dataobj)
-    if array.ndim == 4:
-        array = array[..., 0]
-    return np.ascontiguousarray(array.transpose(2, 1, 0))
 
 
 def target_file_stem(item: TargetItem) -> str:
@@ -62,7 +46,7 @@ def label_map(case_item: CaseItem, *, by: str) -> tuple[np.ndarray, list[dict]]:
     legend = []
     for i, item in enumerate(case_item.targets, start=1):
         value = i if by == "target" else item.label_index
-        out[read_mask(item) != 0] = value
+        out[revision_mask(item.revision) != 0] = value
         legend.append({"value": value, "target": item.target.pk, "label": item.target.label})
     return out, legend
 
@@ -94,21 +78,6 @@ def write_nifti(zf: zipfile.ZipFile, case_item: CaseItem, options: dict) -> None
         case_item.files.append(name)
 
 
-def npz_window(case_item: CaseItem, options: dict):
-    """The window the pre-segmentation uses (annotations.presegment): an explicit option, the
-    project default, the CT image's own window, else the modality rule of inference."""
-    if options.get("window"):
-        w = options["window"]
-        return w if isinstance(w, str) else (float(w[0]), float(w[1]))
-    project = case_item.case.project
-    if project.default_window:
-        return project.default_window
-    image = case_item.case.image
-    if image.modality == "CT" and image.window_center is not None and image.window_width:
-        return (image.window_center, image.window_width)
-    return None
-
-
 def npz_arrays(case_item: CaseItem, options: dict) -> dict[str, np.ndarray]:
     """MedSAM2's training format: imgs uint8 (D, H, W) windowed as for inference, gts
     (D, H, W) with one index per target (or per label with npz_labels="label"), spacing
@@ -119,7 +88,7 @@ def npz_arrays(case_item: CaseItem, options: dict) -> dict[str, np.ndarray]:
     by = options.get("npz_labels", "target")
     gts, legend = label_map(case_item, by=by)
     return {
-        "imgs": to_uint8(read_image(case_item), image.modality, npz_window(case_item, options)),
+        "imgs": to_uint8(load_volume(image), image.modality, input_window(case_item.case, options)),
         "gts": gts,
         "spacing": np.asarray(image.spacing, dtype=np.float64),
         "origin": np.asarray(image.origin, dtype=np.float64),

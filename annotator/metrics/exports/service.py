@@ -17,6 +17,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from annotator.annotations.selectors import revision_mask
 from annotator.audit.services import record
 from annotator.cases.models import Case
 from annotator.core.errors import Conflict, InvalidInput
@@ -179,7 +180,7 @@ def _write_case(zf: zipfile.ZipFile, export: Export, item: CaseItem) -> None:
         if reason:
             item.notes.append(f"no DICOM SEG: {reason}")
             return
-        data = dicom_seg.seg_bytes(item, [formats.read_mask(t) for t in item.targets])
+        data = dicom_seg.seg_bytes(item, [revision_mask(t.revision) for t in item.targets])
         name = f"{formats.safe_name(item.case.study_id)}/seg.dcm"
         zf.writestr(name, data)
         item.files.append(name)

@@ -90,7 +90,35 @@ def submit(case: Case, *, actor) -> Case:
         )
     if not case.targets.exists():
         raise Conflict("the case has no targets to submit", code="no_targets")
+    _require_changes_since_review(case)
     return case_services.transition(case, CaseStatus.SUBMITTED, actor=actor)
+
+
+def _require_changes_since_review(case: Case) -> None:
+    """A submission must give the reviewer something to decide: a rejected target's mask must have
+    changed since its rejection, and at least one target must wait for a verdict. Otherwise the
+    case would sit in review with every verdict already given and nothing left to close it."""
+    unchanged = []
+    pending = False
+    for target in case.targets.all():
+        verdict = target.reviews.filter(revision_id=target.head_id).first()
+        if verdict is None:
+            pending = True
+        elif verdict.decision == Decision.REJECT:
+            unchanged.append(f"“{target.label}” (reviewer: {verdict.comment.strip()!r})")
+    if unchanged:
+        raise Conflict(
+            "rejected and not corrected since: "
+            + "; ".join(unchanged)
+            + ". Correct these masks (a new revision) before submitting again.",
+            code="rejected_unchanged",
+        )
+    if not pending:
+        raise Conflict(
+            "every target's mask was already reviewed and none has changed; "
+            "edit a mask before submitting again",
+            code="nothing_to_review",
+        )
 
 
 def _require_reviewer(user, case: Case) -> None:
@@ -142,12 +170,19 @@ def review_target(target: Target, *, actor, decision: str, comment: str = "") ->
 
 @transaction.atomic
 def review_case(case: Case, *, actor, decision: str, comment: str = "") -> Case:
-    """Review every target of a submitted case that has no verdict on its current mask yet."""
+    """Review every target of a submitted case that has no verdict on its current mask yet.
+
+    A case submitted before submissions were checked may hold a verdict on every current mask;
+    it is closed on those verdicts instead of staying in review for good."""
     case = Case.objects.select_for_update().get(pk=case.pk)
     _require_reviewer(actor, case)
-    for target in case.targets.all():
-        if not target.reviews.filter(revision_id=target.head_id).exists():
-            review_target(target, actor=actor, decision=decision, comment=comment)
+    pending = [
+        t for t in case.targets.all() if not t.reviews.filter(revision_id=t.head_id).exists()
+    ]
+    if not pending:
+        return _close_if_reviewed(case, actor=actor)
+    for target in pending:
+        review_target(target, actor=actor, decision=decision, comment=comment)
     case.refresh_from_db()
     return case
 

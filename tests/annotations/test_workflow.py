@@ -66,6 +66,47 @@ def test_one_rejection_sends_the_case_back_with_the_comment(submitted, people):
     assert Review.objects.filter(target=t1).count() == 1  # t1's accepted mask was not re-reviewed
 
 
+def test_resubmitting_an_unchanged_rejected_target_is_refused(submitted, people):
+    case, (t1, t2) = submitted
+    workflow.review_target(t1, actor=people["reviewer"], decision="accept")
+    workflow.review_target(t2, actor=people["reviewer"], decision="reject", comment="missed a lobe")
+    case.refresh_from_db()
+    workflow.start(case, actor=people["annotator"])
+    with pytest.raises(Conflict, match="missed a lobe") as refused:
+        workflow.submit(case, actor=people["annotator"])
+    assert refused.value.code == "rejected_unchanged" and t2.label in str(refused.value)
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_PROGRESS  # nothing changed; the annotator can correct it
+    save(case, t2, people["annotator"], parent=t2.head_id)
+    assert workflow.submit(case, actor=people["annotator"]).status == CaseStatus.SUBMITTED
+    case = workflow.review_case(case, actor=people["reviewer"], decision="accept")
+    assert case.status == CaseStatus.ACCEPTED
+
+
+def test_resubmitting_a_reopened_case_without_a_change_is_refused(submitted, people):
+    case, _ = submitted
+    case = workflow.review_case(case, actor=people["reviewer"], decision="accept")
+    assert case.status == CaseStatus.ACCEPTED
+    workflow.reopen(case, actor=people["manager"])
+    case.refresh_from_db()
+    with pytest.raises(Conflict) as refused:
+        workflow.submit(case, actor=people["annotator"])
+    assert refused.value.code == "nothing_to_review"
+
+
+def test_a_case_stuck_in_review_with_every_verdict_given_is_closed(submitted, people):
+    """Cases submitted unchanged before the check existed: reviewing closes them on their
+    verdicts instead of answering with nothing changed."""
+    case, (t1, t2) = submitted
+    workflow.review_target(t1, actor=people["reviewer"], decision="accept")
+    workflow.review_target(t2, actor=people["reviewer"], decision="reject", comment="missed a lobe")
+    type(case).objects.filter(pk=case.pk).update(status=CaseStatus.SUBMITTED)  # the old deadlock
+    case.refresh_from_db()
+    case = workflow.review_case(case, actor=people["reviewer"], decision="accept")
+    assert case.status == CaseStatus.REJECTED
+    assert Review.objects.filter(target__case=case).count() == 2  # no verdict was invented
+
+
 def test_review_rules(submitted, people, project):
     case, (t1, _) = submitted
     with pytest.raises(InvalidInput, match="comment"):

@@ -142,3 +142,41 @@ def test_workflow_through_the_api(project, people, client_for):
     assert rejected["status"] == "rejected"
     target = annot.get(f"/api/v1/targets/{t['id']}/").data
     assert target["review"]["comment"] == "too small" and target["review"]["current"] is True
+
+
+def test_resubmitting_an_unchanged_rejected_case_is_a_clear_409(project, people, client_for):
+    """The review deadlock: a rejected case sent back without correcting the rejected target."""
+    case = factories.case(project, assignee=people["annotator"])
+    annot, reviewer = client_for(people["annotator"]), client_for(people["reviewer"])
+    t = annot.post(
+        f"/api/v1/cases/{case.pk}/targets/",
+        {"label": "lesion", "key_index": 3, "box": [2, 2, 10, 10]},
+        format="json",
+    ).data
+    mask = factories.mask_nifti(case, factories.mask_for(case))
+    annot.post(f"/api/v1/cases/{case.pk}/start")
+    first = annot.post(
+        f"/api/v1/targets/{t['id']}/revisions/",
+        {"parent": "", "mask": factories.mask_file(mask)},
+        format="multipart",
+    ).data
+    annot.post(f"/api/v1/cases/{case.pk}/submit")
+    reviewer.post(
+        f"/api/v1/cases/{case.pk}/review", {"decision": "reject", "comment": "too small"},
+        format="json",
+    )  # fmt: skip
+    assert annot.post(f"/api/v1/cases/{case.pk}/start").data["status"] == "in_progress"
+    refused = annot.post(f"/api/v1/cases/{case.pk}/submit")
+    assert refused.status_code == 409
+    assert refused.data["code"] == "rejected_unchanged" and "too small" in refused.data["detail"]
+    assert annot.get(f"/api/v1/cases/{case.pk}/").data["status"] == "in_progress"
+    annot.post(
+        f"/api/v1/targets/{t['id']}/revisions/",
+        {"parent": first["id"], "mask": factories.mask_file(mask)},
+        format="multipart",
+    )
+    assert annot.post(f"/api/v1/cases/{case.pk}/submit").data["status"] == "submitted"
+    accepted = reviewer.post(
+        f"/api/v1/cases/{case.pk}/review", {"decision": "accept"}, format="json"
+    )
+    assert accepted.data["status"] == "accepted"

@@ -202,6 +202,10 @@ IMPORT_MAX_MEMBERS = env_int("IMPORT_MAX_MEMBERS", 20000)
 IMPORT_MAX_COMPRESSION_RATIO = float(env("IMPORT_MAX_COMPRESSION_RATIO", "200"))
 IMPORT_MAX_VOXELS = env_int("IMPORT_MAX_VOXELS", 1024 * 1024 * 2000)
 MASK_MAX_UPLOAD_BYTES = env_int("MASK_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
+MODEL_MAX_UPLOAD_BYTES = env_int("MODEL_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# Request bodies on every route but the uploads (annotator/core/body_limit.py): refused with 413
+# before they are read.
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 1024 * 1024)
 # Key for pseudonymous study ids (HMAC). Defaults to a key derived from SECRET_KEY.
 PSEUDONYM_KEY = env("PSEUDONYM_KEY", "")
 

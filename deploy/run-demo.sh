@@ -26,4 +26,5 @@ trap 'kill -TERM $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
 
 python manage.py load_demo
 echo "==> http://$WEB_BIND:$WEB_PORT/login/  (sign in with a user above)"
-daphne -b "$WEB_BIND" -p "$WEB_PORT" --access-log /dev/null annotator.asgi:application
+uvicorn --host "$WEB_BIND" --port "$WEB_PORT" --no-proxy-headers --no-access-log --lifespan off \
+  annotator.asgi:application

@@ -3,5 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python manage.py migrate --noinput
-exec daphne -b "${WEB_BIND:-0.0.0.0}" -p "${WEB_PORT:-8000}" --proxy-headers --access-log /dev/null \
-  annotator.asgi:application
+# uvicorn, not daphne: it hands the body to the app as it arrives, so a body refused by
+# annotator/core/body_limit.py is never held in memory (daphne buffered and parsed a 100 MiB
+# body first, +1.2 GiB; docs/deploy.md#request-bodies).
+exec uvicorn --host "${WEB_BIND:-0.0.0.0}" --port "${WEB_PORT:-8000}" --proxy-headers \
+  --no-access-log --lifespan off annotator.asgi:application

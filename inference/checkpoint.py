@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    _check_declared_sizes(path)
     try:
         # weights_only: never run arbitrary pickled code from a downloaded file.
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -116,6 +118,33 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     ):
         raise CheckpointError(f'checkpoint {path}: "model" is not a state dict of tensors')
     return dict(state)
+
+
+# Deflate expands data at most about 1032:1 (torch itself writes stored, uncompressed records).
+_DEFLATE_MAX_RATIO = 1032
+
+
+def _check_declared_sizes(path: Path) -> None:
+    """A checkpoint is a zip whose records torch allocates at their declared size before
+    reading them: refuse a record that cannot be in the file (its data past the end, or more
+    than its compressed bytes could hold). Non-zip (legacy) files are left to torch.load."""
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return
+    for info in infos:
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if (
+            info.header_offset + info.compress_size > size
+            or (stored and info.file_size != info.compress_size)
+            or info.file_size > info.compress_size * _DEFLATE_MAX_RATIO + 1024
+        ):
+            raise CheckpointError(
+                f"checkpoint {path} is truncated or corrupt: record {info.filename!r} declares "
+                f"{info.file_size} bytes that the {size}-byte file cannot hold"
+            )
 
 
 def check_state_dict(

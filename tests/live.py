@@ -1,4 +1,4 @@
-"""A live stack for integration and browser tests: daphne (HTTP + websockets) and a real Celery
+"""A live stack for integration and browser tests: uvicorn (HTTP + websockets) and a real Celery
 worker as subprocesses, on the pytest-django test database (PostgreSQL) and a Redis database.
 
 Tests using it must commit their data (django_db(transaction=True)) so the subprocesses see it.
@@ -82,11 +82,11 @@ class Stack:
         port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.server = self._spawn(
-            "daphne",
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "annotator.asgi:application"],
+            "uvicorn",
+            [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+             "--lifespan", "off", "--no-proxy-headers", "annotator.asgi:application"],
         )  # fmt: skip
-        wait_for(lambda: _http_ok(self.url + "/healthz"), 60, "daphne", self)
+        wait_for(lambda: _http_ok(self.url + "/healthz"), 60, "uvicorn", self)
 
     def start_worker(
         self, name: str = "w1", queues: str = "default,gpu,training"
@@ -102,12 +102,13 @@ class Stack:
         return worker
 
     def stop_server(self) -> None:
-        """Stop daphne (clients then get connection errors); restart_server() brings it back."""
+        """Stop the web server (clients then get connection errors); restart_server() brings
+        it back."""
         if self.server is not None and self.server.poll() is None:
             self.kill(self.server, signal.SIGTERM)
 
     def restart_server(self) -> None:
-        """Start daphne again on the same address, e.g. after stop_server()."""
+        """Start the web server again on the same address, e.g. after stop_server()."""
         self.stop_server()
         self.start_server(port=int(self.url.rsplit(":", 1)[1]))
 

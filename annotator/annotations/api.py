@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -7,8 +8,10 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.cases.selectors import get_visible_case, visible_cases
+from annotator.cases.selectors import get_visible_case, require_case, visible_cases
 from annotator.core.api import FileDownload
+from annotator.core.body_limit import MULTIPART_SLACK_BYTES
+from annotator.core.errors import PayloadTooLarge
 
 from . import services, workflow
 from .models import MaskRevision, PresegmentJob, Target
@@ -89,6 +92,13 @@ class TargetRevisions(generics.ListCreateAPIView):
     )
     def post(self, request, pk):
         target = get_visible_target(request.user, pk)
+        # Before the upload is read: who may not edit, or sends too much, is refused unread.
+        require_case(request.user, "case.edit", target.case)
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > settings.MASK_MAX_UPLOAD_BYTES + MULTIPART_SLACK_BYTES:
+            raise PayloadTooLarge(
+                f"the upload is {length} bytes; a mask may have {settings.MASK_MAX_UPLOAD_BYTES}"
+            )
         upload = RevisionUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data

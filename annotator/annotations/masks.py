@@ -71,6 +71,15 @@ def decode_upload(
     max_bytes: int,
 ) -> DecodedMask:
     """Decode an uploaded mask and check it fits the image; raise InvalidInput otherwise."""
+    try:
+        return _decode_upload(data, image_shape_xyz, image_affine, raw_shape_xyz, max_bytes)
+    except MemoryError:
+        raise PayloadTooLarge(
+            "decoding the mask needs more memory than this server can give"
+        ) from None
+
+
+def _decode_upload(data, image_shape_xyz, image_affine, raw_shape_xyz, max_bytes) -> DecodedMask:
     if not data:
         raise InvalidInput("the mask upload is empty")
     if len(data) > max_bytes:
@@ -108,23 +117,40 @@ def _looks_like_nifti(payload: bytes) -> bool:
 
 
 def _decode_nifti(payload: bytes, image_shape_xyz, image_affine) -> DecodedMask:
+    """Check the header (shape, geometry, data size) against the image before reading any voxel:
+    a header of a few bytes may declare a huge volume, and nibabel would allocate it first."""
     try:
-        img = nib.Nifti1Image.from_bytes(payload)
-        data = np.asanyarray(img.dataobj)
-    except Exception as exc:  # nibabel raises many types for broken files
+        header = nib.Nifti1Header.from_fileobj(io.BytesIO(payload[:NIFTI1_HEADER_SIZE]))
+        shape = tuple(int(s) for s in header.get_data_shape())
+        dtype = header.get_data_dtype()
+        affine = header.get_best_affine()
+        offset = int(header.get_data_offset())
+        slope, inter = header.get_slope_inter()
+    except Exception as exc:  # nibabel raises many types for broken headers
         raise InvalidInput(f"the NIfTI mask cannot be read: {exc}") from exc
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3 or tuple(data.shape) != tuple(image_shape_xyz):
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if shape != tuple(image_shape_xyz):
         raise InvalidInput(
-            f"mask shape {list(data.shape)} does not match the image shape {list(image_shape_xyz)}"
+            f"mask shape {list(shape)} does not match the image shape {list(image_shape_xyz)}"
         )
-    if not np.allclose(img.affine, image_affine, atol=AFFINE_TOLERANCE_MM):
+    if not np.allclose(affine, image_affine, atol=AFFINE_TOLERANCE_MM):
         raise InvalidInput(
             "the mask's geometry (NIfTI affine) does not match the image; save the mask in the "
             "image's own grid"
         )
-    return summarize(np.asarray(data).transpose(2, 1, 0))
+    if dtype.fields is not None or dtype.kind not in "biuf":
+        raise InvalidInput(f"the mask's data type ({dtype}) is not supported; send uint8 0/1")
+    declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if offset < NIFTI1_HEADER_SIZE or offset + declared > len(payload):
+        raise InvalidInput(
+            f"the NIfTI mask is truncated: its header declares {declared} bytes of voxels from "
+            f"byte {offset} on, and the upload holds {len(payload)} bytes"
+        )
+    data = np.ndarray(shape, dtype=dtype, buffer=payload, offset=offset, order="F")
+    if slope is not None and (slope != 1 or (inter or 0) != 0):
+        data = data * slope + (inter or 0)
+    return summarize(data.transpose(2, 1, 0))
 
 
 @lru_cache(maxsize=256)

@@ -22,7 +22,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from annotator.audit.services import record
-from annotator.core.errors import InvalidInput
+from annotator.core.errors import InvalidInput, PayloadTooLarge
 from annotator.projects import policy
 from annotator.projects.models import Project
 
@@ -245,6 +245,11 @@ def import_paths(
         volumes = imaging.load_sources([Path(p) for p in paths], limits(), progress, notes)
     except imaging.ImportRejected as exc:
         raise InvalidInput(str(exc), code="import_rejected") from exc
+    except MemoryError:
+        raise PayloadTooLarge(
+            "the import needs more memory than this server can give; nothing was kept. Import "
+            "fewer or smaller images at a time."
+        ) from None
     report = import_volumes(project, volumes, actor=actor, target_rows=rows, progress=progress)
     report.skipped.extend(notes)
     return report

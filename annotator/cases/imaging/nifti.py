@@ -9,6 +9,7 @@ extensions, no DICOM header, gzip header without file name or time stamp.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import re
 import struct
@@ -73,17 +74,30 @@ def load_nifti(path: Path, name: str, compressed: bool, limits: ImportLimits, no
             f"{name}: is not a NIfTI file (no NIfTI-1/NIfTI-2 header found). Upload .nii, "
             ".nii.gz, DICOM or a zip of DICOM."
         )
-    image_class = nib.Nifti1Image if flavour == "nifti1" else nib.Nifti2Image
+    header_class = nib.Nifti1Header if flavour == "nifti1" else nib.Nifti2Header
     opener = gzip.open if compressed else open
     try:
+        # The bare header: its extensions are dropped anyway, and reading them would trust
+        # their declared sizes.
+        header = header_class.from_fileobj(io.BytesIO(head[: header_class.sizeof_hdr]))
         with opener(path, "rb") as fh:
-            holder = nib.FileHolder(fileobj=fh)
-            image = image_class.from_file_map({"header": holder, "image": holder}, mmap=False)
-            header = image.header
             shape = tuple(int(s) for s in header.get_data_shape())
             _check_shape(shape, name, limits)
-            raw = np.asanyarray(image.dataobj.get_unscaled())
-            slope, inter = image.dataobj.slope, image.dataobj.inter
+            dtype = header.get_data_dtype()
+            offset = int(header.get_data_offset())
+            declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            _check_declared_size(path, name, compressed, offset, declared, limits)
+            # Not nibabel's array_from_file: it allocates (and zeroes) the declared size
+            # before reading, so a header of a few bytes could claim gigabytes.
+            if offset < header_class.sizeof_hdr:
+                raise ImportRejected(
+                    f"{name}: the header's voxel offset ({offset}) points inside the header; "
+                    "the file is corrupt."
+                )
+            _skip(fh, offset, name)
+            data = _read_exactly(fh, declared, name)
+            raw = np.ndarray(shape, dtype=dtype, buffer=data, order="F")
+            slope, inter = header.get_slope_inter()
             if compressed:
                 _read_to_end(fh)  # the gzip CRC is only checked at the end of the stream
     except ImportRejected:
@@ -148,6 +162,59 @@ def _read_to_end(fh, limit: int = 64 * 1024 * 1024) -> None:
     deflate data that happens to decode would otherwise pass unnoticed."""
     while limit > 0 and (chunk := fh.read(min(limit, 1024 * 1024))):
         limit -= len(chunk)
+
+
+# Deflate cannot expand data more than about 1032:1, so a .nii.gz of n bytes holds at most
+# this many times n bytes of voxels: a bigger declared size is a lie, refused before reading.
+_DEFLATE_MAX_RATIO = 1032
+
+
+def _check_declared_size(
+    path: Path, name: str, compressed: bool, offset: int, declared: int, limits: ImportLimits
+) -> None:
+    """Refuse a header whose voxel data cannot be in the file (or is over the limit on
+    uncompressed bytes) before any of it is read or allocated."""
+    if declared > limits.max_uncompressed_bytes:
+        raise ImportRejected(
+            f"{name}: the header declares {declared} bytes of voxel data, more than the limit "
+            f"of {limits.max_uncompressed_bytes} bytes."
+        )
+    size = path.stat().st_size
+    if compressed and offset + declared > size * _DEFLATE_MAX_RATIO:
+        raise ImportRejected(
+            f"{name}: the NIfTI file is corrupt or truncated: its header declares {declared} "
+            f"bytes of voxel data, more than {size} bytes of gzip data can hold. Upload it again."
+        )
+    if not compressed and offset + declared > size:
+        raise ImportRejected(
+            f"{name}: the NIfTI file is corrupt or truncated: its header declares {declared} "
+            f"bytes of voxel data from byte {offset} on, but the file has {size} bytes. "
+            "Upload it again."
+        )
+
+
+def _skip(fh, count: int, name: str) -> None:
+    """Skip the header and its extensions up to the voxel data (bounded by the size checks)."""
+    while count > 0:
+        chunk = fh.read(min(count, _CHUNK))
+        if not chunk:
+            raise ImportRejected(f"{name}: the NIfTI file is corrupt or truncated.")
+        count -= len(chunk)
+
+
+def _read_exactly(fh, count: int, name: str) -> bytearray:
+    """Read `count` bytes, growing the buffer only as data actually arrives (a truncated or
+    lying file costs what it holds, not what its header claims)."""
+    data = bytearray()
+    while len(data) < count:
+        chunk = fh.read(min(count - len(data), _CHUNK))
+        if not chunk:
+            raise ImportRejected(
+                f"{name}: the NIfTI file is corrupt or truncated: its header declares {count} "
+                f"bytes of voxel data but the file ends after {len(data)}. Upload it again."
+            )
+        data += chunk
+    return data
 
 
 def _read_head(path: Path) -> bytes:

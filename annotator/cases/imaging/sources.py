@@ -250,7 +250,13 @@ def _build(found: _Found, limits: ImportLimits, progress: Progress | None, notes
     total += sum(p.work for p in plans)
     volumes = []
     for plan in plans:
-        volumes.append(plan.load(tick(f"reading {plan.source_name}")))
+        try:
+            volumes.append(plan.load(tick(f"reading {plan.source_name}")))
+        except MemoryError:
+            raise ImportRejected(
+                f"{plan.source_name}: decoding it needs more memory than this server can give; "
+                "upload a smaller image (or split the series)."
+            ) from None
         if isinstance(plan, _NiftiPlan):
             notes.extend(plan.notes)
     return volumes

@@ -17,8 +17,10 @@ import logging
 import time
 import uuid
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
+from django.utils.functional import LazyObject, empty
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
@@ -66,40 +68,69 @@ def _route(request) -> str:
     return match.route if match is not None and match.route else "unmatched"
 
 
+def _user_id(request) -> int | None:
+    """The user's id if the request has loaded its user; never loads it here (that is a
+    database query, which the event loop must not make)."""
+    user = getattr(request, "user", None)
+    if isinstance(user, LazyObject) and user._wrapped is empty:
+        return None
+    return getattr(user, "pk", None)
+
+
 class RequestIdMiddleware:
+    """Async- and sync-capable (see core.middleware: no middleware may be sync only)."""
+
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
 
     def __call__(self, request):
-        incoming = request.headers.get("X-Request-ID", "")
-        rid = incoming[:64] if incoming.replace("-", "").isalnum() else uuid.uuid4().hex
-        token = request_id_var.set(rid)
-        started = time.monotonic()
+        if self.async_mode:
+            return self.__acall__(request)
+        token, started = self._begin(request)
         try:
-            response = self.get_response(request)
-            elapsed = time.monotonic() - started
-            route = _route(request)
-            REQUEST_SECONDS.labels(request.method, route, str(response.status_code)).observe(
-                elapsed
-            )
-            response["X-Request-ID"] = rid
-            access_log.info(
-                "%s %s %s %.1fms",
-                request.method,
-                route,
-                response.status_code,
-                elapsed * 1000,
-                extra={
-                    "method": request.method,
-                    "route": route,
-                    "status": response.status_code,
-                    "duration_ms": round(elapsed * 1000, 1),
-                    "user_id": getattr(getattr(request, "user", None), "pk", None),
-                },
-            )
-            return response
+            return self._end(request, self.get_response(request), started)
         finally:
             request_id_var.reset(token)
+
+    async def __acall__(self, request):
+        token, started = self._begin(request)
+        try:
+            return self._end(request, await self.get_response(request), started)
+        finally:
+            request_id_var.reset(token)
+
+    def _begin(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming[:64] if incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        request.request_id = rid
+        return request_id_var.set(rid), time.monotonic()
+
+    def _end(self, request, response, started: float):
+        elapsed = time.monotonic() - started
+        route = _route(request)
+        REQUEST_SECONDS.labels(request.method, route, str(response.status_code)).observe(elapsed)
+        response["X-Request-ID"] = request.request_id
+        access_log.info(
+            "%s %s %s %.1fms",
+            request.method,
+            route,
+            response.status_code,
+            elapsed * 1000,
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 1),
+                "user_id": _user_id(request),
+            },
+        )
+        return response
 
 
 QUEUES = ("gpu", "training", "default")

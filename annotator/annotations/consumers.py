@@ -30,4 +30,4 @@ class CaseProgressConsumer(ProgressConsumer):
         return group_name(pk)
 
     async def job_progress(self, message):
-        await self.send_json({"type": "job", **message["event"]})
+        await self.send_events([{"type": "job", **message["event"]}])

@@ -91,3 +91,57 @@ def test_live_updates_reach_the_browser(job, people):
 
     update = async_to_sync(run)()
     assert update["done"] == 5 and update["total"] == 9 and update["status"] == "running"
+
+
+def _watch_then(job, user, change):
+    """Connect as `user`, read the snapshot, apply `change` (sync, e.g. a membership removal),
+    publish an update of the job; what the socket gets next."""
+    headers = _headers(user)
+
+    async def run():
+        from channels.db import database_sync_to_async
+
+        comm = WebsocketCommunicator(
+            application, f"/ws/cases/{job.case_id}/progress", headers=headers
+        )
+        assert (await comm.connect())[0]
+        await comm.receive_json_from()  # snapshot
+
+        def act():
+            change()
+            job.done = 7
+            job.save()
+            progress.publish(job)
+
+        await database_sync_to_async(act)()
+        output = await comm.receive_output(timeout=3)
+        await comm.disconnect()
+        return output
+
+    return async_to_sync(run)()
+
+
+def test_a_member_removed_from_the_project_gets_no_more_updates(job, people):
+    """Issue #17 item 4: access was checked only at connect."""
+    from annotator.projects.models import Membership
+    from annotator.projects.services import remove_member
+
+    membership = Membership.objects.get(project=job.case.project, user=people["manager"])
+    output = _watch_then(
+        job, people["manager"], lambda: remove_member(membership, actor=people["admin"])
+    )
+    assert output == {"type": "websocket.close", "code": 4403}
+
+
+def test_a_deactivated_user_gets_no_more_updates(job, people):
+    def deactivate():
+        people["reviewer"].is_active = False
+        people["reviewer"].save()
+
+    output = _watch_then(job, people["reviewer"], deactivate)
+    assert output == {"type": "websocket.close", "code": 4403}
+
+
+def test_a_member_who_keeps_access_keeps_receiving(job, people):
+    output = _watch_then(job, people["manager"], lambda: None)
+    assert output["type"] == "websocket.send" and '"done": 7' in output["text"]

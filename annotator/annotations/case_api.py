@@ -3,6 +3,7 @@ assign, start, submit, review, reopen). Thin: the workflow services check the po
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -44,25 +45,35 @@ class ProjectCases(generics.ListCreateAPIView):
 
     @extend_schema(
         request=ImportUploadSerializer,
-        responses={201: dict, 400: OpenApiResponse(description="rejected input, nothing kept")},
+        responses={
+            201: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="cases created: {created, skipped, notes, targets}"
+            ),
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="nothing created: every input was already there"
+            ),
+            400: OpenApiResponse(description="rejected input, nothing kept"),
+        },
     )
     def post(self, request, pk):
         project = get_visible_project(request.user, pk)
-        policy.require(request.user, "case.import", project)  # before the upload is read
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > settings.IMPORT_MAX_UPLOAD_BYTES:
-            raise PayloadTooLarge(
-                f"the upload is {length} bytes; the limit is {settings.IMPORT_MAX_UPLOAD_BYTES}"
+        with importing.refusals_audited(project, request.user):
+            policy.require(request.user, "case.import", project)  # before the upload is read
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            if length > settings.IMPORT_MAX_UPLOAD_BYTES:
+                raise PayloadTooLarge(
+                    f"the upload is {length} bytes; the limit is {settings.IMPORT_MAX_UPLOAD_BYTES}"
+                )
+            files = request.FILES.getlist("files")
+            if not files:
+                raise InvalidInput("empty upload: send one or more files in the `files` field")
+            if all(f.size == 0 for f in files):
+                raise InvalidInput("empty upload: the files sent are empty")
+            report = importing.import_uploads(
+                project, files, targets=request.FILES.get("targets"), actor=request.user
             )
-        files = request.FILES.getlist("files")
-        if not files:
-            raise InvalidInput("empty upload: send one or more files in the `files` field")
-        if all(f.size == 0 for f in files):
-            raise InvalidInput("empty upload: the files sent are empty")
-        report = importing.import_uploads(
-            project, files, targets=request.FILES.get("targets"), actor=request.user
-        )
-        return Response(report.as_dict(), status=status.HTTP_201_CREATED)
+        created = status.HTTP_201_CREATED if report.cases else status.HTTP_200_OK
+        return Response(report.as_dict(), status=created)
 
 
 class CaseDetail(generics.RetrieveAPIView):

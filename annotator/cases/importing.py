@@ -4,15 +4,27 @@ Nothing is half-imported: every input and every CSV row is validated before the 
 written, files are written atomically, and if the database transaction fails the written files
 are removed again. A series that is already in the project is skipped and reported, not
 duplicated.
+
+The report keeps three lists apart: `created` (the new cases), `skipped` (inputs that made no
+case because they are already in the project) and `notes` (what the readers changed or left out
+while reading, e.g. NaN voxels set to 0 or non-image DICOM files ignored).
+
+Modality: a project has one (CT, MR, PT, US or OT). A DICOM source declares its own, and one of
+another modality is refused, naming both. NIfTI declares none, so a NIfTI image takes the
+project's modality (its display window follows it).
+
+A refused import (policy, limits, unreadable or mismatched input) leaves an `import.refused`
+audit event with the reason; nothing else is kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,11 +34,12 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from annotator.audit.services import record
-from annotator.core.errors import InvalidInput, PayloadTooLarge
+from annotator.core.errors import DomainError, InvalidInput, PayloadTooLarge
 from annotator.projects import policy
 from annotator.projects.models import Project
 
 from . import events, imaging, services
+from .imaging import geometry
 from .models import Case, CaseStatus, Image
 
 Progress = Callable[[int, int, str], None]
@@ -35,15 +48,59 @@ Progress = Callable[[int, int, str], None]
 @dataclass
 class ImportReport:
     cases: list[Case] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # inputs already in the project
     targets: int = 0
+    notes: list[str] = field(default_factory=list)  # what reading changed or left out
 
     def as_dict(self) -> dict:
         return {
             "created": [{"id": c.pk, "study_id": c.study_id} for c in self.cases],
             "skipped": self.skipped,
+            "notes": self.notes,
             "targets": self.targets,
         }
+
+
+@contextlib.contextmanager
+def refusals_audited(project: Project, actor, **data) -> Iterator[None]:
+    """Record a refused import (a DomainError raised inside) as `import.refused`, with its code
+    and reason, then let the error go on. Nested uses record it once."""
+    try:
+        yield
+    except DomainError as exc:
+        if not getattr(exc, "import_refusal_recorded", False):
+            exc.import_refusal_recorded = True
+            record(
+                "import.refused",
+                actor=actor,
+                project=project,
+                code=exc.code,
+                status=exc.status,
+                reason=str(exc.message)[:1000],
+                **data,
+            )
+        raise
+
+
+def check_modality(project: Project, volume: imaging.ImageVolume) -> None:
+    """The project's modality rule (module docstring): refuse a DICOM source of another
+    modality; give a NIfTI image (no modality of its own) the project's."""
+    if volume.modality == project.modality:
+        return
+    if volume.source_format == "nifti":
+        volume.modality = project.modality
+        volume.window = geometry.computed_window(volume.array, project.modality)
+        shape, spacing = volume.array.shape, volume.spacing
+        volume.description = geometry.describe(
+            project.modality, volume.kind, shape, spacing, volume.frame_rate
+        )
+        return
+    raise InvalidInput(
+        f"{volume.source_name}: this is a {volume.modality} series ({volume.description}) and "
+        f"project {project.slug} takes {project.modality} only; import it into a "
+        f"{volume.modality} project",
+        code="wrong_modality",
+    )
 
 
 def limits() -> imaging.ImportLimits:
@@ -92,6 +149,7 @@ def _plan(project: Project, volumes, rows) -> tuple[list[_Planned], list[str]]:
                 f"{volume.source_name}: project {project.slug} takes {wanted}, and this is a "
                 f"{volume.kind} ({volume.description})"
             )
+        check_modality(project, volume)
         for row in volume_rows:
             if row.label not in project.label_names():
                 raise InvalidInput(
@@ -237,21 +295,22 @@ def import_paths(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Read the given files/folders/zips (and optional targets CSV) and import them."""
-    if not paths:
-        raise InvalidInput("nothing to import: give at least one file, folder or zip")
-    notes: list[str] = []
-    try:
-        rows = imaging.parse_targets_csv(targets_csv) if targets_csv is not None else []
-        volumes = imaging.load_sources([Path(p) for p in paths], limits(), progress, notes)
-    except imaging.ImportRejected as exc:
-        raise InvalidInput(str(exc), code="import_rejected") from exc
-    except MemoryError:
-        raise PayloadTooLarge(
-            "the import needs more memory than this server can give; nothing was kept. Import "
-            "fewer or smaller images at a time."
-        ) from None
-    report = import_volumes(project, volumes, actor=actor, target_rows=rows, progress=progress)
-    report.skipped.extend(notes)
+    with refusals_audited(project, actor, inputs=len(paths)):
+        if not paths:
+            raise InvalidInput("nothing to import: give at least one file, folder or zip")
+        notes: list[str] = []
+        try:
+            rows = imaging.parse_targets_csv(targets_csv) if targets_csv is not None else []
+            volumes = imaging.load_sources([Path(p) for p in paths], limits(), progress, notes)
+        except imaging.ImportRejected as exc:
+            raise InvalidInput(str(exc), code="import_rejected") from exc
+        except MemoryError:
+            raise PayloadTooLarge(
+                "the import needs more memory than this server can give; nothing was kept. Import "
+                "fewer or smaller images at a time."
+            ) from None
+        report = import_volumes(project, volumes, actor=actor, target_rows=rows, progress=progress)
+    report.notes.extend(notes)
     return report
 
 
@@ -265,13 +324,14 @@ def _safe_name(name: str, index: int) -> str:
 
 def import_uploads(project: Project, files, *, targets=None, actor) -> ImportReport:
     """Import files uploaded through the API (each a DICOM file, zip or NIfTI)."""
-    policy.require(actor, "case.import", project)
-    total = sum(f.size for f in files)
-    if total > settings.IMPORT_MAX_UPLOAD_BYTES:
-        raise InvalidInput(
-            f"the upload is {total} bytes; the limit is {settings.IMPORT_MAX_UPLOAD_BYTES}",
-            code="too_large",
-        )
+    with refusals_audited(project, actor, inputs=len(files)):
+        policy.require(actor, "case.import", project)
+        total = sum(f.size for f in files)
+        if total > settings.IMPORT_MAX_UPLOAD_BYTES:
+            raise InvalidInput(
+                f"the upload is {total} bytes; the limit is {settings.IMPORT_MAX_UPLOAD_BYTES}",
+                code="too_large",
+            )
     with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
         paths = []
         used: set[str] = set()

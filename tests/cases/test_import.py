@@ -229,3 +229,101 @@ def test_imported_targets_are_presegmented_when_a_model_is_in_production(
     target = case.targets.get()
     assert target.head is not None and target.head.model_version == model
     assert case.presegment_jobs.get().status == "done"
+
+
+# ----------------------------------------------------------------- issue #17 item 10: bookkeeping
+
+
+def upload(client, project, *files):
+    return client.post(
+        f"/api/v1/projects/{project.pk}/cases/", {"files": list(files)}, format="multipart"
+    )
+
+
+def zipped(folder: Path) -> io.BytesIO:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for f in folder.iterdir():
+            zf.write(f, f"{folder.name}/{f.name}")
+    buf.name = f"{folder.name}.zip"
+    buf.seek(0)
+    return buf
+
+
+def test_reading_notes_are_notes_not_skipped_inputs(project, tmp_path, capsys):
+    from annotator.cases import importing
+
+    array = np.full((4, 8, 8), 100.0, np.float32)
+    array[1, 2, 3] = np.nan
+    path = tmp_path / "nan.nii.gz"
+    path.write_bytes(factories.nifti_bytes(array))
+    report = importing.import_paths(project, [path], actor=None)
+    assert len(report.cases) == 1 and report.skipped == []
+    assert any("NaN" in note for note in report.notes)
+    assert report.as_dict()["notes"] == report.notes
+    path2 = tmp_path / "nan2.nii.gz"
+    array[2, 2, 2] = np.nan
+    path2.write_bytes(factories.nifti_bytes(array))
+    call_command("import_cases", str(path2), project="liver", no_progress=True)
+    out = capsys.readouterr().out
+    assert "note: " in out and "NaN" in out
+    assert not any(line.startswith("skipped") for line in out.splitlines())
+
+
+def test_a_reimport_that_creates_nothing_answers_200(project, people, client_for, tmp_path):
+    client = client_for(people["manager"])
+    folder = series(tmp_path / "s1")
+    first = upload(client, project, zipped(folder))
+    assert first.status_code == 201 and len(first.data["created"]) == 1
+    again = upload(client, project, zipped(folder))
+    assert again.status_code == 200, again.data
+    assert again.data["created"] == [] and "already in the project" in again.data["skipped"][0]
+    assert Case.objects.count() == 1
+
+
+def test_a_series_of_another_modality_is_refused_and_audited(project, people, client_for, tmp_path):
+    """A CT series went into an MR project: the project's modality is a rule now."""
+    mr_project = factories.project("liver-mr", modality="MR", manager=[people["manager"]])
+    client = client_for(people["manager"])
+    ct = series(tmp_path / "ct")
+    response = upload(client, mr_project, zipped(ct))
+    assert response.status_code == 400, response.data
+    assert response.data["code"] == "wrong_modality"
+    assert "CT series" in response.data["detail"] and "takes MR only" in response.data["detail"]
+    assert not Case.objects.filter(project=mr_project).exists() and stored_files() == []
+    event = AuditEvent.objects.get(action="import.refused", project_id=mr_project.pk)
+    assert event.actor == people["manager"] and event.data["code"] == "wrong_modality"
+    assert "takes MR only" in event.data["reason"]
+    # The same project takes an MR series, and the CT project a CT series.
+    mr = series(tmp_path / "mr", seed=3, modality="MR")
+    assert upload(client, mr_project, zipped(mr)).status_code == 201
+    assert Image.objects.get(case__project=mr_project).modality == "MR"
+    assert upload(client, project, zipped(ct)).status_code == 201
+
+
+def test_nifti_takes_the_project_modality(people, client_for):
+    mr_project = factories.project("brain-mr", modality="MR", manager=[people["manager"]])
+    f = io.BytesIO(factories.nifti_bytes(np.full((4, 8, 8), 300, np.int16)))
+    f.name = "t1.nii.gz"
+    response = upload(client_for(people["manager"]), mr_project, f)
+    assert response.status_code == 201, response.data
+    image = Image.objects.get(case__project=mr_project)
+    assert image.modality == "MR" and image.description.startswith("MR")
+
+
+def test_refused_imports_leave_an_audit_entry(project, people, client_for, tmp_path):
+    broken = io.BytesIO(b"not an image at all" * 10)
+    broken.name = "broken.nii.gz"
+    response = upload(client_for(people["manager"]), project, broken)
+    assert response.status_code == 400
+    f = io.BytesIO(factories.nifti_bytes(np.zeros((4, 4, 4), np.int16)))
+    f.name = "a.nii.gz"
+    assert upload(client_for(people["annotator"]), project, f).status_code == 403
+    refused = AuditEvent.objects.filter(action="import.refused", project_id=project.pk)
+    by_actor = {e.actor.username: e.data for e in refused}
+    assert set(by_actor) == {"manager", "annotator"} and refused.count() == 2
+    assert by_actor["annotator"]["code"] == "forbidden" and by_actor["annotator"]["status"] == 403
+    assert by_actor["manager"]["status"] == 400 and by_actor["manager"]["reason"]
+    with pytest.raises(CommandError):
+        call_command("import_cases", str(tmp_path), project="liver", no_progress=True)
+    assert AuditEvent.objects.filter(action="import.refused", actor=None).count() == 1

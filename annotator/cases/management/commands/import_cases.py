@@ -62,6 +62,8 @@ class Command(BaseCommand):
             self.stdout.write(f"imported {case.study_id} (case {case.pk})")
         for note in report.skipped:
             self.stdout.write(f"skipped {note}")
+        for note in report.notes:
+            self.stdout.write(f"note: {note}")
         self.stdout.write(
             self.style.SUCCESS(
                 f"{len(report.cases)} case(s), {report.targets} target(s) imported into "

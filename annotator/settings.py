@@ -63,6 +63,10 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated, e.g.
+# "127.0.0.1,172.16.0.0/12"); none by default, and then the client is the peer address whatever
+# the headers say. The one reader is annotator.core.client_ip (rate limits, audit trail).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 
 INSTALLED_APPS = [
     "daphne",
@@ -242,12 +246,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The schema and its docs pages: anyone in development, signed-in users in production.
+    "SERVE_PERMISSIONS": ["annotator.core.api.SchemaAccess"],
     # Several models have a `status`; name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "annotator.cases.models.CaseStatus",
         # Pre-segmentation jobs and exports share queued/running/done/failed.
         "TaskStatusEnum": "annotator.annotations.models.JobStatus",
-        "ModelStatusEnum": "annotator.modelops.models.ModelStatus",
+        "ModelStatusEnum": "annotator.registry.models.ModelStatus",
         "RoundStatusEnum": "annotator.modelops.models.RoundStatus",
     },
 }
@@ -326,31 +332,81 @@ LOGGING = {
 METRICS_TOKEN = env("METRICS_TOKEN", "")
 
 
+def key_strength_bits(value: str) -> float:
+    """Estimated entropy of a key in bits: its length times the Shannon entropy of its
+    characters (40 × "a" is 0 bits; 50 random URL-safe characters are about 270)."""
+    import math
+    from collections import Counter
+
+    n = len(value)
+    if not n:
+        return 0.0
+    return -sum(c * math.log2(c / n) for c in Counter(value).values())
+
+
+# Production minimums (docs/configuration.md#keys): length in characters, estimated bits.
+SECRET_KEY_MIN = (50, 128)
+PSEUDONYM_KEY_MIN = (32, 80)
+
+
+def _weak_key(value: str, minimum: tuple[int, int]) -> bool:
+    length, bits = minimum
+    placeholder = value.lower().startswith(("change-me", "django-insecure")) or "insecure" in value
+    return len(value) < length or key_strength_bits(value) < bits or placeholder
+
+
 def _refuse_unsafe_production() -> None:
-    """Production refuses to start with DEBUG on, a default or weak secret, or open hosts."""
+    """Production refuses to start with DEBUG on, a default or weak key, or open hosts."""
     from django.core.exceptions import ImproperlyConfigured
 
     problems = []
     if DEBUG:
         problems.append("DEBUG is on")
     secret = env("SECRET_KEY") or ""
-    if len(secret) < 32 or secret.startswith("change-me") or "insecure" in secret:
-        problems.append("SECRET_KEY is unset, a placeholder or shorter than 32 characters")
+    if _weak_key(secret, SECRET_KEY_MIN):
+        problems.append(
+            "SECRET_KEY is unset, a placeholder, shorter than 50 characters or not random enough "
+            "(generate one: python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+        )
     if env("ALLOWED_HOSTS") is None or "*" in ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must list the site's host names (not *)")
-    if not env("PSEUDONYM_KEY"):
+    pseudonym = env("PSEUDONYM_KEY") or ""
+    if not pseudonym:
         problems.append("PSEUDONYM_KEY is unset (pseudonymous ids would follow SECRET_KEY)")
+    elif _weak_key(pseudonym, PSEUDONYM_KEY_MIN):
+        problems.append(
+            "PSEUDONYM_KEY is a placeholder, shorter than 32 characters or not random enough"
+        )
     if problems:
         raise ImproperlyConfigured("unsafe production settings: " + "; ".join(problems))
 
 
+def _check_trusted_proxies() -> None:
+    import ipaddress
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    for entry in TRUSTED_PROXIES:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
+
+
+_check_trusted_proxies()
 if PRODUCTION:
     _refuse_unsafe_production()
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Plain HTTP is redirected to HTTPS, except the probes and the scrape that the
+    # orchestrator and Prometheus make straight to the web process. Set SECURE_SSL_REDIRECT=0
+    # only where the proxy in front already redirects (check --deploy then warns W008).
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 # The viewer needs WebGL (no special source), a Web Worker from this site, blob:/data: images and

@@ -11,18 +11,26 @@ from rest_framework.exceptions import ValidationError
 from .models import AuditEvent
 
 
-def _moment(value: str, *, end: bool) -> dt.datetime:
+def _moment(value: str, *, end: bool) -> dt.datetime | None:
     """A date (the whole day: its start, or with end=True the next day's start) or an ISO
-    datetime; naive values are in the server's time zone."""
+    datetime; naive values are in the server's time zone. None for the day after the last
+    representable date (`until=9999-12-31`: no upper bound)."""
     try:
         if len(value) == 10:
-            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
-            moment = dt.datetime.combine(day, dt.time.min)
+            day = dt.date.fromisoformat(value)
+            if end and day == dt.date.max:
+                return None
+            moment = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time.min)
         else:
             moment = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValidationError({"detail": f"{value!r} is not a date or ISO datetime"}) from exc
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+        moment = timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+        # Out of range once in UTC (e.g. 0001-01-01T00:00:00-23:59): refused here, not by
+        # the database driver.
+        return moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError(
+            {"detail": f"{value[:40]!r} is not a date or ISO datetime in range"}
+        ) from exc
 
 
 class AuditFilter(filters.FilterSet):
@@ -50,7 +58,8 @@ class AuditFilter(filters.FilterSet):
 
     def filter_until(self, qs, name, value):
         if len(value) == 10:
-            return qs.filter(created_at__lt=_moment(value, end=True))
+            moment = _moment(value, end=True)
+            return qs if moment is None else qs.filter(created_at__lt=moment)
         return qs.filter(created_at__lte=_moment(value, end=False))
 
 

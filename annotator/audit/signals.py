@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from annotator.core.client_ip import client_ip
+
 from .services import record
 
 
@@ -12,7 +14,7 @@ def _client(request) -> dict:
     if request is None:
         return {}
     return {
-        "ip": request.META.get("REMOTE_ADDR", ""),
+        "ip": client_ip(request),
         "user_agent": request.META.get("HTTP_USER_AGENT", "")[:200],
     }
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import FileResponse
 from rest_framework import status
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -82,3 +85,24 @@ class FileDownload(FileResponse):
     (and other requests) busy for most of a second."""
 
     block_size = 1 << 20
+
+
+class SchemaAccess(BasePermission):
+    """The OpenAPI schema and its docs pages: anyone in development, signed-in users in
+    production (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"])."""
+
+    def has_permission(self, request, view) -> bool:
+        return not settings.PRODUCTION or bool(request.user and request.user.is_authenticated)
+
+
+_ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_id(value) -> int | None:
+    """A database id from request input, or None: ASCII digits only (str.isdigit() also passes
+    "²", which int() refuses) and short enough for a 64-bit column."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 <= value < 10**18 else None
+    if isinstance(value, str) and _ID.fullmatch(value.strip()):
+        return int(value.strip())
+    return None

@@ -1,9 +1,19 @@
-"""Rate limits on sign-in and uploads (rates: REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])."""
+"""Rate limits on sign-in and uploads (rates: REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]).
+
+A client is known by `client_ip` (X-Forwarded-For only from TRUSTED_PROXIES), never by a header
+it writes itself, so a new X-Forwarded-For per attempt does not buy a new allowance."""
 
 from rest_framework.throttling import SimpleRateThrottle
 
+from .client_ip import client_ip
 
-class SigninThrottle(SimpleRateThrottle):
+
+class ClientIpThrottle(SimpleRateThrottle):
+    def get_ident(self, request):
+        return client_ip(request)
+
+
+class SigninThrottle(ClientIpThrottle):
     """Token requests (and password sign-ins): per client IP, whoever they claim to be."""
 
     scope = "signin"
@@ -12,7 +22,7 @@ class SigninThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class UploadThrottle(SimpleRateThrottle):
+class UploadThrottle(ClientIpThrottle):
     """Imports and checkpoint uploads (POST), per user."""
 
     scope = "upload"

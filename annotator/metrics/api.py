@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.audit.services import record
-from annotator.core.api import FileDownload
+from annotator.core.api import FileDownload, parse_id
 from annotator.core.errors import InvalidInput
 from annotator.projects import policy
 from annotator.projects.models import Project
@@ -45,13 +45,13 @@ def _date(value: str | None, name: str) -> dt.date | None:
 
 def filters_from(request) -> selectors.Filters:
     params = request.query_params
-    annotator = params.get("annotator")
-    if annotator is not None and not annotator.isdigit():
+    annotator = params.get("annotator") or None
+    if annotator is not None and parse_id(annotator) is None:
         raise InvalidInput("annotator must be a user id")
     return selectors.Filters(
         since=_date(params.get("since"), "since"),
         until=_date(params.get("until"), "until"),
-        annotator=int(annotator) if annotator else None,
+        annotator=parse_id(annotator) if annotator else None,
     )
 
 

@@ -9,9 +9,12 @@ at most one round.
 from __future__ import annotations
 
 import json
+import math
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.validators import crontab_validator
 
 from annotator.audit.services import record
 from annotator.core.errors import DomainError, InvalidInput
@@ -45,8 +48,59 @@ def set_schedule(project, *, cron: str | None, min_new_accepted: int | None = No
 
 
 def _check_threshold(min_new_accepted: int) -> None:
-    if min_new_accepted < 0:
-        raise InvalidInput("min_new_accepted must be 0 (off) or more")
+    if not (isinstance(min_new_accepted, int) and 0 <= min_new_accepted <= MIN_NEW_ACCEPTED_MAX):
+        raise InvalidInput(f"min_new_accepted must be 0 (off) to {MIN_NEW_ACCEPTED_MAX:,}")
+
+
+CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+CRON_MAX_LENGTH = 200
+
+
+def parse_cron(cron: str) -> list[str]:
+    """The five fields of a valid cron expression, or InvalidInput saying what is wrong."""
+    parts = cron.split() if isinstance(cron, str) and len(cron) <= CRON_MAX_LENGTH else None
+    if parts is None:
+        raise InvalidInput(f"cron must be at most {CRON_MAX_LENGTH} characters")
+    if len(parts) != 5:
+        raise InvalidInput('cron must have 5 fields: "minute hour day month weekday"')
+    for name, part in zip(CRON_FIELDS, parts, strict=True):
+        if len(part) > CrontabSchedule._meta.get_field(name).max_length:
+            raise InvalidInput(f"cron: the {name.replace('_', ' ')} field is too long")
+    try:
+        crontab_validator(" ".join(parts))
+    except ValidationError as exc:
+        raise InvalidInput(f"cron {cron!r} is not valid: {'; '.join(exc.messages)}") from exc
+    return parts
+
+
+# Bounds of the round policy's numbers (the API's serializer states the same).
+STEPS_RANGE = (1, 1_000_000)
+PROMOTE_MARGIN_RANGE = (-1.0, 1.0)
+NSD_TOLERANCE_MAX_MM = 100.0
+MIN_NEW_ACCEPTED_MAX = 1_000_000
+
+
+def check_policy(policy) -> None:
+    """Refuse a policy no round could run with (whoever set it: API, page, admin code)."""
+
+    def number(value) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    fraction = policy.heldout_fraction
+    if not (number(fraction) and math.isfinite(fraction) and 0 < fraction < 1):
+        raise InvalidInput("held-out fraction must be between 0 and 1 (exclusive)")
+    if not (number(policy.steps) and STEPS_RANGE[0] <= policy.steps <= STEPS_RANGE[1]):
+        raise InvalidInput(f"steps must be between {STEPS_RANGE[0]} and {STEPS_RANGE[1]:,}")
+    margin = policy.promote_margin
+    low, high = PROMOTE_MARGIN_RANGE
+    if not (number(margin) and math.isfinite(margin) and low <= margin <= high):
+        raise InvalidInput(f"promote_margin must be between {low} and {high} (Dice)")
+    nsd = policy.nsd_tolerance_mm
+    if not (number(nsd) and math.isfinite(nsd) and 0 < nsd <= NSD_TOLERANCE_MAX_MM):
+        raise InvalidInput(
+            f"nsd_tolerance_mm must be more than 0 and at most {NSD_TOLERANCE_MAX_MM:g} mm"
+        )
+    _check_threshold(policy.min_new_accepted)
 
 
 def _schedule(project, policy, cron: str | None, actor) -> None:
@@ -56,9 +110,7 @@ def _schedule(project, policy, cron: str | None, actor) -> None:
         if existing is not None:
             existing.delete()
     else:
-        parts = cron.split()
-        if len(parts) != 5:
-            raise InvalidInput('cron must have 5 fields: "minute hour day month weekday"')
+        parts = parse_cron(cron)
         schedule, _ = CrontabSchedule.objects.get_or_create(
             minute=parts[0], hour=parts[1], day_of_month=parts[2], month_of_year=parts[3],
             day_of_week=parts[4],
@@ -82,9 +134,7 @@ def update_policy(project, *, actor, cron=KEEP, **fields):
     policy = rounds.policy_for(project)
     for name, value in fields.items():
         setattr(policy, name, value)
-    if not 0 < policy.heldout_fraction < 1 or policy.steps < 1:
-        raise InvalidInput("held-out fraction must be in (0, 1) and steps at least 1")
-    _check_threshold(policy.min_new_accepted)
+    check_policy(policy)
     policy.save()
     record("round.policy", actor=actor, project=project, fields=sorted(fields))
     if cron is not KEEP:

@@ -54,11 +54,19 @@ class RoundPolicySerializer(serializers.ModelSerializer):
         required=False,
         allow_null=True,
         allow_blank=True,
+        max_length=200,
         help_text='"minute hour day month weekday", e.g. "0 2 * * *" nightly; empty removes it',
     )
 
     class Meta:
         model = RoundPolicy
+        # The bounds of schedules.check_policy (which also checks the page's input).
+        extra_kwargs = {
+            "steps": {"min_value": 1, "max_value": 1_000_000},
+            "promote_margin": {"min_value": -1.0, "max_value": 1.0},
+            "nsd_tolerance_mm": {"min_value": 0.001, "max_value": 100.0},
+            "min_new_accepted": {"min_value": 0, "max_value": 1_000_000},
+        }
         fields = [
             "heldout_fraction",
             "steps",

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from annotator.core.api import parse_id
 from annotator.core.errors import DomainError
 from annotator.modelops import rounds, schedules
 from annotator.modelops.models import TrainingRound
@@ -175,7 +176,7 @@ def model_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             version = services.rollback(project, actor=request.user)
             messages.success(request, f"Production is back to {version.name}.")
         elif action == "promote":
-            version = get_object_or_404(ModelVersion, pk=request.POST.get("version"))
+            version = get_object_or_404(ModelVersion, pk=parse_id(request.POST.get("version")))
             if version.project_id not in (None, project.pk):
                 raise PermissionDenied("that model belongs to another project")
             services.promote(version, actor=request.user, reason="promoted from the models page")

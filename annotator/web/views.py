@@ -20,6 +20,7 @@ from annotator.cases import selectors
 from annotator.cases.models import Case, CaseStatus
 from annotator.cases.serializers import CaseSerializer
 from annotator.cases.services import EDITABLE
+from annotator.core.api import parse_id
 from annotator.core.errors import DomainError
 from annotator.core.throttles import SigninThrottle
 from annotator.projects import policy
@@ -54,7 +55,7 @@ def next_case(request: HttpRequest) -> HttpResponse:
     project = None
     if request.POST.get("project"):
         project = get_object_or_404(
-            policy.visible_projects(request.user), pk=request.POST["project"]
+            policy.visible_projects(request.user), pk=parse_id(request.POST["project"])
         )
     case = workflow.next_case_for(request.user, project)
     if case is None:
@@ -99,7 +100,7 @@ def assign_cases(request: HttpRequest, pk: int) -> HttpResponse:
     project = get_visible_project(request.user, pk)
     policy.require(request.user, "case.assign", project)
     annotator = get_user_model().objects.filter(username=request.POST.get("annotator")).first()
-    case_ids = [int(v) for v in request.POST.getlist("cases") if v.isdigit()]
+    case_ids = [i for i in map(parse_id, request.POST.getlist("cases")) if i is not None]
     if annotator is None or not case_ids:
         messages.error(request, "Choose an annotator and at least one case.")
         return redirect("web:project", pk=pk)

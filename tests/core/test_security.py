@@ -95,3 +95,48 @@ def test_templates_have_no_inline_scripts_or_handlers():
         if inline or re.search(r"\son[a-z]+=\"", text):
             offenders.append(template.name)
     assert offenders == []
+
+
+def test_a_new_x_forwarded_for_per_attempt_buys_no_new_sign_in_allowance(db, people, low_rates):
+    """Issue #17, 3: the limit was keyed on the client-written X-Forwarded-For."""
+    api, browser = Client(), Client()
+    for n in range(3):
+        forged = {"HTTP_X_FORWARDED_FOR": f"203.0.113.{n}"}
+        assert api.post("/api/v1/auth/token/", {"username": "x", "password": "y"}, **forged)
+        assert browser.post("/login/", {"username": "annotator", "password": "no"}, **forged)
+    right = {"username": "annotator", "password": factories.PASSWORD}
+    token = api.post("/api/v1/auth/token/", right, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert token.status_code == 429
+    page = browser.post("/login/", right, HTTP_X_FORWARDED_FOR="198.51.100.8")
+    assert page.status_code == 429
+
+
+def test_x_forwarded_for_is_believed_from_trusted_proxies_only(db, settings):
+    from django.test import RequestFactory
+
+    from annotator.core.client_ip import client_ip
+
+    make = RequestFactory().get
+    settings.TRUSTED_PROXIES = []
+    assert client_ip(make("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.2.3.4")) == (
+        "10.0.0.2"
+    )
+    settings.TRUSTED_PROXIES = ["10.0.0.0/24", "::1"]
+    # The proxy's own entry is the rightmost; what the client wrote further left is ignored.
+    via_proxy = make("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 1.2.3.4")
+    assert client_ip(via_proxy) == "1.2.3.4"
+    chained = make("/", REMOTE_ADDR="::1", HTTP_X_FORWARDED_FOR="1.2.3.4, 10.0.0.9")
+    assert client_ip(chained) == "1.2.3.4"
+    direct = make("/", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="1.2.3.4")
+    assert client_ip(direct) == "192.0.2.1"  # not a trusted proxy: the header is the client's
+    assert client_ip(make("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="junk")) == "10.0.0.2"
+
+
+def test_clients_behind_a_trusted_proxy_have_their_own_allowance(db, people, low_rates, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    api = Client(REMOTE_ADDR="10.0.0.2")
+    body = {"username": "x", "password": "y"}
+    for _ in range(3):
+        assert api.post("/api/v1/auth/token/", body, HTTP_X_FORWARDED_FOR="1.2.3.4").status_code
+    assert api.post("/api/v1/auth/token/", body, HTTP_X_FORWARDED_FOR="1.2.3.4").status_code == 429
+    assert api.post("/api/v1/auth/token/", body, HTTP_X_FORWARDED_FOR="5.6.7.8").status_code == 400

@@ -301,6 +301,22 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Jobs whose worker is gone (annotator/core/heartbeat.py): a running pre-segmentation job,
+# training round or export stamps a heartbeat every JOB_HEARTBEAT_SECONDS; one silent for over
+# JOB_STALE_SECONDS is failed with "worker lost; retry" by the beat tasks below.
+JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 30)
+JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 300)
+JOB_STALE_CHECK_SECONDS = env_int("JOB_STALE_CHECK_SECONDS", 60)
+CELERY_BEAT_SCHEDULE = {
+    "fail-stale-jobs": {
+        "task": "annotator.modelops.tasks.fail_stale_jobs",
+        "schedule": float(JOB_STALE_CHECK_SECONDS),
+    },
+    "fail-stale-exports": {
+        "task": "annotator.metrics.tasks.fail_stale_exports",
+        "schedule": float(JOB_STALE_CHECK_SECONDS),
+    },
+}
 # Whether import_cases queues pre-segmentation of targets that have prompts.
 AUTO_PRESEGMENT = env_bool("AUTO_PRESEGMENT", True)
 

@@ -18,8 +18,8 @@ python manage.py collectstatic --noinput -v 0
 echo "==> starter model (trained once on synthetic phantoms; skipped when it exists)"
 python manage.py bootstrap_model --if-missing --minutes "${BOOTSTRAP_MINUTES:-12}"
 
-echo "==> Celery worker (gpu, training and default queues; on the CPU here)"
-celery -A annotator worker -Q gpu,training,default -c 1 -n demo@%h -l WARNING \
+echo "==> Celery worker (gpu, training and default queues, with beat; on the CPU here)"
+celery -A annotator worker -B -Q gpu,training,default -c 1 -n demo@%h -l WARNING \
   --logfile var/worker.log &
 worker=$!
 trap 'kill -TERM $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM

@@ -137,6 +137,9 @@ class Export(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker's heartbeat while it runs (core.heartbeat); a running export whose heartbeat
+    # stops is failed by exports.stale ("worker lost; retry").
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -12,7 +12,10 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from annotator.annotations.models import Target
+from annotator.core.heartbeat import heartbeat
 from annotator.projects.models import Project
+
+from .models import Export
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 COMMON = {
@@ -45,4 +48,13 @@ def backfill_outcomes(project_id: int | None = None, missing_only: bool = True) 
 def run_export(export_id: int) -> None:
     from .exports import service
 
-    service.run_export(export_id)
+    with heartbeat(Export, export_id):
+        service.run_export(export_id)
+
+
+@shared_task
+def fail_stale_exports() -> int:
+    """Celery beat, every JOB_STALE_CHECK_SECONDS: exports whose worker is gone."""
+    from .exports import stale
+
+    return stale.fail_stale_exports()

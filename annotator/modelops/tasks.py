@@ -3,7 +3,8 @@
 presegment_* run on the `gpu` queue; train_round on the `training` queue. acks_late +
 reject_on_worker_lost: a worker that dies mid-task leaves the message to be redelivered; a
 pre-segmentation job is idempotent (the redelivery finishes it once) and training resumes from
-the round's last checkpoint.
+the round's last checkpoint. While a job or round runs, its row gets a heartbeat
+(core.heartbeat); `fail_stale_jobs` (beat) fails the ones whose heartbeat stopped.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from annotator.annotations.models import PresegmentJob
 from annotator.core.errors import DomainError
+from annotator.core.heartbeat import heartbeat
 from annotator.projects.models import Project
 
-from . import presegment_run, round_run, schedules
+from . import presegment_run, round_run, schedules, stale
+from .models import TrainingRound
 
 log = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
@@ -35,7 +39,8 @@ TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 )
 def train_round(self, round_id: int) -> None:
     try:
-        round_run.run_round(round_id, task_id=self.request.id or "")
+        with heartbeat(TrainingRound, round_id):
+            round_run.run_round(round_id, task_id=self.request.id or "")
     except TRANSIENT:
         if self.request.retries >= self.max_retries:
             round_run.fail_round(round_id, "a service stayed unavailable during the round")
@@ -44,6 +49,12 @@ def train_round(self, round_id: int) -> None:
         log.exception("round %s failed", round_id)
         round_run.fail_round(round_id, f"{type(exc).__name__}: {exc}")
         raise
+
+
+@shared_task
+def fail_stale_jobs() -> dict[str, int]:
+    """Celery beat, every JOB_STALE_CHECK_SECONDS: jobs and rounds whose worker is gone."""
+    return stale.fail_stale_jobs()
 
 
 @shared_task
@@ -74,7 +85,8 @@ PRESEGMENT = {
 
 def _run_job(task, job_id: int) -> None:
     try:
-        presegment_run.run_job(job_id, task_id=task.request.id or "")
+        with heartbeat(PresegmentJob, job_id):
+            presegment_run.run_job(job_id, task_id=task.request.id or "")
     except SoftTimeLimitExceeded:
         presegment_run.fail_job(job_id, "pre-segmentation took longer than the time limit")
     except TRANSIENT:

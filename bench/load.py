@@ -70,7 +70,8 @@ torch.manual_seed(0)
 with tempfile.TemporaryDirectory() as tmp:
     save_checkpoint(build_model(TINY_TEST), tmp + "/m.pt")
     modelops.promote(modelops.register(tmp + "/m.pt", name="tiny", origin=ModelOrigin.BOOTSTRAP,
-                                       config=TINY_TEST))
+                                       config=TINY_TEST),
+                     override="load bench: random weights, not evaluated")
 annotators = [factories.user(f"annotator{i}") for i in range(users)]
 project = factories.project("load", annotator=annotators)
 rng = np.random.default_rng(0)

@@ -142,5 +142,5 @@ def tiny_model_version(tmp_dir, *, project=None, promote: bool = True, seed: int
         path, name=f"tiny-{seed}", origin=ModelOrigin.BOOTSTRAP, config=TINY_TEST, project=project
     )
     if promote:
-        modelops.promote(version)
+        modelops.promote(version, override="test model: random weights, not evaluated")
     return version

@@ -13,6 +13,7 @@ from annotator.annotations.selectors import get_visible_target
 from annotator.annotations.serializers import PresegmentJobSerializer
 from annotator.projects import policy
 from annotator.projects.selectors import get_visible_project
+from annotator.registry import quality
 
 from . import presegment, rounds, schedules
 from .models import TrainingRound
@@ -20,6 +21,7 @@ from .selectors import visible_rounds
 from .serializers import (
     PresegmentRequestSerializer,
     RoundPolicySerializer,
+    RoundPromoteSerializer,
     RoundSerializer,
     RoundStartSerializer,
 )
@@ -48,6 +50,7 @@ class RoundList(generics.ListCreateAPIView):
             actor=request.user,
             steps=data.validated_data.get("steps"),
             learning_rate=data.validated_data.get("learning_rate"),
+            force=data.validated_data["force"],
         )
         return Response(RoundSerializer(round_).data, status=status.HTTP_201_CREATED)
 
@@ -73,12 +76,20 @@ class RoundCancel(_RoundAction):
 
 
 class RoundPromote(_RoundAction):
-    """Promote the round's candidate after comparing it with production."""
+    """Promote the round's candidate after comparing it with production. A candidate that
+    failed the gate or the quality floor needs `override`, a written reason (else 409
+    `override_required` with `problems`)."""
 
-    @extend_schema(request=None, responses={200: RoundSerializer})
+    @extend_schema(request=RoundPromoteSerializer, responses={200: RoundSerializer})
     def post(self, request, pk):
+        round_ = self.round(request, pk)
+        data = RoundPromoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         round_ = rounds.promote_round(
-            self.round(request, pk), actor=request.user, reason="promoted by an admin"
+            round_,
+            actor=request.user,
+            reason="promoted by an admin",
+            override=data.validated_data["override"],
         )
         return Response(RoundSerializer(round_).data)
 
@@ -93,7 +104,9 @@ class RoundPolicyView(APIView):
     def get(self, request, pk):
         project = self._project(request, pk)
         data = RoundPolicySerializer(rounds.policy_for(project)).data
-        return Response({**data, **schedules.describe(project)})
+        return Response(
+            {**data, **schedules.describe(project), "dice_floor": quality.floors_for(project)}
+        )
 
     @extend_schema(request=RoundPolicySerializer, responses={200: RoundPolicySerializer})
     def put(self, request, pk):

@@ -8,6 +8,7 @@ import numpy as np
 from annotator.annotations.models import Target
 from annotator.registry import services
 from annotator.registry.models import ModelVersion
+from annotator.registry.quality import kind_of
 
 from .models import Split, TrainingRound
 from .round_data import Example, examples
@@ -54,6 +55,7 @@ def evaluate_models(
                 {
                     "target": ex.target.pk,
                     "label": ex.label,
+                    "kind": kind_of(ex.kind, ex.modality),
                     "dice": round(float(dice(pred, ex.mask)), 4),
                     "nsd": round(
                         float(
@@ -72,6 +74,7 @@ def _summaries(per_target: list[dict]) -> dict:
         return round(float(np.mean([r[key] for r in rows])), 4) if rows else None
 
     labels = sorted({r["label"] for r in per_target})
+    kinds = sorted({r["kind"] for r in per_target})
     return {
         "summary": {
             "n": len(per_target),
@@ -85,6 +88,15 @@ def _summaries(per_target: list[dict]) -> dict:
                 "nsd": mean([r for r in per_target if r["label"] == label], "nsd"),
             }
             for label in labels
+        },
+        # per kind of data, for the model version's held-out figures and the quality floor
+        "kinds": {
+            kind: {
+                "n": sum(1 for r in per_target if r["kind"] == kind),
+                "dice": mean([r for r in per_target if r["kind"] == kind], "dice"),
+                "nsd": mean([r for r in per_target if r["kind"] == kind], "nsd"),
+            }
+            for kind in kinds
         },
     }
 

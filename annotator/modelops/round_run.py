@@ -14,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from annotator.registry import services
+from annotator.registry import quality, services
 from annotator.registry.models import ModelOrigin
 
 from .evaluation import evaluate_round, gate
@@ -90,7 +90,11 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
             project=round_.project,
             parent=round_.base_model,
             round_number=round_.number,
-            metrics={"final_loss": result.final_loss, "steps": result.step},
+            metrics=quality.metrics(
+                {},
+                source="none",  # until the evaluation below
+                training={"final_loss": result.final_loss, "steps": result.step},
+            ),
         )
         round_.config = {
             **round_.config,
@@ -102,16 +106,29 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
          progress={**round_.progress, "phase": "evaluating"})  # fmt: skip
     policy = policy_for(round_.project)
     metrics = evaluate_round(round_, policy.nsd_tolerance_mm)
-    candidate = round_.candidate
-    candidate.metrics = {**candidate.metrics, "heldout": metrics["candidate"]["summary"]}
-    candidate.save(update_fields=["metrics"])
-    set_fields(round_, metrics=metrics, status=RoundStatus.CANDIDATE, finished_at=timezone.now(),
-         message="evaluated; waiting for a promotion decision")  # fmt: skip
     passed, reason = gate(metrics, policy.promote_margin)
-    round_.metrics = {**metrics, "gate": {"passed": passed, "reason": reason}}
-    set_fields(round_, metrics=round_.metrics)
+    verdict = {"passed": passed, "reason": reason}
+    candidate = round_.candidate
+    candidate.metrics = quality.metrics(
+        metrics["candidate"].get("kinds", {}),
+        source="round",
+        gate=verdict,
+        training=quality.read_metrics(candidate.metrics).get("training", {}),
+    )
+    candidate.save(update_fields=["metrics"])
+    set_fields(
+        round_,
+        metrics={**metrics, "gate": verdict},
+        status=RoundStatus.CANDIDATE,
+        finished_at=timezone.now(),
+        message="evaluated; waiting for a promotion decision",
+    )
     if policy.auto_promote and passed:
-        promote_round(round_, actor=None, reason=f"auto: {reason}")
+        problems = quality.promotion_problems(candidate)
+        if problems:  # the quality floor: it stays a candidate, and the round says why
+            set_fields(round_, message=("not promoted automatically: " + "; ".join(problems))[:500])
+        else:
+            promote_round(round_, actor=None, reason=f"auto: {reason}")
     return round_
 
 

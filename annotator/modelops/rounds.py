@@ -139,8 +139,11 @@ def start_round(
     trigger: str = RoundTrigger.MANUAL,
     steps: int | None = None,
     learning_rate: float | None = None,
+    force: bool = False,
 ) -> TrainingRound:
-    """Snapshot the accepted masks and queue training. Conflict if a round already runs."""
+    """Snapshot the accepted masks and queue training. Conflict if a round already runs, or if
+    no mask was accepted since the last round (the same data again) unless `force` (an admin's
+    explicit choice, e.g. to retry a failed round; audited)."""
     if learning_rate is not None and not LR_RANGE[0] <= learning_rate <= LR_RANGE[1]:
         raise InvalidInput(
             "the learning rate must be between 1e-7 and 1e-2",
@@ -151,6 +154,13 @@ def start_round(
         raise Conflict("there is no production model to fine-tune", code="no_model")
     if TrainingRound.objects.filter(project=project, status__in=ACTIVE_ROUND_STATUSES).exists():
         raise Conflict("a round is already running for this project", code="round_running")
+    last = TrainingRound.objects.filter(project=project).order_by("-number").first()
+    if last is not None and not force and new_accepted_since_last_round(project) == 0:
+        raise Conflict(
+            f"no mask was accepted since round {last.number}: a round now would train on the "
+            "same data again; an admin may force it",
+            code="no_new_masks",
+        )
     policy = policy_for(project)
     try:
         with transaction.atomic():
@@ -180,6 +190,7 @@ def start_round(
                 project=project,
                 number=number,
                 snapshot=snapshot.sha256,
+                forced=force,
             )
             transaction.on_commit(lambda: _enqueue(round_))
     except IntegrityError as exc:  # the one-active-round constraint: a concurrent start won
@@ -223,9 +234,18 @@ def fail(round_: TrainingRound, message: str) -> TrainingRound:
     return round_
 
 
-def promote_round(round_: TrainingRound, *, actor, reason: str = "") -> TrainingRound:
+def promote_round(
+    round_: TrainingRound, *, actor, reason: str = "", override: str = ""
+) -> TrainingRound:
+    """Promote the round's candidate. One that failed the gate (or the quality floor) needs
+    `override`, a written reason (registry.services.promote)."""
     if round_.status != RoundStatus.CANDIDATE or round_.candidate is None:
         raise Conflict(f"round {round_.number} is {round_.status}; only a candidate is promoted")
-    services.promote(round_.candidate, actor=actor, reason=reason or f"round {round_.number}")
-    set_fields(round_, status=RoundStatus.PROMOTED, message=f"promoted: {reason}"[:500])
+    version = services.promote(
+        round_.candidate, actor=actor, reason=reason or f"round {round_.number}", override=override
+    )
+    note = f"promoted: {reason}"
+    if version.override:
+        note = f"promoted over {'; '.join(version.override['problems'])} ({override.strip()})"
+    set_fields(round_, status=RoundStatus.PROMOTED, message=note[:500])
     return round_

@@ -18,6 +18,7 @@ from django_celery_beat.validators import crontab_validator
 
 from annotator.audit.services import record
 from annotator.core.errors import DomainError, InvalidInput
+from annotator.registry import services
 
 from . import rounds
 from .models import ACTIVE_ROUND_STATUSES, RoundTrigger, TrainingRound
@@ -125,9 +126,12 @@ def _schedule(project, policy, cron: str | None, actor) -> None:
 
 
 @transaction.atomic
-def update_policy(project, *, actor, cron=KEEP, **fields):
-    """Change a project's round policy (any of POLICY_FIELDS) and, unless cron is KEEP, its
-    timed schedule. Checked here whoever calls (API or page); audited."""
+def update_policy(project, *, actor, cron=KEEP, dice_floor: dict | None = None, **fields):
+    """Change a project's round policy (any of POLICY_FIELDS), its quality floor (`dice_floor`,
+    per kind; kept in the registry) and, unless cron is KEEP, its timed schedule. Checked here
+    whoever calls (API or page); audited."""
+    if dice_floor:
+        services.set_quality_floor(project, dice_floor, actor=actor)
     unknown = set(fields) - POLICY_FIELDS
     if unknown:
         raise InvalidInput(f"unknown round policy field(s): {sorted(unknown)}")

@@ -47,9 +47,31 @@ class RoundStartSerializer(serializers.Serializer):
         max_value=LR_RANGE[1],
         help_text="peak learning rate; default 5e-5 (the image encoder gets 0.6x, MedSAM2's ratio)",
     )
+    force = serializers.BooleanField(
+        default=False,
+        help_text="start although no mask was accepted since the last round (audited)",
+    )
+
+
+class RoundPromoteSerializer(serializers.Serializer):
+    override = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=1000,
+        help_text="a written reason, needed when the candidate failed the gate or the quality "
+        "floor; audited",
+    )
 
 
 class RoundPolicySerializer(serializers.ModelSerializer):
+    dice_floor = serializers.DictField(
+        child=serializers.FloatField(min_value=0.0, max_value=1.0),
+        required=False,
+        write_only=True,  # read back from the registry (RoundPolicyView.get)
+        help_text='the quality floor on held-out Dice per kind, e.g. {"ct": 0.5, "echo": 0.8} '
+        "(kinds: ct, mr, pet, echo, other); no model becomes production automatically below it",
+    )
     cron = serializers.CharField(
         required=False,
         allow_null=True,
@@ -75,6 +97,7 @@ class RoundPolicySerializer(serializers.ModelSerializer):
             "min_new_accepted",
             "nsd_tolerance_mm",
             "cron",
+            "dice_floor",
         ]
 
     def validate_heldout_fraction(self, value):

@@ -21,7 +21,7 @@ from annotator.projects.selectors import get_visible_project
 from . import services
 from .models import ModelOrigin, ModelVersion
 from .selectors import visible_models
-from .serializers import ModelImportSerializer, ModelVersionSerializer
+from .serializers import ModelImportSerializer, ModelPromoteSerializer, ModelVersionSerializer
 
 
 class ModelList(generics.ListCreateAPIView):
@@ -72,13 +72,23 @@ class ModelDetail(generics.RetrieveAPIView):
 
 
 class ModelPromote(APIView):
-    """Make this version production for its project (or globally)."""
+    """Make this version production for its project (or globally). A version with promotion
+    problems (a failed round gate, held-out Dice below the quality floor or none) needs
+    `override`, a written reason; without one the answer is 409 `override_required` with
+    `problems`."""
 
-    @extend_schema(request=None, responses={200: ModelVersionSerializer})
+    @extend_schema(request=ModelPromoteSerializer, responses={200: ModelVersionSerializer})
     def post(self, request, pk):
         policy.require(request.user, "model.manage")
         version = get_object_or_404(visible_models(request.user), pk=pk)
-        version = services.promote(version, actor=request.user, reason="promoted by an admin")
+        data = ModelPromoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = services.promote(
+            version,
+            actor=request.user,
+            reason="promoted by an admin",
+            override=data.validated_data["override"],
+        )
         return Response(ModelVersionSerializer(version).data)
 
 

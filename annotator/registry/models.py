@@ -45,6 +45,9 @@ class ModelVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     promoted_at = models.DateTimeField(null=True, blank=True)
+    # Set when a person promoted it over what blocks automatic promotion (a failed gate, the
+    # quality floor): {"reason", "problems", "by", "at"}.
+    override = models.JSONField(default=dict, blank=True)
 
     class Meta:
         # The table keeps the name it had when the registry was part of modelops.
@@ -65,3 +68,15 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
+
+
+class QualityFloor(models.Model):
+    """A project's floor on mean held-out Dice per kind of data ({"ct": 0.5, ...}; kinds it does
+    not set use registry.quality.DEFAULT_FLOORS). Below it no model version becomes production
+    for the project automatically, and a person promotes one only with a written reason."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="quality_floor")
+    dice = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"quality floor of {self.project}"

@@ -1,6 +1,8 @@
 """Registering downloaded or trained weights from a management command: the checkpoint is moved
 into the model store and becomes production when asked to, or when its scope has none yet (a
-fresh install then serves it at once)."""
+fresh install then serves it at once) - but only if it clears the quality floor and has no other
+promotion problem (registry/quality.py), unless the operator gives a written override. A version
+held back stays a candidate and the command says why."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ from django.core.management.base import CommandError
 
 from annotator.core.errors import DomainError
 
-from . import selectors, services
-from .models import ModelVersion
+from . import quality, selectors, services
+from .models import ModelStatus, ModelVersion
 
 
 def register_from_command(
@@ -24,6 +26,7 @@ def register_from_command(
     reason: str,
     project=None,
     promote: bool = False,
+    override: str = "",
 ) -> ModelVersion:
     """The registered version, refreshed; a refused checkpoint is a CommandError with the
     domain's message (the command exits with it, no traceback)."""
@@ -39,11 +42,23 @@ def register_from_command(
         )
     except DomainError as exc:
         raise CommandError(exc.message) from exc
-    if promote or selectors.production_model(project) is None:
-        services.promote(version, reason=reason)
+    wanted = promote or selectors.production_model(project) is None
+    if wanted and (override.strip() or not quality.promotion_problems(version)):
+        services.promote(version, reason=reason, override=override)
     version.refresh_from_db()
     return version
 
 
 def registered_line(version: ModelVersion) -> str:
-    return f"registered {version.name} (sha256 {version.checksum[:12]}…, {version.status})"
+    """What the command prints: the version, its status and, for a candidate, what keeps it
+    from production automatically."""
+    line = f"registered {version.name} (sha256 {version.checksum[:12]}…, {version.status})"
+    if version.status == ModelStatus.CANDIDATE:
+        problems = quality.promotion_problems(version)
+        if problems:
+            line += (
+                "; it stays a candidate: " + "; ".join(problems) + ". To make it production "
+                'anyway, rerun with --promote --override "<reason>" or promote it on the models '
+                "page with a reason"
+            )
+    return line

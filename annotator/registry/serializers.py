@@ -1,10 +1,18 @@
 from rest_framework import serializers
 
-from .models import ModelVersion
+from . import quality
+from .models import ModelStatus, ModelVersion
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    metrics = serializers.SerializerMethodField(
+        help_text='one schema for every origin: {"heldout": {kind: {"dice", "nsd", "n"}}, '
+        '"source": "phantoms"|"round"|"none", optional "gate", "training", "file"}'
+    )
+    promotion_problems = serializers.SerializerMethodField(
+        help_text="what keeps it from production without an override (empty in production)"
+    )
 
     class Meta:
         model = ModelVersion
@@ -22,8 +30,29 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "replaced",
             "created_at",
             "promoted_at",
+            "promotion_problems",
+            "override",
         ]
         read_only_fields = fields
+
+    def get_metrics(self, version) -> dict:
+        return quality.version_metrics(version)
+
+    def get_promotion_problems(self, version) -> list[str]:
+        if version.status == ModelStatus.PRODUCTION:
+            return []
+        return quality.promotion_problems(version, self.context.setdefault("quality_cache", {}))
+
+
+class ModelPromoteSerializer(serializers.Serializer):
+    override = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=1000,
+        help_text="a written reason, needed when the version has promotion problems (a failed "
+        "gate, held-out Dice below the quality floor or none); audited",
+    )
 
 
 class ModelImportSerializer(serializers.Serializer):

@@ -12,8 +12,8 @@ from django.utils import timezone
 from annotator.audit.services import record
 from annotator.core.errors import Conflict, InvalidInput
 
-from . import events
-from .models import ModelStatus, ModelVersion
+from . import events, quality
+from .models import ModelStatus, ModelVersion, QualityFloor
 
 
 def model_path(version: ModelVersion) -> Path:
@@ -84,12 +84,25 @@ def register(
 
 
 @transaction.atomic
-def promote(version: ModelVersion, *, actor=None, reason: str = "") -> ModelVersion:
+def promote(
+    version: ModelVersion, *, actor=None, reason: str = "", override: str = ""
+) -> ModelVersion:
     """Make `version` production for its scope (project or global); the previous production
-    version is retired. Audited."""
+    version is retired. Audited. A version with promotion problems (a failed round gate, held-out
+    Dice below the quality floor or none at all) needs `override`, a written reason, which is
+    kept on the version and in the audit trail; without one this is a Conflict listing them."""
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     if version.status == ModelStatus.PRODUCTION:
         return version
+    problems = quality.promotion_problems(version)
+    override = (override or "").strip()
+    if problems and not override:
+        raise Conflict(
+            f"{version.name} needs an override with a written reason to become production: "
+            + "; ".join(problems),
+            code="override_required",
+            extra={"problems": problems},
+        )
     previous = (
         ModelVersion.objects.select_for_update()
         .filter(project=version.project, status=ModelStatus.PRODUCTION)
@@ -101,7 +114,15 @@ def promote(version: ModelVersion, *, actor=None, reason: str = "") -> ModelVers
     version.status = ModelStatus.PRODUCTION
     version.promoted_at = timezone.now()
     version.replaced = previous
-    version.save(update_fields=["status", "promoted_at", "replaced"])
+    version.override = {}
+    if problems:
+        version.override = {
+            "reason": override[:1000],
+            "problems": problems,
+            "by": getattr(actor, "username", "") or "",
+            "at": version.promoted_at.isoformat(),
+        }
+    version.save(update_fields=["status", "promoted_at", "replaced", "override"])
     record(
         "model.promote",
         actor=actor,
@@ -109,6 +130,8 @@ def promote(version: ModelVersion, *, actor=None, reason: str = "") -> ModelVers
         project=version.project,
         reason=reason,
         previous=previous.pk if previous else None,
+        override=override[:1000] if problems else "",
+        problems=problems,
     )
     transaction.on_commit(lambda: _announce(version, actor))
     return version
@@ -139,3 +162,30 @@ def rollback(project=None, *, actor=None) -> ModelVersion:
 def _announce(version: ModelVersion, actor) -> None:
     """Production changed (committed): subscribers re-segment the cases nobody opened yet."""
     events.production_model_changed.send(ModelVersion, version=version, actor=actor)
+
+
+def set_quality_floor(project, floors: dict, *, actor=None) -> dict[str, float]:
+    """Change some of a project's floors on held-out Dice ({"ct": 0.6, ...}, each in [0, 1]);
+    the others keep theirs. Audited. Returns every kind's floor."""
+    unknown = set(floors) - set(quality.KINDS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown kind(s) {sorted(unknown)} for the quality floor; kinds: "
+            + ", ".join(quality.KINDS),
+            code="bad_floor",
+        )
+    clean = {}
+    for kind, value in floors.items():
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            value = -1.0
+        if not 0.0 <= value <= 1.0:
+            raise InvalidInput(f"the {kind} floor must be a Dice between 0 and 1", code="bad_floor")
+        clean[kind] = value
+    with transaction.atomic():
+        row, _ = QualityFloor.objects.select_for_update().get_or_create(project=project)
+        row.dice = {**row.dice, **clean}
+        row.save(update_fields=["dice"])
+        record("model.floor", actor=actor, project=project, floors=clean)
+    return quality.floors_for(project)

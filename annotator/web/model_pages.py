@@ -18,7 +18,7 @@ from annotator.modelops.models import TrainingRound
 from annotator.modelops.selectors import visible_rounds
 from annotator.projects import policy
 from annotator.projects.selectors import get_visible_project
-from annotator.registry import services
+from annotator.registry import quality, services
 from annotator.registry.models import ModelVersion
 from annotator.registry.selectors import production_model
 
@@ -41,6 +41,10 @@ def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
             ),
             "production": production_model(project),
             "policy": rounds.policy_for(project),
+            "floors": [
+                (kind, quality.KIND_NAMES[kind], floor)
+                for kind, floor in quality.floors_for(project).items()
+            ],
             "schedule": schedule,
             "new_accepted": schedule["new_accepted"],
             "can_act": policy.can(request.user, "model.manage"),
@@ -61,6 +65,7 @@ def start_round(request: HttpRequest, pk: int) -> HttpResponse:
             actor=request.user,
             steps=int(steps) if steps else None,
             learning_rate=float(lr) if lr else None,
+            force=request.POST.get("force") == "on",
         )
         messages.success(request, f"Round {round_.number} started.")
     except (DomainError, ValueError) as exc:
@@ -85,6 +90,11 @@ def save_policy(request: HttpRequest, pk: int) -> HttpResponse:
             promote_margin=float(form.get("promote_margin", current.promote_margin)),
             auto_promote=form.get("auto_promote") == "on",
             min_new_accepted=int(form.get("min_new_accepted") or 0),
+            dice_floor={
+                kind: float(form[f"floor_{kind}"])
+                for kind in quality.KINDS
+                if form.get(f"floor_{kind}", "").strip()
+            },
         )
         messages.success(request, "Round policy and schedule saved.")
     except (DomainError, ValueError) as exc:
@@ -126,6 +136,11 @@ def round_page(request: HttpRequest, pk: int) -> HttpResponse:
             "comparison": comparison,
             "targets": targets,
             "gate": metrics.get("gate"),
+            "problems": (
+                quality.promotion_problems(round_.candidate)
+                if round_.candidate and round_.status == "candidate"
+                else []
+            ),
             "can_act": policy.can(request.user, "model.manage"),
         },
     )
@@ -138,7 +153,12 @@ def round_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     round_ = get_object_or_404(visible_rounds(request.user), pk=pk)
     try:
         if action == "promote":
-            rounds.promote_round(round_, actor=request.user, reason="promoted from the round page")
+            rounds.promote_round(
+                round_,
+                actor=request.user,
+                reason="promoted from the round page",
+                override=request.POST.get("override", ""),
+            )
             messages.success(request, f"Round {round_.number}'s model is now in production.")
         elif action == "cancel":
             rounds.cancel_round(round_, actor=request.user)
@@ -154,12 +174,17 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
     versions = ModelVersion.objects.filter(project__in=[project.pk]) | ModelVersion.objects.filter(
         project__isnull=True
     )
+    cache: dict = {}
+    rows = [
+        {"v": v, **quality.summary(v, cache)}
+        for v in versions.select_related("parent", "project").order_by("-created_at")
+    ]
     return render(
         request,
         "modelops/models.html",
         {
             "project": project,
-            "versions": versions.select_related("parent", "project").order_by("-created_at"),
+            "rows": rows,
             "production": production_model(project),
             "can_act": policy.can(request.user, "model.manage"),
         },
@@ -179,7 +204,12 @@ def model_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             version = get_object_or_404(ModelVersion, pk=parse_id(request.POST.get("version")))
             if version.project_id not in (None, project.pk):
                 raise PermissionDenied("that model belongs to another project")
-            services.promote(version, actor=request.user, reason="promoted from the models page")
+            services.promote(
+                version,
+                actor=request.user,
+                reason="promoted from the models page",
+                override=request.POST.get("override", ""),
+            )
             messages.success(request, f"{version.name} is now in production.")
     except DomainError as exc:
         messages.error(request, exc.message)

@@ -28,7 +28,8 @@ def main() -> None:
         path = f"{tmp}/starter.pt"
         save_checkpoint(build_model(STARTER), path)  # random weights: slow enough to interrupt
         modelops.promote(
-            modelops.register(path, name="slow", origin=ModelOrigin.BOOTSTRAP, config=STARTER)
+            modelops.register(path, name="slow", origin=ModelOrigin.BOOTSTRAP, config=STARTER),
+            override="fault test: random weights, not evaluated",
         )
     annotator = factories.user("annotator")
     project = factories.project("faults", annotator=[annotator])

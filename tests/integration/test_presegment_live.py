@@ -105,7 +105,8 @@ def test_worker_killed_mid_task_is_redelivered_and_finishes_once(live, project, 
     path = tmp_path / "starter-random.pt"
     save_checkpoint(build_model(STARTER), path)  # big enough to be slow on purpose
     modelops.promote(
-        modelops.register(path, name="slow", origin=ModelOrigin.BOOTSTRAP, config=STARTER)
+        modelops.register(path, name="slow", origin=ModelOrigin.BOOTSTRAP, config=STARTER),
+        override="test model: random weights, not evaluated",
     )
     rng = np.random.default_rng(0)
     volume = rng.integers(-100, 100, (48, 64, 64), dtype=np.int16)

@@ -122,7 +122,7 @@ def test_promotion_represegments_only_unopened_cases(
     factories.target(in_progress)
     new = factories.tiny_model_version(tmp_path, project=project, seed=2, promote=False)
     with django_capture_on_commit_callbacks(execute=True):
-        services.promote(new)
+        services.promote(new, override="test model: random weights, not evaluated")
     jobs = PresegmentJob.objects.all()
     assert {j.case_id for j in jobs} == {unopened.pk}
     assert all(j.model_version == new for j in jobs)

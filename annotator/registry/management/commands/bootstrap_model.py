@@ -1,8 +1,10 @@
-"""python manage.py bootstrap_model [--minutes 12] [--if-missing] [--promote]
+"""python manage.py bootstrap_model [--minutes 12] [--if-missing] [--promote] [--override REASON]
 
 Trains the starter model (reduced SAM2.1, random start) on synthetic phantoms on the CPU,
 prints its held-out Dice per kind, and registers it as a model version with origin "bootstrap"
-(production when no production model exists yet). A starter model is for demos, not for patients.
+(production when no production model exists yet, if its held-out Dice clears the quality floor;
+else it stays a candidate and the command says why). A starter model is for demos, not for
+patients.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from annotator.registry import quality
 from annotator.registry.models import ModelOrigin, ModelVersion
 from annotator.registry.registration import register_from_command, registered_line
 
@@ -36,10 +39,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--promote", action="store_true", help="make it production even if one exists"
         )
+        parser.add_argument(
+            "--override",
+            default="",
+            metavar="REASON",
+            help="promote it even below the quality floor; the reason is audited",
+        )
 
     def handle(self, *args, **opts):
         from inference.bootstrap import BootstrapSettings, bootstrap
         from inference.model import STARTER, config_path
+        from inference.phantoms import KINDS
 
         if opts["minutes"] <= 0 or (opts["steps"] is not None and opts["steps"] < 1):
             raise CommandError("--minutes and --steps must be positive")
@@ -70,9 +80,17 @@ class Command(BaseCommand):
                 name="Starter (synthetic phantoms, demo only)",
                 origin=ModelOrigin.BOOTSTRAP,
                 config=settings_.config,
-                metrics={"heldout_dice": scores},
+                metrics=quality.metrics(
+                    {k: {"dice": scores[k], "n": opts["heldout"]} for k in KINDS if k in scores},
+                    source="phantoms",
+                    training={
+                        "steps": scores.get("steps"),
+                        "train_minutes": scores.get("train_minutes"),
+                    },
+                ),
                 reason="bootstrap_model",
                 promote=opts["promote"],
+                override=opts["override"],
             )
         self.stdout.write(
             self.style.SUCCESS(

@@ -1,7 +1,10 @@
 """python manage.py fetch_medsam2 [--variant latest|ct_lesion|mri_liver|us_heart]
 
 Downloads the published MedSAM2 weights from Hugging Face (wanglab/MedSAM2) into the model
-store, checks they load, and registers them as a model version (production if none is yet).
+store, checks they load, and registers them as a model version. Published weights come with no
+held-out figures of ours, so they stay a candidate (the quality floor, docs/inference.md) until an
+admin promotes them with a written reason: `--promote --override "<reason>"` here, or the
+models page.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotator.projects.models import Project
+from annotator.registry import quality
 from annotator.registry.models import ModelOrigin
 from annotator.registry.registration import register_from_command, registered_line
 
@@ -29,6 +33,12 @@ class Command(BaseCommand):
         parser.add_argument("--project", help="register for this project only (slug)")
         parser.add_argument(
             "--promote", action="store_true", help="make it production even if one exists"
+        )
+        parser.add_argument(
+            "--override",
+            default="",
+            metavar="REASON",
+            help="promote it although it has no held-out figures; the reason is audited",
         )
         parser.add_argument("--no-progress", action="store_true")
 
@@ -64,9 +74,10 @@ class Command(BaseCommand):
                 name=f"MedSAM2 {opts['variant']}",
                 origin=ModelOrigin.PUBLISHED,
                 config=MEDSAM2,
-                metrics={"source": fetched.path.name},
+                metrics=quality.metrics({}, source="none", file=fetched.path.name),
                 reason="fetch_medsam2",
                 project=project,
                 promote=opts["promote"],
+                override=opts["override"],
             )
         self.stdout.write(self.style.SUCCESS(registered_line(version)))

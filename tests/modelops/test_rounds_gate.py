@@ -1,0 +1,138 @@
+"""Issue #14: a round needs new accepted masks unless forced; the round policy promotes only
+above the quality floor; a candidate that failed its gate is promoted only with a reason."""
+
+import pytest
+from django.test import Client
+
+from annotator.audit.models import AuditEvent
+from annotator.core.errors import Conflict
+from annotator.modelops import round_run, rounds, schedules
+from annotator.modelops.models import RoundPolicy, RoundStatus, TrainingRound
+from annotator.registry.models import ModelStatus
+from tests import factories
+from tests.modelops.helpers import blob_case
+
+
+@pytest.fixture
+def accepted(project, people, tmp_path):
+    for seed in range(3):
+        blob_case(project, people["annotator"], people["reviewer"], seed=seed)
+    return factories.tiny_model_version(tmp_path, project=project)
+
+
+def finish(round_):
+    TrainingRound.objects.filter(pk=round_.pk).update(status=RoundStatus.CANDIDATE)
+
+
+def test_a_round_needs_new_accepted_masks_unless_forced(project, people, accepted):
+    first = rounds.start_round(project, actor=people["admin"])
+    finish(first)
+    with pytest.raises(Conflict, match="no mask was accepted since round 1") as refused:
+        rounds.start_round(project, actor=people["admin"])
+    assert refused.value.code == "no_new_masks"
+    forced = rounds.start_round(project, actor=people["admin"], force=True)
+    assert forced.number == 2
+    event = AuditEvent.objects.filter(action="round.start").latest("id")
+    assert event.data["forced"] is True
+    finish(forced)
+    blob_case(project, people["annotator"], people["reviewer"], seed=9)
+    assert rounds.start_round(project, actor=people["admin"]).number == 3  # new data: no force
+
+
+def test_the_rounds_page_refuses_and_offers_to_force(project, people, accepted):
+    finish(rounds.start_round(project))
+    admin = Client()
+    admin.force_login(people["admin"])
+    page = admin.get(f"/projects/{project.pk}/rounds/").content.decode()
+    assert 'name="force"' in page
+    refused = admin.post(f"/projects/{project.pk}/rounds/start", follow=True).content.decode()
+    assert "no mask was accepted since round 1" in refused
+    assert TrainingRound.objects.count() == 1
+    admin.post(f"/projects/{project.pk}/rounds/start", {"force": "on"})
+    assert TrainingRound.objects.count() == 2
+
+
+def _evaluation(cand_dice):
+    def block(dice):
+        summary = {"n": 2, "dice": dice, "nsd": dice}
+        return {"summary": summary, "labels": {"lesion": summary}, "kinds": {"ct": summary},
+                "targets": []}  # fmt: skip
+
+    return lambda round_, tolerance: {"candidate": block(cand_dice), "production": block(0.0)}
+
+
+@pytest.mark.parametrize("cand_dice, promoted", [(0.3, False), (0.7, True)])
+def test_the_round_policy_promotes_only_above_the_floor(
+    project, accepted, tmp_path, monkeypatch, cand_dice, promoted
+):
+    RoundPolicy.objects.update_or_create(project=project, defaults={"auto_promote": True})
+    round_ = rounds.start_round(project)
+    candidate = factories.tiny_model_version(tmp_path, project=project, seed=4, promote=False)
+    TrainingRound.objects.filter(pk=round_.pk).update(candidate=candidate)
+    monkeypatch.setattr(round_run, "evaluate_round", _evaluation(cand_dice))
+    round_ = round_run.run_round(round_.pk)
+    candidate.refresh_from_db()
+    assert round_.metrics["gate"]["passed"]  # it beats production: only the floor decides
+    assert candidate.metrics["heldout"] == {"ct": {"dice": cand_dice, "nsd": cand_dice, "n": 2}}
+    assert candidate.metrics["source"] == "round" and candidate.metrics["gate"]["passed"]
+    if promoted:
+        assert round_.status == RoundStatus.PROMOTED
+        assert candidate.status == ModelStatus.PRODUCTION and candidate.override == {}
+    else:
+        assert round_.status == RoundStatus.CANDIDATE
+        assert candidate.status == ModelStatus.CANDIDATE
+        assert round_.message == (
+            "not promoted automatically: held-out CT Dice 0.300 is below the floor 0.50"
+        )
+
+
+def test_a_candidate_that_failed_the_gate_needs_a_written_reason(
+    project, people, accepted, tmp_path, monkeypatch
+):
+    round_ = rounds.start_round(project)
+    candidate = factories.tiny_model_version(tmp_path, project=project, seed=4, promote=False)
+    TrainingRound.objects.filter(pk=round_.pk).update(candidate=candidate)
+    monkeypatch.setattr(round_run, "evaluate_round", _evaluation(0.0))  # no better: fails
+    round_ = round_run.run_round(round_.pk)
+    assert not round_.metrics["gate"]["passed"]
+    admin = Client()
+    admin.force_login(people["admin"])
+    page = admin.get(f"/rounds/{round_.pk}/").content.decode()
+    assert "failed its round&#x27;s gate" in page and "Promote anyway" in page
+    with pytest.raises(Conflict, match="needs an override"):
+        rounds.promote_round(round_, actor=people["admin"])
+    refused = admin.post(f"/rounds/{round_.pk}/promote", follow=True).content.decode()
+    assert "needs an override" in refused
+    admin.post(f"/rounds/{round_.pk}/promote", {"override": "reviewed the per-target table"})
+    round_.refresh_from_db()
+    candidate.refresh_from_db()
+    assert round_.status == RoundStatus.PROMOTED and candidate.status == ModelStatus.PRODUCTION
+    assert candidate.override["reason"] == "reviewed the per-target table"
+    assert "it failed its round's gate" in candidate.override["problems"][0]
+    event = AuditEvent.objects.filter(action="model.promote").latest("id")
+    assert event.actor == people["admin"] and event.data["override"]
+    models_page = admin.get(f"/projects/{project.pk}/models/").content.decode()
+    assert "reviewed the per-target table" in models_page
+
+
+def test_policy_floor_is_saved_from_the_page_by_admins_only(project, people):
+    admin = Client()
+    admin.force_login(people["admin"])
+    admin.post(f"/projects/{project.pk}/rounds/policy", {"steps": "50", "floor_ct": "0.65"})
+    from annotator.registry import quality
+
+    assert quality.floors_for(project)["ct"] == 0.65
+    bad = admin.post(
+        f"/projects/{project.pk}/rounds/policy", {"floor_mr": "1.5"}, follow=True
+    ).content.decode()
+    assert "between 0 and 1" in bad and quality.floors_for(project)["mr"] == 0.5
+    manager = Client()
+    manager.force_login(people["manager"])
+    refused = manager.post(f"/projects/{project.pk}/rounds/policy", {"floor_ct": "0"})
+    assert refused.status_code == 403 and quality.floors_for(project)["ct"] == 0.65
+
+
+def test_a_threshold_schedule_never_forces(project, people, accepted):
+    finish(rounds.start_round(project))
+    assert schedules.maybe_start(project).startswith("not due: 0 new")
+    assert TrainingRound.objects.count() == 1

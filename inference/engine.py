@@ -50,7 +50,7 @@ import numpy as np
 from inference import roi
 from inference.checkpoint import LoadedModel
 from inference.postprocess import largest_component
-from inference.preprocess import ModelFrames, Window, intensity_rule, to_uint8
+from inference.preprocess import ModelFrames, Window, intensity_rule, model_pixels
 from inference.sam2_adapter import postprocessing
 from inference.tracking import FramePrompt, Progress, TrackResult, propagate
 
@@ -110,7 +110,7 @@ def segment_volume_detailed(
     if volume.ndim != 3:
         raise ValueError(f"volume must be 3D (D, H, W), got shape {volume.shape}")
     _check_shape(volume.shape, "volume")
-    pixels = to_uint8(volume, modality, options.window, intensity_rule(loaded.config))
+    pixels = model_pixels(volume, modality, False, options.window, intensity_rule(loaded.config))
     return _segment(loaded, pixels, prompts, options, progress, keep_logits, is_clip=False)
 
 
@@ -143,10 +143,9 @@ def segment_clip_detailed(
     if not (frames.ndim == 3 or (frames.ndim == 4 and frames.shape[-1] == 3)):
         raise ValueError(f"clip must be (T, H, W) or (T, H, W, 3), got shape {frames.shape}")
     _check_shape(frames.shape[:3], "clip")
-    if frames.dtype != np.uint8:
-        if frames.ndim == 4:
-            raise ValueError(f"RGB frames must be uint8, got {frames.dtype}")
-        frames = to_uint8(frames, "US", options.window, intensity_rule(loaded.config))
+    if frames.ndim == 4 and frames.dtype != np.uint8:
+        raise ValueError(f"RGB frames must be uint8, got {frames.dtype}")
+    frames = model_pixels(frames, "US", True, options.window, intensity_rule(loaded.config))
     return _segment(loaded, frames, prompts, options, progress, keep_logits, is_clip=True)
 
 

@@ -25,23 +25,17 @@ thresholding (sam2 does the same with video_height/video_width).
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from inference.windows import DEFAULT_CT_WINDOW, Window, window_bounds
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# CT windows as (center/level, width) in HU. The viewer reads the same file (its Shift+1..5).
-_CT_WINDOWS_FILE = json.loads(Path(__file__).with_name("ct_windows.json").read_text())
-CT_WINDOWS: dict[str, tuple[float, float]] = {
-    w["key"]: (float(w["center"]), float(w["width"])) for w in _CT_WINDOWS_FILE["windows"]
-}
-DEFAULT_CT_WINDOW: str = _CT_WINDOWS_FILE["default"]
 PERCENTILES = (0.5, 99.5)
 _SLAB_VOXELS = 1 << 22
 
@@ -55,8 +49,6 @@ _MODALITY_ALIASES = {
     "ULTRASOUND": "US",
     "ECHO": "US",
 }
-
-Window = str | tuple[float, float]
 
 OFFICIAL = "official"  # MedSAM2's scripts: stretch the clipped volume, truncate
 WINDOW = "window"  # fixed window bounds, rounded (what the starter models were trained with)
@@ -81,23 +73,15 @@ def canonical_modality(modality: str) -> str:
     return _MODALITY_ALIASES.get(modality.strip().upper(), "OTHER")
 
 
-def window_bounds(window: Window) -> tuple[float, float]:
-    """(low, high) intensities of a preset name or an explicit (center, width)."""
-    if isinstance(window, str):
-        key = window.strip().lower()
-        if key not in CT_WINDOWS:
-            raise ValueError(f"unknown CT window {window!r}; presets: {', '.join(CT_WINDOWS)}")
-        center, width = CT_WINDOWS[key]
-    else:
-        try:
-            center, width = (float(v) for v in window)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"window must be a preset name or (center, width), got {window!r}"
-            ) from exc
-        if not (np.isfinite(center) and np.isfinite(width)) or width <= 0:
-            raise ValueError(f"window (center, width) needs finite values and width > 0: {window}")
-    return center - width / 2.0, center + width / 2.0
+def model_pixels(
+    image: np.ndarray, modality: str, is_video: bool, window: Window | None, rule: str
+) -> np.ndarray:
+    """The 8-bit frames the model sees for an image: the one conversion of the engine and of
+    training. Clips that are uint8 already (echo, RGB) pass through; other clips are scaled as
+    ultrasound, volumes by their modality (:func:`to_uint8`)."""
+    if is_video or image.ndim == 4:
+        return image if image.dtype == np.uint8 else to_uint8(image, "US", window, rule)
+    return to_uint8(image, modality, window, rule)
 
 
 def to_uint8(

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from inference import roi
 from inference.phantoms import mask_box
-from inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, WINDOW, Window, to_uint8
+from inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, WINDOW, Window, model_pixels
 
 
 class TrainingError(Exception):
@@ -51,13 +51,9 @@ class PreparedItem:
         intensity: str = WINDOW,
     ):
         image, mask = np.asarray(item.image), np.asarray(item.mask)
-        if image.ndim == 4 and image.shape[-1] == 3 and image.dtype == np.uint8:
-            pixels = image
-        elif image.ndim == 3:
-            pixels = image if image.dtype == np.uint8 and item.is_video else None
-            if pixels is None:
-                kind = "US" if item.is_video else item.modality
-                pixels = to_uint8(image, kind, item.window, intensity)
+        rgb = image.ndim == 4 and image.shape[-1] == 3 and image.dtype == np.uint8
+        if rgb or image.ndim == 3:
+            pixels = model_pixels(image, item.modality, item.is_video, item.window, intensity)
         else:
             raise TrainingError(f"an item's image must be (D, H, W), got {image.shape}")
         if mask.shape != pixels.shape[:3]:

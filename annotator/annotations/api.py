@@ -48,6 +48,7 @@ class CaseTargets(generics.ListCreateAPIView):
             key_index=data["key_index"],
             box=data.get("box"),
             points=data.get("points"),
+            window=data.get("window"),
         )
 
 

@@ -15,6 +15,9 @@ class Target(models.Model):
     key_index = models.PositiveIntegerField()
     box = models.JSONField(null=True, blank=True)
     points = models.JSONField(default=list, blank=True)
+    # The model's intensity window for this target: a CT preset name or [center, width]; null:
+    # the project's, else the image's (annotations.selectors.target_window).
+    window = models.JSONField(null=True, blank=True)
     head = models.ForeignKey(
         "MaskRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

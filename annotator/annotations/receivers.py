@@ -8,7 +8,8 @@ from .models import Target
 
 
 def create_imported_targets(sender, *, case, rows, actor, **kwargs) -> int:
-    """The targets CSV rows of a newly imported case become its targets (box prompts)."""
+    """The targets CSV rows of a newly imported case become its targets (box prompts and their
+    windows)."""
     for row in rows:
         Target.objects.create(
             case=case,
@@ -16,6 +17,7 @@ def create_imported_targets(sender, *, case, rows, actor, **kwargs) -> int:
             key_index=row.key_index,
             box=[float(v) for v in row.box],
             points=[],
+            window=list(row.window) if isinstance(row.window, tuple) else row.window,
             created_by=actor,
         )
     return len(rows)

@@ -10,7 +10,7 @@ from django.http import Http404
 from django_filters import rest_framework as filters
 
 from annotator.cases.models import Case, CaseStatus
-from annotator.cases.selectors import can_see_case
+from annotator.cases.selectors import as_window, can_see_case, input_window
 
 from . import masks
 from .models import Assignment, Decision, MaskRevision, Review, Target
@@ -34,6 +34,16 @@ def revision_mask(revision: MaskRevision) -> np.ndarray:
     """A stored revision's mask as (z, y, x) uint8 0/1."""
     with default_storage.open(revision.file.name, "rb") as fh:
         return masks.decode_stored(fh.read())
+
+
+def target_window(target: Target, options: dict | None = None):
+    """The intensity window of the model's input for a target, one rule for pre-segmentation,
+    round training and round evaluation: an explicit option (a re-run with another window), the
+    target's own (targets CSV, API), the project's default, the CT image's own, else None."""
+    options = options or {}
+    if not options.get("window") and target.window:
+        return as_window(target.window)
+    return input_window(target.case, options)
 
 
 def case_targets(case: Case) -> QuerySet[Target]:

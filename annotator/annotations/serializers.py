@@ -21,9 +21,19 @@ def box_field() -> serializers.ListField:
     )
 
 
+def window_field():
+    return serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='the model\'s intensity window for this target: a CT preset name ("lung") or '
+        "[center, width]; null or absent: the project's, else the image's",
+    )
+
+
 class TargetSerializer(serializers.ModelSerializer):
     box = box_field()
     points = PointSerializer(many=True, required=False)
+    window = window_field()
     color = serializers.SerializerMethodField()
     head_voxel_count = serializers.SerializerMethodField()
     head_source = serializers.SerializerMethodField()
@@ -39,6 +49,7 @@ class TargetSerializer(serializers.ModelSerializer):
             "key_index",
             "box",
             "points",
+            "window",
             "head",
             "head_voxel_count",
             "head_source",
@@ -74,6 +85,7 @@ class TargetPromptSerializer(serializers.Serializer):
     key_index = serializers.IntegerField(min_value=0)
     box = box_field()
     points = PointSerializer(many=True, required=False)
+    window = window_field()
 
 
 class MaskRevisionSerializer(serializers.ModelSerializer):

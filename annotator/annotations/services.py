@@ -15,13 +15,15 @@ from django.db import IntegrityError, transaction
 from annotator.audit.services import record
 from annotator.cases import services as case_services
 from annotator.cases.models import Case
-from annotator.cases.selectors import image_header, require_case
+from annotator.cases.selectors import clean_window, image_header, require_case
 from annotator.core.errors import Conflict, InvalidInput, StaleParent
 
 from . import masks
 from .models import MaskRevision, RevisionSource, Target
 
 # ---------------------------------------------------------------- targets
+
+UNCHANGED = object()  # an argument not given (None means clear)
 
 
 def validate_prompt(
@@ -62,7 +64,7 @@ def validate_prompt(
 
 @transaction.atomic
 def create_target(
-    case: Case, *, actor, label: str, key_index: int, box=None, points=None
+    case: Case, *, actor, label: str, key_index: int, box=None, points=None, window=None
 ) -> Target:
     require_case(actor, "case.add_target", case)
     clean_box, clean_points = validate_prompt(
@@ -74,6 +76,7 @@ def create_target(
         key_index=key_index,
         box=clean_box,
         points=clean_points,
+        window=clean_window(window) if window is not None else None,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     record("target.create", actor=actor, obj=target, project=case.project, label=label)
@@ -81,13 +84,21 @@ def create_target(
 
 
 @transaction.atomic
-def update_prompt(target: Target, *, actor, key_index: int, box=None, points=None) -> Target:
+def update_prompt(
+    target: Target, *, actor, key_index: int, box=None, points=None, window=UNCHANGED
+) -> Target:
+    """Replace the prompt; ``window`` (a preset, [center, width] or None to clear) only when
+    given."""
     require_case(actor, "case.edit", target.case)
     clean_box, clean_points = validate_prompt(
         target.case, label=target.label, key_index=key_index, box=box, points=points
     )
     target.key_index, target.box, target.points = key_index, clean_box, clean_points
-    target.save(update_fields=["key_index", "box", "points"])
+    fields = ["key_index", "box", "points"]
+    if window is not UNCHANGED:
+        target.window = clean_window(window) if window is not None else None
+        fields.append("window")
+    target.save(update_fields=fields)
     record("target.prompt", actor=actor, obj=target, project=target.case.project)
     return target
 

@@ -135,13 +135,30 @@ def _volume(name: str, checksum: str) -> np.ndarray:
     return np.ascontiguousarray(array.transpose(2, 1, 0))
 
 
+def clean_window(value) -> str | list[float]:
+    """A window from a request or a file, checked (a CT preset name or [center, width > 0]) and
+    stored as JSON; InvalidInput says what is wrong."""
+    from inference.windows import parse_window
+
+    try:
+        window = parse_window(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), code="invalid_window") from None
+    return window if isinstance(window, str) else list(window)
+
+
+def as_window(stored):
+    """A stored window (preset name or [center, width]) as the engine takes it."""
+    return stored if isinstance(stored, str) else (float(stored[0]), float(stored[1]))
+
+
 def input_window(case: Case, options: dict):
     """The intensity window of a model input for ``case``, as pre-segmentation and the training
     export use it: an explicit option (a preset name or [center, width]), the project default,
-    the CT image's own window, else None (the modality rule of inference)."""
+    the CT image's own window, else None (the modality rule of inference). A target's own window
+    comes before the project's: annotations.selectors.target_window."""
     if options.get("window"):
-        w = options["window"]
-        return w if isinstance(w, str) else (float(w[0]), float(w[1]))
+        return as_window(options["window"])
     if case.project.default_window:
         return case.project.default_window
     image = case.image

@@ -18,15 +18,11 @@ def prompts_for(target: Target, truth: np.ndarray):
     """The target's own prompt; a target without one gets the box of its accepted mask on the
     mask's middle slice (as MedSAM2's evaluation does)."""
     from inference.engine import Prompt
+    from inference.segtask import SegmentationTask
 
     if target.box:
         return [Prompt(index=target.key_index, box=tuple(target.box))]
-    z = np.flatnonzero(truth.reshape(truth.shape[0], -1).any(axis=1))
-    if z.size == 0:
-        return None
-    key = int(z[len(z) // 2])
-    ys, xs = np.nonzero(truth[key])
-    return [Prompt(index=key, box=(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))]
+    return SegmentationTask.prompt_from_mask(truth)
 
 
 def evaluate_models(
@@ -35,7 +31,6 @@ def evaluate_models(
     """Segment every held-out example with each model from the same prompts; Dice and NSD per
     target and per label."""
     from inference.cache import device_lock, get_model
-    from inference.engine import segment_clip, segment_volume
     from inference.metrics import dice, normalized_surface_distance
 
     results: dict[str, dict] = {}
@@ -46,11 +41,8 @@ def evaluate_models(
             prompts = prompts_for(ex.target, ex.mask)
             if prompts is None:
                 continue
-            with device_lock(loaded.device):
-                if ex.kind == "video":
-                    pred = segment_clip(loaded, ex.image, prompts)  # its clip defaults
-                else:
-                    pred = segment_volume(loaded, ex.image, ex.modality, prompts)
+            with device_lock(loaded.device):  # as pre-segmentation segments it
+                pred = ex.task.segment(loaded, ex.image, prompts, window=ex.window)
             per_target.append(
                 {
                     "target": ex.target.pk,

@@ -19,7 +19,7 @@ from annotator.annotations.services import validate_prompt
 from annotator.audit.services import record
 from annotator.cases import services as case_services
 from annotator.cases.models import Case, CaseStatus
-from annotator.cases.selectors import require_case
+from annotator.cases.selectors import clean_window, require_case
 from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
 from annotator.registry.models import ModelStatus, ModelVersion
 from annotator.registry.selectors import production_model
@@ -139,18 +139,8 @@ def request(
 
 def _clean_options(case: Case, options: dict) -> dict:
     clean: dict = {}
-    window = options.get("window")
-    if window is not None:
-        if isinstance(window, str):
-            from inference.preprocess import CT_WINDOWS
-
-            if window not in CT_WINDOWS:
-                raise InvalidInput(f"unknown window {window!r}; presets: {sorted(CT_WINDOWS)}")
-            clean["window"] = window
-        elif isinstance(window, list | tuple) and len(window) == 2:
-            clean["window"] = [float(window[0]), float(window[1])]
-        else:
-            raise InvalidInput("window must be a preset name or [center, width]")
+    if options.get("window") is not None:
+        clean["window"] = clean_window(options["window"])
     if options.get("z_range") is not None:
         z0, z1 = (int(v) for v in options["z_range"])
         if not 0 <= z0 < z1 <= case.image.shape[2]:

@@ -9,12 +9,12 @@ import time
 from django.utils import timezone
 
 from annotator.annotations import progress
-from annotator.annotations.models import JobStatus, MaskRevision, PresegmentJob
-from annotator.annotations.selectors import revision_mask
+from annotator.annotations.models import JobStatus, MaskRevision, PresegmentJob, RevisionSource
+from annotator.annotations.selectors import revision_mask, target_window
 from annotator.annotations.services import save_model_revision
 from annotator.cases import services as case_services
 from annotator.cases.models import Case, CaseStatus
-from annotator.cases.selectors import input_window, load_volume
+from annotator.cases.selectors import load_volume
 from annotator.core.errors import InvalidTransition, StaleParent
 from annotator.registry.services import model_path
 
@@ -79,14 +79,16 @@ def finish(job: PresegmentJob, status: str, message: str, result=None) -> Preseg
 def run_job(job_id: int, *, task_id: str = "") -> PresegmentJob:
     """Run one job to completion. Safe to call again for the same job (redelivery)."""
     from inference.cache import device_lock, get_model
-    from inference.engine import SegmentOptions, segment_clip, segment_volume
+    from inference.segtask import task_for
 
     job = PresegmentJob.objects.select_related(
         "case__image", "case__project", "target", "model_version"
     ).get(pk=job_id)
     if job.status in (JobStatus.DONE, JobStatus.FAILED):
         return job
-    stored = MaskRevision.objects.filter(idempotency_key=idempotency_key(job)).first()
+    stored = MaskRevision.objects.filter(
+        source=RevisionSource.MODEL, idempotency_key=idempotency_key(job)
+    ).first()
     if stored is not None:  # the revision was saved before a crash; only the status was lost
         return finish(job, JobStatus.DONE, "done", stored)
     if job.model_version is None:
@@ -101,22 +103,21 @@ def run_job(job_id: int, *, task_id: str = "") -> PresegmentJob:
     image = job.case.image
     volume = load_volume(image)
     loaded = get_model(model_path(job.model_version), config=job.model_version.config)
-    options = SegmentOptions(
-        window=input_window(job.case, job.options),
-        early_stop_patience=job.options.get("early_stop_patience", 3),
-        z_range=tuple(job.options["z_range"]) if job.options.get("z_range") else None,
-    )
+    task = task_for(image.modality, image.kind == "video")
+    overrides = {k: job.options[k] for k in ("early_stop_patience",) if k in job.options}
+    if job.options.get("z_range"):
+        overrides["z_range"] = tuple(job.options["z_range"])
     try:
         prompts = _engine_prompts(job)
-        report = _Reporter(job)
         with device_lock(loaded.device):
-            if image.kind == "video":
-                options.early_stop_patience = job.options.get("early_stop_patience")
-                mask = segment_clip(loaded, volume, prompts, options, progress=report)
-            else:
-                mask = segment_volume(
-                    loaded, volume, image.modality, prompts, options, progress=report
-                )
+            mask = task.segment(
+                loaded,
+                volume,
+                prompts,
+                window=target_window(job.target, job.options),
+                progress=_Reporter(job),
+                **overrides,
+            )
     except ValueError as exc:  # a prompt the engine cannot use: permanent
         return finish(job, JobStatus.FAILED, f"the prompt cannot be used: {exc}")
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from annotator.annotations.models import Target
-from annotator.annotations.selectors import revision_mask
+from annotator.annotations.selectors import revision_mask, target_window
 from annotator.cases.selectors import load_volume
 
 from .models import Snapshot
@@ -23,11 +23,20 @@ class Example:
     label: str
     target: Target
     spacing_zyx: tuple[float, float, float]
+    window: object = None  # the target's input window (annotations.selectors.target_window)
+
+    @property
+    def task(self):
+        """The segmentation task of this kind of image (inference.segtask), as pre-segmentation
+        uses it."""
+        from inference.segtask import task_for
+
+        return task_for(self.modality, self.kind == "video")
 
 
 def examples(snapshot: Snapshot, split: str) -> list[Example]:
     entries = snapshot.entries.filter(split=split).select_related(
-        "revision", "target", "case__image"
+        "revision", "case__image", "target__case__project", "target__case__image"
     )
     found = []
     for entry in entries:
@@ -42,6 +51,7 @@ def examples(snapshot: Snapshot, split: str) -> list[Example]:
                 label=entry.target.label,
                 target=entry.target,
                 spacing_zyx=(sz, sy, sx),
+                window=target_window(entry.target),
             )
         )
     return found
@@ -49,8 +59,6 @@ def examples(snapshot: Snapshot, split: str) -> list[Example]:
 
 def train_items(examples: list[Example], clip_len: int):
     """Training items cropped along z to the object (± a clip), so memory stays small."""
-    from inference.train import TrainItem
-
     items = []
     for ex in examples:
         z = np.flatnonzero(ex.mask.reshape(ex.mask.shape[0], -1).any(axis=1))
@@ -58,12 +66,6 @@ def train_items(examples: list[Example], clip_len: int):
             continue  # an accepted empty mask teaches nothing about the object's shape
         lo, hi = max(0, z[0] - clip_len), min(ex.mask.shape[0], z[-1] + clip_len + 1)
         items.append(
-            TrainItem(
-                image=ex.image[lo:hi],
-                mask=ex.mask[lo:hi],
-                modality=ex.modality,
-                label=ex.label,
-                is_video=ex.kind == "video",
-            )
+            ex.task.train_item(ex.image[lo:hi], ex.mask[lo:hi], window=ex.window, label=ex.label)
         )
     return items

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from inference.preprocess import (
-    CT_WINDOWS,
     IMAGENET_MEAN,
     IMAGENET_STD,
     OFFICIAL,
@@ -14,8 +13,8 @@ from inference.preprocess import (
     canonical_modality,
     intensity_rule,
     to_uint8,
-    window_bounds,
 )
+from inference.windows import CT_WINDOWS, parse_window, window_bounds
 
 
 @pytest.mark.parametrize(
@@ -214,3 +213,19 @@ def test_configs_name_their_intensity_rule():
     assert intensity_rule("tiny_test") == OFFICIAL  # absent: the published rule
     with pytest.raises(ValueError, match="rule"):
         to_uint8(np.zeros(3), "CT", rule="nearest")
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("Lung", "lung"), ([-750, 1500], (-750.0, 1500.0)), (("40", "400"), (40.0, 400.0))],
+)
+def test_parse_window_takes_presets_and_center_width(given, stored):
+    assert parse_window(given) == stored
+
+
+@pytest.mark.parametrize(
+    "bad", ["lungs", [40], [40, 0], [40, -5], [float("nan"), 400], [1, 2, 3], None, {"c": 40}]
+)
+def test_parse_window_refuses_what_is_not_a_window(bad):
+    with pytest.raises(ValueError, match="window"):
+        parse_window(bad)

@@ -12,6 +12,11 @@ Columns (header row required, names case-insensitive, any order):
                 image), y = row (0 = top); 0 <= x0 < x1 <= width, 0 <= y0 < y1 <= height
     points      optional extra clicks: "x y [+|-]" separated by ";" (+ = inside, the default)
     comment     optional free text, kept with the row
+    window      optional: the model's intensity window for this target, a CT preset name
+                (abdomen, lung, brain, mediastinum, bone); or
+    window_center, window_width   optional, together: the window as level/width in HU (as
+                DeepLesion gives one per lesion). Pre-segmentation, fine-tuning and evaluation
+                all use it; without one, the project's default window, else the image's.
 
 Delimiter: comma, or semicolon/tab when the header uses those. UTF-8 (a BOM is fine).
 """
@@ -31,7 +36,8 @@ from .volume import ImageVolume, ImportRejected
 MAX_ROWS = 100_000
 KEY_ALIASES = ("key_index", "slice", "frame", "key_slice", "key_frame")
 BOX_COLUMNS = ("x0", "y0", "x1", "y1")
-OPTIONAL = ("points", "comment")
+WINDOW_COLUMNS = ("window", "window_center", "window_width")
+OPTIONAL = ("points", "comment", *WINDOW_COLUMNS)
 _EXTENSIONS = (".nii.gz", ".nii", ".dcm", ".zip")
 
 
@@ -44,6 +50,7 @@ class TargetRow:
     points: tuple[tuple[float, float, int], ...] = ()  # (x, y, 1 inside / 0 outside)
     comment: str = ""
     line: int = 0  # line in the CSV file, for messages
+    window: str | tuple[float, float] | None = None  # preset name or (center, width)
 
 
 def parse_targets_csv(text_or_path: str | bytes | os.PathLike) -> list[TargetRow]:
@@ -120,7 +127,8 @@ def _columns(record: list[str]) -> dict[str, int]:
     if missing:
         raise ImportRejected(
             f"targets CSV line 1: missing column(s) {', '.join(missing)}; the header must have "
-            "case,label,key_index,x0,y0,x1,y1 (points and comment are optional)."
+            "case,label,key_index,x0,y0,x1,y1 (points, comment and the window columns are "
+            "optional)."
         )
     return index
 
@@ -165,7 +173,31 @@ def _row(record: list[str], columns: dict[str, int], line: int) -> TargetRow:
         points=_points(cell("points"), where),
         comment=cell("comment"),
         line=line,
+        window=_window(cell("window"), cell("window_center"), cell("window_width"), where),
     )
+
+
+def _window(name: str, center: str, width: str, where: str):
+    from inference.windows import parse_window
+
+    if name and (center or width):
+        raise ImportRejected(
+            f"{where}: give the window as a preset name or as window_center/window_width, not both."
+        )
+    if bool(center) != bool(width):
+        raise ImportRejected(f"{where}: window_center and window_width go together.")
+    if not (name or center):
+        return None
+    try:
+        return (
+            parse_window(name)
+            if name
+            else parse_window(
+                (_number(center, where, "window_center"), _number(width, where, "window_width"))
+            )
+        )
+    except ValueError as exc:
+        raise ImportRejected(f"{where}: {exc}.") from None
 
 
 def _number(text: str, where: str, column: str) -> float:

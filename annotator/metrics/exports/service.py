@@ -20,6 +20,7 @@ from django.utils import timezone
 from annotator.annotations.selectors import revision_mask
 from annotator.audit.services import record
 from annotator.cases.models import Case
+from annotator.cases.selectors import clean_window
 from annotator.core.errors import Conflict, InvalidInput
 from annotator.modelops.models import Snapshot, TrainingRound
 from annotator.projects import policy
@@ -37,23 +38,6 @@ INLINE_MAX_VOXELS = getattr(settings, "EXPORT_INLINE_MAX_VOXELS", 32 * 1024 * 10
 OPTION_KEYS = {"include_unaccepted", "include_images", "window", "npz_labels"}
 
 
-def _clean_window(window):
-    """A preset name or [center, width > 0], as the pre-segmentation takes it."""
-    if isinstance(window, str):
-        from inference.preprocess import CT_WINDOWS
-
-        if window not in CT_WINDOWS:
-            raise InvalidInput(f"unknown window {window!r}; presets: {sorted(CT_WINDOWS)}")
-        return window
-    try:
-        center, width = (float(v) for v in window)
-    except (TypeError, ValueError):
-        raise InvalidInput("window must be a preset name or [center, width]") from None
-    if width <= 0:
-        raise InvalidInput("the window width must be positive")
-    return [center, width]
-
-
 def _clean_options(options: dict | None) -> dict:
     options = dict(options or {})
     unknown = set(options) - OPTION_KEYS
@@ -64,7 +48,7 @@ def _clean_options(options: dict | None) -> dict:
     if options.get("npz_labels", "target") not in ("target", "label"):
         raise InvalidInput('npz_labels must be "target" or "label"')
     if options.get("window") is not None:
-        options["window"] = _clean_window(options["window"])
+        options["window"] = clean_window(options["window"])
     for key in ("include_unaccepted", "include_images"):
         if key in options:
             options[key] = bool(options[key])

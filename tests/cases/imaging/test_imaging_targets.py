@@ -142,3 +142,31 @@ def test_clip_rows_talk_about_frames():
     rows = parse_targets_csv("case,label,frame,x0,y0,x1,y1\nv,LV,12,1,1,5,5\n")
     with pytest.raises(ImportRejected, match="key frame 12 does not exist; the image has 10"):
         validate_target(rows[0], volume("v.dcm", kind="video"))
+
+
+def test_a_window_per_target_as_a_preset_or_level_and_width():
+    rows = parse_targets_csv(
+        "case,label,slice,x0,y0,x1,y1,window,window_center,window_width\n"
+        "a,lesion,1,0,0,4,4,Lung,,\n"
+        "b,lesion,1,0,0,4,4,,-750,1500\n"
+        "c,lesion,1,0,0,4,4,,,\n"
+    )
+    assert [r.window for r in rows] == ["lung", (-750.0, 1500.0), None]
+
+
+@pytest.mark.parametrize(
+    ("cells", "needle"),
+    [
+        ("sunset,,", "unknown CT window 'sunset'"),
+        (",40,", "go together"),
+        ("lung,40,400", "not both"),
+        (",40,0", "width > 0"),
+        (",40,wide", "window_width must be a number"),
+    ],
+)
+def test_bad_windows_name_the_line(cells, needle):
+    rejected(
+        f"case,label,slice,x0,y0,x1,y1,window,window_center,window_width\na,lesion,1,0,0,4,4,{cells}\n",
+        "line 2",
+        needle,
+    )

@@ -78,7 +78,7 @@ def test_export_permissions_and_bad_requests(project, other_project, people, cli
         ({**body, "scope": "round", "case": None}, "model_version"),
         ({**body, "options": {"colour": 1}}, "unknown export options"),
         ({**body, "options": {"window": [40, 0]}}, "width"),
-        ({**body, "options": {"window": "sunset"}}, "unknown window"),
+        ({**body, "options": {"window": "sunset"}}, "unknown CT window"),
         ({**body, "format": "png"}, "format"),
     ]
     for payload, message in bad:

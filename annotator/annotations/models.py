@@ -72,11 +72,25 @@ class MaskRevision(WriteOnce, models.Model):
     active_seconds = models.FloatField(null=True, blank=True)
     note = models.CharField(max_length=500, blank=True)
     # Client- or task-supplied key: a retried save or a redelivered task stores one revision.
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # A person's keys are theirs (unique per author); a task's are unique among the model's
+    # revisions. A key names one request: its reuse with another mask or parent is refused.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["target", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author", "idempotency_key"],
+                condition=models.Q(source="human", idempotency_key__isnull=False),
+                name="idempotency_key_per_author",
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=models.Q(source="model", idempotency_key__isnull=False),
+                name="idempotency_key_of_tasks",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"revision {self.pk} of target {self.target_id} ({self.source})"

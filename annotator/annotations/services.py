@@ -16,7 +16,7 @@ from annotator.audit.services import record
 from annotator.cases import services as case_services
 from annotator.cases.models import Case
 from annotator.cases.selectors import clean_window, image_header, require_case
-from annotator.core.errors import Conflict, InvalidInput, StaleParent
+from annotator.core.errors import Conflict, DomainError, InvalidInput, StaleParent
 
 from . import masks
 from .models import MaskRevision, RevisionSource, Target
@@ -112,13 +112,50 @@ class SaveResult:
     created: bool  # False when an idempotent retry found the revision already stored
 
 
-def _existing_for_key(target: Target, key: str | None) -> MaskRevision | None:
+class IdempotencyKeyReused(DomainError):
+    """The key of an earlier save sent with another request (mask or parent)."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+
+IDEMPOTENCY_KEY_MAX = 100  # the column's length
+
+
+def clean_idempotency_key(key: str | None) -> str | None:
     if not key:
         return None
-    existing = MaskRevision.objects.filter(idempotency_key=key).first()
+    if len(key) > IDEMPOTENCY_KEY_MAX or not all("!" <= c <= "~" for c in key):
+        raise InvalidInput(
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"
+        )
+    return key
+
+
+def _existing_for_key(target: Target, key: str | None, author=None) -> MaskRevision | None:
+    """The revision stored under `key`: a person's own keys (theirs alone, across projects),
+    or with no author the model's."""
+    if not key:
+        return None
+    if getattr(author, "is_authenticated", False):
+        mine = MaskRevision.objects.filter(source=RevisionSource.HUMAN, author=author)
+    else:
+        mine = MaskRevision.objects.filter(source=RevisionSource.MODEL)
+    existing = mine.filter(idempotency_key=key).first()
     if existing is not None and existing.target_id != target.pk:
         raise Conflict("this Idempotency-Key was already used for another target")
     return existing
+
+
+def _same_request(existing: MaskRevision, *, checksum: str, parent_id: int | None) -> None:
+    """A retry must be the request it repeats: the same mask (by content) on the same parent."""
+    if existing.checksum != checksum or existing.parent_id != parent_id:
+        what = "mask" if existing.checksum != checksum else "parent"
+        raise IdempotencyKeyReused(
+            f"this Idempotency-Key was already used for revision {existing.pk} with a different "
+            f"{what}; send a new key for a new save",
+            extra={"revision": existing.pk},
+        )
 
 
 def store_revision(
@@ -141,8 +178,9 @@ def store_revision(
     if the commit does not happen, so a failure leaves the previous revision as it was.
     """
     # (key_checked: the caller has just looked the key up; a race is caught by the unique index)
-    existing = None if key_checked else _existing_for_key(target, idempotency_key)
+    existing = None if key_checked else _existing_for_key(target, idempotency_key, author)
     if existing is not None:
+        _same_request(existing, checksum=mask.checksum, parent_id=parent_id)
         return SaveResult(existing, created=False)
     if target.head_id != parent_id:
         raise _stale(target, parent_id)
@@ -184,8 +222,9 @@ def store_revision(
             )
     except IntegrityError:
         default_storage.delete(stored_name)
-        existing = _existing_for_key(target, idempotency_key)
+        existing = _existing_for_key(target, idempotency_key, author)
         if existing is not None:  # a concurrent retry with the same key won the race
+            _same_request(existing, checksum=mask.checksum, parent_id=parent_id)
             return SaveResult(existing, created=False)
         raise
     except BaseException:
@@ -219,10 +258,9 @@ def save_human_revision(
     require_case(actor, "case.edit", case)
     if active_seconds is not None and not (0 <= active_seconds <= 24 * 3600):
         raise InvalidInput("active_seconds must be between 0 and 86400")
-    existing = _existing_for_key(target, idempotency_key)
-    if existing is not None:
-        return SaveResult(existing, created=False)
-    if case.status not in case_services.EDITABLE:
+    idempotency_key = clean_idempotency_key(idempotency_key)
+    existing = _existing_for_key(target, idempotency_key, actor)
+    if existing is None and case.status not in case_services.EDITABLE:
         raise Conflict(
             f"case {case.study_id} is {case.status}; it can no longer be edited",
             code="case_locked",
@@ -235,6 +273,9 @@ def save_human_revision(
         raw_shape_xyz=raw_shape,
         max_bytes=settings.MASK_MAX_UPLOAD_BYTES,
     )
+    if existing is not None:  # a retry: answered with what the first request stored
+        _same_request(existing, checksum=decoded.checksum, parent_id=parent_id)
+        return SaveResult(existing, created=False)
     result = store_revision(
         target,
         decoded,

@@ -5,8 +5,9 @@
 - LOG_FORMAT=json writes one JSON object per line (the default in production).
 - Access lines carry method, route pattern, status, duration and user id: never query strings,
   bodies or names (no patient identifier reaches the logs).
-- /metrics (Prometheus): request latency by route, queue depth, pre-segmentation and training
-  outcomes and durations (from the database, so every worker machine is counted).
+- REGISTRY (Prometheus): request latency by route, queue depth, pre-segmentation and training
+  outcomes and durations (from the database, so every worker machine is counted); served at
+  /metrics by core.health.metrics, which decides who may read it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ import uuid
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseForbidden
 from django.utils.functional import LazyObject, empty
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -170,11 +170,3 @@ def queue_depths() -> dict[str, int]:
 
 
 REGISTRY.register(QueueCollector())
-
-
-def metrics_view(request):
-    """Prometheus text format. With METRICS_TOKEN set, a matching bearer token is required."""
-    token = getattr(settings, "METRICS_TOKEN", "")
-    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
-        return HttpResponseForbidden("metrics need the bearer token")
-    return HttpResponse(generate_latest(REGISTRY), content_type="text/plain; version=0.0.4")

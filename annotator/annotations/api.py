@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -22,7 +23,7 @@ from .serializers import (
     PresegmentJobSerializer,
     ReviewSerializer,
     RevisionUploadSerializer,
-    TargetPromptSerializer,
+    TargetChangeSerializer,
     TargetSerializer,
 )
 
@@ -49,6 +50,8 @@ class CaseTargets(generics.ListCreateAPIView):
             box=data.get("box"),
             points=data.get("points"),
             window=data.get("window"),
+            name=data.get("name", ""),
+            note=data.get("note", ""),
         )
 
 
@@ -58,14 +61,31 @@ class TargetDetail(APIView):
         target = get_visible_target(request.user, pk)
         return Response(TargetSerializer(target, context={"request": request}).data)
 
-    @extend_schema(request=TargetPromptSerializer, responses={200: TargetSerializer})
+    @extend_schema(request=TargetChangeSerializer, responses={200: TargetSerializer})
     def patch(self, request, pk):
-        """Change the prompt (box/points on a key slice) — the assigned annotator only."""
+        """Change the prompt (box/points on a key slice; the assigned annotator), the label, the
+        name or the note to the reviewer (the assigned annotator or a manager)."""
         target = get_visible_target(request.user, pk)
-        data = TargetPromptSerializer(data=request.data)
+        data = TargetChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        target = services.update_prompt(target, actor=request.user, **data.validated_data)
+        given = data.validated_data
+        prompt = {k: given[k] for k in TargetChangeSerializer.PROMPT if k in given}
+        other = {k: given[k] for k in ("label", "name", "note") if k in given}
+        with transaction.atomic():
+            if prompt:
+                target = services.update_prompt(target, actor=request.user, **prompt)
+            if other:
+                target = services.change_target(target, actor=request.user, **other)
         return Response(TargetSerializer(target, context={"request": request}).data)
+
+    @extend_schema(responses={204: None, 409: OpenApiResponse(description="case_locked")})
+    def delete(self, request, pk):
+        """Delete a target (kept with its revisions and reviews for the history, gone from the
+        lists, the viewer, submission, review and rounds); 409 while the case is in review or
+        accepted."""
+        target = get_visible_target(request.user, pk)
+        services.delete_target(target, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class TargetRevisions(generics.ListCreateAPIView):

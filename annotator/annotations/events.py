@@ -8,3 +8,6 @@ target_reviewed = Signal()
 
 # After the transaction that accepted a case has committed (kwargs: case).
 case_accepted = Signal()
+
+# Inside the transaction that deleted (hid) a target (kwargs: target, actor).
+target_deleted = Signal()

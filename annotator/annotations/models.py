@@ -5,11 +5,25 @@ from annotator.cases.models import Case
 from annotator.core.models import WriteOnce
 
 
+class LiveTargets(models.Manager):
+    """Targets not deleted: the default manager, so ``Target.objects`` and ``case.targets`` (the
+    API, the viewer, submit, review, rounds, metrics, exports) never see a deleted target. A
+    revision's or review's ``.target`` still reaches it (the base manager), and
+    ``Target.all_objects`` holds every row."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class Target(models.Model):
     """One thing to segment in a case (a lesion, the LV), with its prompt and its mask history."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="targets")
-    label = models.CharField(max_length=100)
+    label = models.CharField(max_length=100)  # one of the project's labels
+    # A free-text name beside the label ("segment VII"); empty: shown as "<label> #<n>".
+    name = models.CharField(max_length=100, blank=True)
+    # The annotator's note to the reviewer about this target, shown in review.
+    note = models.TextField(blank=True)
     # Prompt: a box (x0, y0, x1, y1 voxel coordinates) on the key slice or frame, optional points
     # [{"x", "y", "z", "positive"}].
     key_index = models.PositiveIntegerField()
@@ -25,6 +39,15 @@ class Target(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Soft delete: the row, its revisions and reviews stay (history, audit); the target leaves
+    # every list, the viewer, submission, review and rounds.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = LiveTargets()
+    all_objects = models.Manager()  # noqa: DJ012 (ruff takes LiveTargets() for a field)
 
     class Meta:
         ordering = ["case", "id"]
@@ -71,6 +94,9 @@ class MaskRevision(WriteOnce, models.Model):
     # Active editing seconds reported by the viewer for this save (idle time excluded).
     active_seconds = models.FloatField(null=True, blank=True)
     note = models.CharField(max_length=500, blank=True)
+    # Rev n of this target (1 for its first revision), set when stored: a revision's parent is
+    # the target's head (compare-and-set), so a target's revisions form one chain.
+    number = models.PositiveIntegerField(null=True, blank=True)
     # Client- or task-supplied key: a retried save or a redelivered task stores one revision.
     # A person's keys are theirs (unique per author); a task's are unique among the model's
     # revisions. A key names one request: its reuse with another mask or parent is refused.
@@ -94,6 +120,14 @@ class MaskRevision(WriteOnce, models.Model):
 
     def __str__(self) -> str:
         return f"revision {self.pk} of target {self.target_id} ({self.source})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is None and self.number is None:
+            last = MaskRevision.objects.filter(target_id=self.target_id).aggregate(
+                n=models.Max("number")
+            )["n"]
+            self.number = (last or 0) + 1
+        super().save(*args, **kwargs)
 
 
 class Assignment(models.Model):

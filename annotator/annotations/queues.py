@@ -13,7 +13,7 @@ from annotator.projects import policy
 from annotator.projects.models import Membership, Project
 
 from .models import Review
-from .selectors import rejection_comments, with_assignee
+from .selectors import LIVE_TARGET_COUNT, rejection_comments, with_assignee
 
 # Worklist filters: name → statuses (None: every status).
 WORKLIST_FILTERS: dict[str, list[str] | None] = {
@@ -79,7 +79,7 @@ def worklist(user, current: str) -> tuple[list[Case], list[dict]]:
     statuses = WORKLIST_FILTERS[current]
     if statuses is not None:
         qs = qs.filter(status__in=statuses)
-    qs = qs.annotate(target_count=Count("targets", distinct=True)).order_by("-updated_at", "-id")
+    qs = qs.annotate(target_count=LIVE_TARGET_COUNT).order_by("-updated_at", "-id")
     cases = list(qs[:500])
     comments = rejection_comments(cases)
     for case in cases:
@@ -105,9 +105,7 @@ def review_queue(user) -> list[Case]:
             user=user, role__in=policy.granted_roles("case.review", assignee=False)
         ).values("project_id")
         qs = qs.filter(project_id__in=reviewing).exclude(_assigned_to(user))
-    qs = with_assignee(
-        qs.annotate(target_count=Count("targets", distinct=True)), to_attr="active_assignments"
-    )
+    qs = with_assignee(qs.annotate(target_count=LIVE_TARGET_COUNT), to_attr="active_assignments")
     return list(qs.order_by("submitted_at", "id")[:500])
 
 
@@ -169,6 +167,6 @@ def project_cases(project: Project, status: str) -> list[Case]:
     if status in CaseStatus.values:
         cases = cases.filter(status=status)
     cases = with_assignee(
-        cases.annotate(target_count=Count("targets", distinct=True)), to_attr="active_assignments"
+        cases.annotate(target_count=LIVE_TARGET_COUNT), to_attr="active_assignments"
     )
     return list(cases.order_by("created_at", "id")[:1000])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from django.core.files.storage import default_storage
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 from django_filters import rest_framework as filters
 
@@ -14,6 +14,9 @@ from annotator.cases.selectors import as_window, can_see_case, input_window
 
 from . import masks
 from .models import Assignment, Decision, MaskRevision, Review, Target
+
+# A case's targets, deleted ones left out (a join does not go through Target.objects).
+LIVE_TARGET_COUNT = Count("targets", filter=Q(targets__deleted_at__isnull=True), distinct=True)
 
 
 def get_visible_target(user, pk) -> Target:
@@ -63,7 +66,7 @@ def with_assignee(qs: QuerySet[Case], *, to_attr: str | None = None) -> QuerySet
 
 def with_details(qs: QuerySet[Case]) -> QuerySet[Case]:
     """Cases as the case serializer shows them: assignee and target count."""
-    return with_assignee(qs).annotate(target_count=Count("targets", distinct=True))
+    return with_assignee(qs).annotate(target_count=LIVE_TARGET_COUNT)
 
 
 def case_details(pk: int) -> Case:

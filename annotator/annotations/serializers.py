@@ -35,8 +35,12 @@ class TargetSerializer(serializers.ModelSerializer):
     points = PointSerializer(many=True, required=False)
     window = window_field()
     color = serializers.SerializerMethodField()
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    display_name = serializers.SerializerMethodField()
     head_voxel_count = serializers.SerializerMethodField()
     head_source = serializers.SerializerMethodField()
+    head_number = serializers.SerializerMethodField()
     review = serializers.SerializerMethodField()
 
     class Meta:
@@ -45,18 +49,36 @@ class TargetSerializer(serializers.ModelSerializer):
             "id",
             "case",
             "label",
+            "name",
+            "display_name",
+            "note",
             "color",
             "key_index",
             "box",
             "points",
             "window",
             "head",
+            "head_number",
             "head_voxel_count",
             "head_source",
             "review",
             "created_at",
         ]
         read_only_fields = ["id", "case", "color", "head", "created_at"]
+
+    def get_display_name(self, target) -> str:
+        """The name, else "<label> #<n>": n counts the case's targets of that label (deleted
+        ones too, so a number never moves to another target)."""
+        if target.name:
+            return target.name
+        n = Target.all_objects.filter(
+            case_id=target.case_id, label=target.label, pk__lte=target.pk
+        ).count()
+        return f"{target.label} #{n}"
+
+    def get_head_number(self, target) -> int | None:
+        """Rev n of this target's current mask (not the revision's id)."""
+        return target.head.number if target.head else None
 
     def get_color(self, target) -> str | None:
         return target.case.project.label_color(target.label)
@@ -81,11 +103,28 @@ class TargetSerializer(serializers.ModelSerializer):
         }
 
 
-class TargetPromptSerializer(serializers.Serializer):
-    key_index = serializers.IntegerField(min_value=0)
+class TargetChangeSerializer(serializers.Serializer):
+    """PATCH a target: the prompt (``key_index`` with ``box``/``points``, and ``window``),
+    the label, the name, the note to the reviewer; only what is sent changes."""
+
+    PROMPT = ("key_index", "box", "points", "window")
+
+    key_index = serializers.IntegerField(min_value=0, required=False)
     box = box_field()
     points = PointSerializer(many=True, required=False)
     window = window_field()
+    label = serializers.CharField(required=False, max_length=100)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    def validate(self, attrs):
+        if any(k in attrs for k in self.PROMPT) and "key_index" not in attrs:
+            raise serializers.ValidationError(
+                {"key_index": "a prompt (box, points, window) is changed with its key_index"}
+            )
+        if not attrs:
+            raise serializers.ValidationError("nothing to change")
+        return attrs
 
 
 class MaskRevisionSerializer(serializers.ModelSerializer):
@@ -102,6 +141,7 @@ class MaskRevisionSerializer(serializers.ModelSerializer):
             "author",
             "model_version",
             "checksum",
+            "number",
             "voxel_count",
             "active_seconds",
             "note",

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from annotator.audit.services import record
 from annotator.cases import services as case_services
@@ -18,7 +19,7 @@ from annotator.cases.models import Case
 from annotator.cases.selectors import clean_window, image_header, require_case
 from annotator.core.errors import Conflict, DomainError, InvalidInput, StaleParent
 
-from . import masks
+from . import events, masks
 from .models import MaskRevision, RevisionSource, Target
 
 # ---------------------------------------------------------------- targets
@@ -62,9 +63,45 @@ def validate_prompt(
     return clean_box, clean_points
 
 
+NAME_MAX, NOTE_MAX = 100, 2000
+
+
+def clean_name(name: str) -> str:
+    name = " ".join(str(name).split())
+    if len(name) > NAME_MAX:
+        raise InvalidInput(f"a target's name may have at most {NAME_MAX} characters")
+    return name
+
+
+def clean_note(note: str) -> str:
+    note = str(note).strip()
+    if len(note) > NOTE_MAX:
+        raise InvalidInput(f"a note may have at most {NOTE_MAX} characters")
+    return note
+
+
+def _require_editable(case: Case, what: str) -> None:
+    """Targets change only while the case is worked on: not while it is in review or accepted
+    (the reviewer decides on what was submitted)."""
+    if case.status not in case_services.EDITABLE:
+        raise Conflict(
+            f"case {case.study_id} is {case.status}; its targets cannot be {what} now",
+            code="case_locked",
+        )
+
+
 @transaction.atomic
 def create_target(
-    case: Case, *, actor, label: str, key_index: int, box=None, points=None, window=None
+    case: Case,
+    *,
+    actor,
+    label: str,
+    key_index: int,
+    box=None,
+    points=None,
+    window=None,
+    name: str = "",
+    note: str = "",
 ) -> Target:
     require_case(actor, "case.add_target", case)
     clean_box, clean_points = validate_prompt(
@@ -73,6 +110,8 @@ def create_target(
     target = Target.objects.create(
         case=case,
         label=label,
+        name=clean_name(name),
+        note=clean_note(note),
         key_index=key_index,
         box=clean_box,
         points=clean_points,
@@ -81,6 +120,66 @@ def create_target(
     )
     record("target.create", actor=actor, obj=target, project=case.project, label=label)
     return target
+
+
+@transaction.atomic
+def change_target(
+    target: Target, *, actor, label=UNCHANGED, name=UNCHANGED, note=UNCHANGED
+) -> Target:
+    """Relabel (one of the project's labels), rename (free text; empty: "<label> #<n>") or
+    write the note to the reviewer. Only what is given changes; the audit keeps old and new."""
+    case = target.case
+    require_case(actor, "case.change_target", case)
+    changes: dict[str, dict] = {}
+    if label is not UNCHANGED and label != target.label:
+        if label not in case.project.label_names():
+            raise InvalidInput(
+                f"unknown label {label!r}; this project's labels are {case.project.label_names()}"
+            )
+        changes["label"] = {"from": target.label, "to": label}
+        target.label = label
+    if name is not UNCHANGED and clean_name(name) != target.name:
+        changes["name"] = {"from": target.name, "to": clean_name(name)}
+        target.name = clean_name(name)
+    if note is not UNCHANGED and clean_note(note) != target.note:
+        changes["note"] = {"from": target.note, "to": clean_note(note)}
+        target.note = clean_note(note)
+    if not changes:
+        return target
+    _require_editable(case, "changed")
+    target.save(update_fields=list(changes))
+    record("target.change", actor=actor, obj=target, project=case.project, changes=changes)
+    return target
+
+
+@transaction.atomic
+def delete_target(target: Target, *, actor) -> None:
+    """Soft delete: the target leaves the API's lists, the viewer, submission, review and
+    rounds; its revisions, reviews and audit history stay. Only while the case is worked on."""
+    case = target.case
+    require_case(actor, "case.delete_target", case)
+    _require_editable(case, "deleted")
+    target = Target.objects.select_for_update().filter(pk=target.pk).first()
+    if target is None:  # deleted meanwhile
+        return
+    target.deleted_at, target.deleted_by = timezone.now(), _person(actor)
+    target.save(update_fields=["deleted_at", "deleted_by"])
+    record(
+        "target.delete",
+        actor=actor,
+        obj=target,
+        project=case.project,
+        label=target.label,
+        name=target.name,
+        revisions=target.revisions.count(),
+        head=target.head_id,
+        reviews=target.reviews.count(),
+    )
+    events.target_deleted.send(Target, target=target, actor=actor)
+
+
+def _person(actor):
+    return actor if getattr(actor, "is_authenticated", False) else None
 
 
 @transaction.atomic

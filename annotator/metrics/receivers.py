@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from annotator.annotations import events as annotation_events
 
+from .models import TargetOutcome
 from .services import outcome_on_commit
 
 
@@ -12,5 +13,12 @@ def refresh_outcome(sender, *, target, **kwargs) -> None:
     outcome_on_commit(target.pk)
 
 
+def drop_outcome(sender, *, target, **kwargs) -> None:
+    """A deleted target leaves the figures: its outcome row (if any) goes; its revisions and
+    reviews stay in the annotation layer."""
+    TargetOutcome.objects.filter(target=target).delete()
+
+
 def connect() -> None:
     annotation_events.target_reviewed.connect(refresh_outcome, dispatch_uid="metrics.outcome")
+    annotation_events.target_deleted.connect(drop_outcome, dispatch_uid="metrics.deleted")

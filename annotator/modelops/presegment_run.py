@@ -93,6 +93,8 @@ def run_job(job_id: int, *, task_id: str = "") -> PresegmentJob:
         return finish(job, JobStatus.DONE, "done", stored)
     if job.model_version is None:
         return finish(job, JobStatus.FAILED, "the model version of this job was deleted")
+    if job.target.deleted_at is not None:
+        return finish(job, JobStatus.FAILED, "the target was deleted")
     job.status, job.started_at = JobStatus.RUNNING, timezone.now()
     job.attempts += 1
     job.task_id = task_id or job.task_id

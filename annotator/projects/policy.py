@@ -72,6 +72,17 @@ POLICY: dict[str, dict[str, Permission]] = {
             "only the annotator assigned to this case can change it",
             "only the annotator assigned to this case can change it",
         ),
+        # Rename, relabel, the note to the reviewer.
+        "change_target": Permission(
+            (MANAGERS, ASSIGNED_ANNOTATOR),
+            "only the annotator assigned to this case can change its targets",
+            "only the annotator assigned to this case can change its targets",
+        ),
+        "delete_target": Permission(
+            (MANAGERS, ASSIGNED_ANNOTATOR),
+            "only the annotator assigned to this case can delete its targets",
+            "only the annotator assigned to this case can delete its targets",
+        ),
     },
     "model": {
         "manage": Permission((), "only admins manage models and training rounds"),

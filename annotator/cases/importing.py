@@ -10,8 +10,12 @@ case because they are already in the project) and `notes` (what the readers chan
 while reading, e.g. NaN voxels set to 0 or non-image DICOM files ignored).
 
 Modality: a project has one (CT, MR, PT, US or OT). A DICOM source declares its own, and one of
-another modality is refused, naming both. NIfTI declares none, so a NIfTI image takes the
-project's modality (its display window follows it).
+another modality is refused, naming both. NIfTI, MetaImage, NRRD and video files declare none,
+so they take the project's modality (a volume's display window follows it; an 8-bit clip keeps
+0..255).
+
+Kind: a volume project takes volumes, a video project clips. A 3-D MetaImage/NRRD without a
+time marker may be a 2-D+t sequence (CAMUS): a video project takes it as a clip.
 
 A refused import (policy, limits, unreadable or mismatched input) leaves an `import.refused`
 audit event with the reason; nothing else is kept.
@@ -28,6 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -82,14 +87,19 @@ def refusals_audited(project: Project, actor, **data) -> Iterator[None]:
         raise
 
 
+# Formats that carry no modality: their images take the project's.
+MODALITY_FREE_FORMATS = ("nifti", "metaimage", "nrrd", "video")
+
+
 def check_modality(project: Project, volume: imaging.ImageVolume) -> None:
     """The project's modality rule (module docstring): refuse a DICOM source of another
-    modality; give a NIfTI image (no modality of its own) the project's."""
+    modality; give an image without a modality of its own (NIfTI, ...) the project's."""
     if volume.modality == project.modality:
         return
-    if volume.source_format == "nifti":
+    if volume.source_format in MODALITY_FREE_FORMATS:
         volume.modality = project.modality
-        volume.window = geometry.computed_window(volume.array, project.modality)
+        if volume.kind != "video" or volume.array.dtype != np.uint8:
+            volume.window = geometry.computed_window(volume.array, project.modality)
         shape, spacing = volume.array.shape, volume.spacing
         volume.description = geometry.describe(
             project.modality, volume.kind, shape, spacing, volume.frame_rate
@@ -133,8 +143,9 @@ class _Planned:
     rows: list = field(default_factory=list)
 
 
-def _plan(project: Project, volumes, rows) -> tuple[list[_Planned], list[str]]:
+def _plan(project: Project, volumes, rows, notes: list[str]) -> tuple[list[_Planned], list[str]]:
     """Check every volume and CSV row before anything is written; drop re-imports."""
+    volumes = [_as_project_kind(project, v, notes) for v in volumes]
     try:
         rows_per_volume = imaging.match_targets(rows, volumes)
     except imaging.ImportRejected as exc:
@@ -169,6 +180,18 @@ def _plan(project: Project, volumes, rows) -> tuple[list[_Planned], list[str]]:
     return planned, skipped
 
 
+def _as_project_kind(project: Project, volume, notes: list[str]):
+    """A 3-D MetaImage/NRRD that may be a 2-D+t sequence becomes a clip in a video project."""
+    if project.kind == "video" and volume.kind == "volume" and volume.may_be_clip:
+        clip = imaging.as_clip(volume)
+        notes.append(
+            f"{volume.source_name}: 3-D image read as a 2-D+t sequence of "
+            f"{clip.array.shape[0]} frames (frame rate unknown)"
+        )
+        return clip
+    return volume
+
+
 def import_volumes(
     project: Project,
     volumes: Sequence[imaging.ImageVolume],
@@ -177,8 +200,9 @@ def import_volumes(
     target_rows: Sequence = (),
     progress: Progress | None = None,
 ) -> ImportReport:
-    planned, skipped = _plan(project, volumes, target_rows)
-    report = ImportReport(skipped=skipped)
+    notes: list[str] = []
+    planned, skipped = _plan(project, volumes, target_rows, notes)
+    report = ImportReport(skipped=skipped, notes=notes)
     written: list[str] = []
     try:
         records = []

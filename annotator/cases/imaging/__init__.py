@@ -15,6 +15,7 @@ Public API::
     write_canonical_nifti(volume, path)        gzip NIfTI-1, atomic
     read_canonical_nifti(path) -> ImageVolume
     pseudonym(fingerprint, key) -> "ST-XXXXXXXXXX"
+    as_clip(volume) -> ImageVolume   a 3-D MetaImage/NRRD that `may_be_clip` as a 2-D+t clip
     REMOVED_ATTRIBUTES, TECHNICAL_ATTRIBUTES   what de-identification drops / keeps
 
 (`synthetic` holds DICOM writers with fake but realistic headers for tests, bench and demos.)
@@ -48,6 +49,14 @@ Decisions (details in docs/import.md):
 - NIfTI: sform if set and orthogonal, else qform, else pixdim; converted to LPS without
   resampling. 4-D with t = 1 → volume; x*y*1*t → clip; other 4-D/5-D → rejected. Modality is
   guessed (CT when air in HU is present, else OT); the caller may overwrite it.
+- Video files (MP4/MOV, AVI, MKV/WebM) through PyAV: clips of uint8 luminance with the
+  container's frame rate; the declared frame count × frame size is checked against the limits
+  before decoding, frames are decoded one by one under a running voxel budget, and a file
+  holding fewer frames than it declares is refused as truncated (video.py).
+- MetaImage (.mha, .mhd + .raw) and NRRD (.nrrd, .nhdr + data) through SimpleITK, after their
+  headers are checked against the limits and the bytes present (itk_formats.py). 3-D →
+  volume (`may_be_clip`: the import service makes it a clip for a video project); x*y*1*t
+  and NRRD with a time axis → clip. Modality as for NIfTI.
 - Window: the DICOM WindowCenter/Width of the middle slice; else CT W400/L40, clips 0..255,
   others the 0.5–99.5 percentile of non-zero voxels.
 - source_name: the NIfTI or multi-frame file, or the folder of a series; a DICOM volume that is
@@ -60,6 +69,7 @@ Decisions (details in docs/import.md):
 """
 
 from .deid import REMOVED_ATTRIBUTES, TECHNICAL_ATTRIBUTES, pseudonym
+from .itk_formats import as_clip
 from .nifti import read_canonical_nifti, write_canonical_nifti
 from .sources import load_sources, load_upload
 from .targets import TargetRow, match_targets, parse_targets_csv, validate_target
@@ -73,6 +83,7 @@ __all__ = [
     "ImportLimits",
     "ImportRejected",
     "TargetRow",
+    "as_clip",
     "load_sources",
     "load_upload",
     "match_targets",

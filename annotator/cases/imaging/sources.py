@@ -27,10 +27,16 @@ from .dicom_files import (
 )
 from .dicom_multiframe import plan_multiframe
 from .dicom_series import plan_series
+from .itk_formats import ItkPlan, sniff_itk
 from .nifti import gzip_head, load_nifti, sniff_nifti
+from .video import VideoPlan, sniff_video
 from .volume import ImageVolume, ImportLimits, ImportRejected, Progress
 
 _HEAD_BYTES = 544
+ACCEPTED = (
+    "DICOM files, NIfTI .nii/.nii.gz, MetaImage .mha/.mhd+.raw, NRRD .nrrd/.nhdr, "
+    "MP4/MOV/AVI/MKV/WebM video"
+)
 
 
 @dataclass
@@ -57,7 +63,28 @@ class _NiftiPlan:
 class _Found:
     dicom: list[tuple[SourceFile, str]] = field(default_factory=list)  # (file, root)
     nifti: list[_NiftiPlan] = field(default_factory=list)
+    itk: list[ItkPlan] = field(default_factory=list)  # MetaImage / NRRD headers
+    videos: list[VideoPlan] = field(default_factory=list)
+    # Files no reader recognised, by display name, with the message that rejects them unless
+    # a MetaImage/NRRD header claims them as its data file (.raw, .zraw, .raw.gz).
+    unknown: dict[str, tuple[SourceFile, str]] = field(default_factory=dict)
     count: int = 0
+
+    def images(self) -> int:
+        return len(self.dicom) + len(self.nifti) + len(self.itk) + len(self.videos)
+
+    def claim(self, name: str) -> SourceFile | None:
+        """Take the file with this display name out of the queue, as a header's data file."""
+        if name in self.unknown:
+            return self.unknown.pop(name)[0]
+        for index, (source, _) in enumerate(self.dicom):
+            if source.name == name:  # raw voxels that happen to look like DICOM
+                return self.dicom.pop(index)[0]
+        return None
+
+    def reject_unknown(self) -> None:
+        for _, message in self.unknown.values():
+            raise ImportRejected(message)
 
 
 def load_sources(
@@ -66,7 +93,8 @@ def load_sources(
     progress: Progress | None = None,
     notes: list[str] | None = None,
 ) -> list[ImageVolume]:
-    """Read DICOM folders/zips/files and NIfTI files into canonical volumes.
+    """Read DICOM folders/zips/files, NIfTI, MetaImage/NRRD and video files into canonical
+    volumes.
 
     Several series → several volumes. Files that are skipped on purpose (non-image DICOM
     objects, localizers, images without patient geometry) are reported in `notes` when a list
@@ -89,8 +117,9 @@ def load_upload(
     progress: Progress | None = None,
     notes: list[str] | None = None,
 ) -> list[ImageVolume]:
-    """One uploaded file (.zip, .nii, .nii.gz or .dcm — recognised by content), given as a path
-    or a binary file object (anything with .read() or Django's .chunks())."""
+    """One uploaded file (.zip, .nii, .nii.gz, .dcm, .mha, .nrrd, .mp4, .avi — recognised by
+    content), given as a path or a binary file object (anything with .read() or Django's
+    .chunks())."""
     display = Path(str(name).replace("\\", "/")).name or "upload"
     notes = notes if notes is not None else []
     with _scratch(limits) as scratch:
@@ -124,7 +153,7 @@ def _add_root(found: _Found, path: Path, name: str, scratch: Path, limits: Impor
     if not path.exists():
         raise ImportRejected(f"{name}: no such file or folder.")
     if path.is_dir():
-        before = len(found.dicom) + len(found.nifti)
+        before = found.images()
         for folder, dirs, files in os.walk(path):
             dirs.sort()
             for file_name in sorted(files):
@@ -133,7 +162,8 @@ def _add_root(found: _Found, path: Path, name: str, scratch: Path, limits: Impor
                 if is_junk(relative):
                     continue
                 _add_file(found, full, f"{name}/{relative}", name, scratch, limits, in_zip=False)
-        if len(found.dicom) + len(found.nifti) == before:
+        if found.images() == before:
+            found.reject_unknown()
             raise ImportRejected(f"{name}: the folder contains no DICOM or NIfTI files.")
         return
     if is_junk(name):
@@ -146,7 +176,8 @@ def _add_root(found: _Found, path: Path, name: str, scratch: Path, limits: Impor
 
 def _add_file(found, path: Path, display: str, root: str, scratch: Path, limits, in_zip: bool):
     """Sniff one file by content and queue it: zip (extracted; not inside another zip), NIfTI
-    (plain or gzip), or DICOM (with or without the Part-10 preamble)."""
+    (plain or gzip), DICOM (with or without the Part-10 preamble), MetaImage/NRRD, video; any
+    other file waits in `unknown` (a header may name it as its data file)."""
     found.count += 1
     if found.count > limits.max_members:
         raise ImportRejected(
@@ -175,22 +206,31 @@ def _add_file(found, path: Path, display: str, root: str, scratch: Path, limits,
         return
     if head[:2] == b"\x1f\x8b":
         if sniff_nifti(gzip_head(path, display)) is None:
-            raise ImportRejected(
-                f"{display}: is gzip-compressed but not a NIfTI image; only .nii.gz files may "
-                "be gzip-compressed."
+            found.unknown[display] = (
+                source,
+                f"{display}: is gzip-compressed but not a NIfTI image; only .nii.gz files (and "
+                "the data file a .nhdr names) may be gzip-compressed.",
             )
+            return
         found.nifti.append(_NiftiPlan(source, True, root, limits, []))
         return
     if sniff_nifti(head) is not None:
         found.nifti.append(_NiftiPlan(source, False, root, limits, []))
         return
+    if (demuxer := sniff_video(head)) is not None:
+        found.videos.append(VideoPlan(source, demuxer, root, limits))
+        return
+    if (flavour := sniff_itk(head)) is not None:
+        found.itk.append(ItkPlan(source, flavour, root, limits))
+        return
     if looks_like_dicom(head):
         found.dicom.append((source, root))
         return
     container = "zip" if in_zip else "folder" if "/" in display else "upload"
-    raise ImportRejected(
-        f"{display}: is neither DICOM nor NIfTI. Remove it from the {container} and try again "
-        "(accepted: DICOM files, NIfTI .nii/.nii.gz, or a zip of them)."
+    found.unknown[display] = (
+        source,
+        f"{display}: is neither DICOM nor NIfTI nor another image format this import reads. "
+        f"Remove it from the {container} and try again (accepted: {ACCEPTED}, or a zip of them).",
     )
 
 
@@ -215,7 +255,6 @@ def _add_zip(found: _Found, source: SourceFile, scratch: Path, limits: ImportLim
 
 
 def _build(found: _Found, limits: ImportLimits, progress: Progress | None, notes: list[str]):
-    total = len(found.dicom)
     done = 0
 
     def tick(message: str) -> Callable[[], None]:
@@ -227,6 +266,13 @@ def _build(found: _Found, limits: ImportLimits, progress: Progress | None, notes
 
         return advance
 
+    # MetaImage/NRRD headers first: they claim their data files, and what is left unknown
+    # rejects the import.
+    for plan in found.itk:
+        plan.parse().resolve(found.claim)
+    found.reject_unknown()
+    total = len(found.dicom)
+
     headers: list[tuple[SourceFile, Dataset, str]] = []
     scanned = tick("reading DICOM headers")
     for source, root in found.dicom:
@@ -237,11 +283,13 @@ def _build(found: _Found, limits: ImportLimits, progress: Progress | None, notes
     plans: list = []
     plans.extend(_plan_dicom(headers, limits, notes))
     plans.extend(found.nifti)
+    plans.extend(found.itk)
+    plans.extend(video.probe() for video in found.videos)
     if not plans:
         detail = f" ({'; '.join(notes[:5])})" if notes else ""
         raise ImportRejected(
             "No importable images found: nothing here is a CT/MR/PET volume, a multi-frame "
-            f"DICOM object or a NIfTI image{detail}."
+            f"DICOM object, a NIfTI/MetaImage/NRRD image or a video{detail}."
         )
     _name_sources(plans)
     for plan in plans:
@@ -257,7 +305,7 @@ def _build(found: _Found, limits: ImportLimits, progress: Progress | None, notes
                 f"{plan.source_name}: decoding it needs more memory than this server can give; "
                 "upload a smaller image (or split the series)."
             ) from None
-        if isinstance(plan, _NiftiPlan):
+        if isinstance(plan, _NiftiPlan | ItkPlan):
             notes.extend(plan.notes)
     return volumes
 
@@ -305,9 +353,9 @@ def _plan_dicom(headers, limits: ImportLimits, notes: list[str]) -> list:
 def _name_sources(plans: list) -> None:
     """source_name: the NIfTI or multi-frame file, or the folder holding a series; a DICOM
     volume that is the only one from its zip/folder/file is named after that instead."""
-    per_root = Counter(p.root for p in plans if not isinstance(p, _NiftiPlan))
+    per_root = Counter(p.root for p in plans if not isinstance(p, _FILE_PLANS))
     for plan in plans:
-        if isinstance(plan, _NiftiPlan):
+        if isinstance(plan, _FILE_PLANS):
             plan.source_name = plan.source.name
         elif per_root[plan.root] == 1:
             plan.source_name = plan.root
@@ -321,6 +369,9 @@ def _name_sources(plans: list) -> None:
         if names[plan.source_name] > 1:
             repeats[plan.source_name] += 1
             plan.source_name = f"{plan.source_name}#{repeats[plan.source_name]}"
+
+
+_FILE_PLANS = (_NiftiPlan, ItkPlan, VideoPlan)  # one image per file, named after the file
 
 
 def _series_order(plan) -> tuple:

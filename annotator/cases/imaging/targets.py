@@ -3,7 +3,8 @@
 Columns (header row required, names case-insensitive, any order):
 
     case        which imported image: its file/folder name, with or without .nii/.nii.gz/.dcm/
-                .zip (or the full source path inside a zip when names repeat)
+                .zip/.mha/.mhd/.nrrd/.nhdr/.mp4/.avi/... (or the full source path inside a zip
+                when names repeat)
     label       the target's label, e.g. "lesion" or "LV"
     key_index   0-based slice (volume) or frame (clip) of the box; aliases: slice, frame,
                 key_slice, key_frame. Slices are counted in the canonical order: sorted along
@@ -38,7 +39,10 @@ KEY_ALIASES = ("key_index", "slice", "frame", "key_slice", "key_frame")
 BOX_COLUMNS = ("x0", "y0", "x1", "y1")
 WINDOW_COLUMNS = ("window", "window_center", "window_width")
 OPTIONAL = ("points", "comment", *WINDOW_COLUMNS)
-_EXTENSIONS = (".nii.gz", ".nii", ".dcm", ".zip")
+_EXTENSIONS = (
+    *(".nii.gz", ".nii", ".dcm", ".zip", ".mha", ".mhd", ".nrrd", ".nhdr"),
+    *(".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"),
+)
 
 
 @dataclass(frozen=True)

@@ -61,12 +61,15 @@ class ImageVolume:
     kind: str  # "volume" or "video"
     frame_rate: float | None  # frames per second, clips only
     window: tuple[float, float] | None  # (center, width) default display window
-    source_format: str  # "dicom-series", "dicom-multiframe", "nifti"
+    source_format: str  # "dicom-series", "dicom-multiframe", "nifti", "video", "metaimage", "nrrd"
     fingerprint: str  # sha256 hex of the source identity (UIDs) or of voxels + geometry
     source_name: str  # file/folder/zip member it came from; to match CSV rows, never stored
     description: str  # safe technical description, e.g. "CT, 200 slices, 0.7x0.7x1.25 mm"
     dicom: DicomReference | None = None
     metadata: dict = field(default_factory=dict)  # whitelisted technical attributes only
+    # A 3-D MetaImage/NRRD without a time marker, which may be a 2-D+t sequence (CAMUS): the
+    # import service makes it a clip for a project that takes clips (itk_formats.as_clip).
+    may_be_clip: bool = False
 
     def __repr__(self) -> str:
         # No voxel data and no source name (file names may carry patient names) in logs.

@@ -36,14 +36,13 @@ import threading
 import time
 from pathlib import Path
 
-import psycopg
 import repo_path  # noqa: E402, F401
 import requests
 
 ROOT = Path(repo_path.ROOT)
 
 from tests.hostile import header_bomb_nifti  # noqa: E402
-from tests.live import free_port, run_python, stack_env, wait_for  # noqa: E402
+from tests.live import free_port, fresh_database, run_python, stack_env, wait_for  # noqa: E402
 
 PG_ADMIN = os.environ.get("ABUSE_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "annotator_abuse"
@@ -70,15 +69,6 @@ print(json.dumps({
     "password": factories.PASSWORD, "project": project.pk, "case": case.pk, "target": target.pk,
 }))
 """
-
-
-def fresh_database() -> str:
-    conn = psycopg.connect(PG_ADMIN, autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DB_NAME}")
-    conn.close()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{DB_NAME}"
 
 
 class Web:
@@ -288,7 +278,7 @@ def sigterm_under_load(web: Web, c: Catalogue, grace_limit_s: float = 60.0) -> f
 
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="abuse-"))
-    database_url = fresh_database()
+    database_url = fresh_database(PG_ADMIN, DB_NAME)
     import redis
 
     redis.Redis.from_url(REDIS).flushdb()

@@ -37,21 +37,12 @@ import requests
 
 ROOT = Path(repo_path.ROOT)
 
-from tests.live import Stack, run_python, stack_env  # noqa: E402
+from tests.live import Stack, fresh_database, run_python, stack_env  # noqa: E402
 
 PG_ADMIN = os.environ.get("LOAD_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "annotator_load"
 REDIS = os.environ.get("LOAD_REDIS", "redis://127.0.0.1:6379/13")
 SHAPE_ZYX = (48, 256, 256)  # a CT-like case: 3 MB of uint8 mask per save before compression
-
-
-def fresh_database() -> str:
-    conn = psycopg.connect(PG_ADMIN, autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DB_NAME}")
-    conn.close()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{DB_NAME}"
 
 
 SEED = """
@@ -231,7 +222,7 @@ def verify(database_url: str, acked: dict[str, int]) -> tuple[int, int]:
 
 def run(users: int, minutes: float, web: int, think: float, presegment_every: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    database_url = fresh_database()
+    database_url = fresh_database(PG_ADMIN, DB_NAME)
     import redis
 
     redis.Redis.from_url(REDIS).flushdb()

@@ -165,6 +165,16 @@ def stack_env(
     }
 
 
+def fresh_database(admin_url: str, name: str) -> str:
+    """Drop and create the PostgreSQL database `name` (a bench's own); its URL."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {name}")
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
 def run_python(env: dict, *args: str) -> str:
     """A Python module or script run as the stack runs its processes (from the repository, in
     `env`), e.g. `manage.py migrate`; its standard output."""

@@ -62,35 +62,20 @@ def evaluate_models(
 
 
 def _summaries(per_target: list[dict]) -> dict:
-    def mean(rows, key):
-        return round(float(np.mean([r[key] for r in rows])), 4) if rows else None
+    """Overall, per label and per kind of data (the model version's held-out figures and the
+    quality floor read the kinds): n, mean Dice and mean NSD."""
 
-    labels = sorted({r["label"] for r in per_target})
-    kinds = sorted({r["kind"] for r in per_target})
-    return {
-        "summary": {
-            "n": len(per_target),
-            "dice": mean(per_target, "dice"),
-            "nsd": mean(per_target, "nsd"),
-        },
-        "labels": {
-            label: {
-                "n": sum(1 for r in per_target if r["label"] == label),
-                "dice": mean([r for r in per_target if r["label"] == label], "dice"),
-                "nsd": mean([r for r in per_target if r["label"] == label], "nsd"),
-            }
-            for label in labels
-        },
-        # per kind of data, for the model version's held-out figures and the quality floor
-        "kinds": {
-            kind: {
-                "n": sum(1 for r in per_target if r["kind"] == kind),
-                "dice": mean([r for r in per_target if r["kind"] == kind], "dice"),
-                "nsd": mean([r for r in per_target if r["kind"] == kind], "nsd"),
-            }
-            for kind in kinds
-        },
-    }
+    def figures(rows: list[dict]) -> dict:
+        def mean(key):
+            return round(float(np.mean([r[key] for r in rows])), 4) if rows else None
+
+        return {"n": len(rows), "dice": mean("dice"), "nsd": mean("nsd")}
+
+    def by(key: str) -> dict:
+        groups = sorted({r[key] for r in per_target})
+        return {g: figures([r for r in per_target if r[key] == g]) for g in groups}
+
+    return {"summary": figures(per_target), "labels": by("label"), "kinds": by("kind")}
 
 
 def evaluate_round(round_: TrainingRound, tolerance_mm: float) -> dict:

@@ -71,4 +71,5 @@ urlpatterns = [
     path("projects/<int:pk>/round-policy", modelops.RoundPolicyView.as_view(), name="round-policy"),
     path("audit/", audit.AuditList.as_view(), name="audit-list"),
     path("", include("annotator.metrics.api_urls")),
+    path("", include("annotator.pacs.api_urls")),
 ]

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "annotator.annotations",
     "annotator.modelops",
     "annotator.metrics",
+    "annotator.pacs",  # DICOMweb import and STOW-RS of accepted masks (docs/pacs.md)
     "annotator.demo",  # load_demo (the top layer: it imports through the others)
 ]
 
@@ -317,6 +318,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(JOB_STALE_CHECK_SECONDS),
     },
 }
+# DICOM SEG sends by STOW-RS (annotator/pacs/sending.py): attempts and exponential backoff.
+DICOMWEB_SEND_ATTEMPTS = env_int("DICOMWEB_SEND_ATTEMPTS", 5)
+DICOMWEB_SEND_RETRY_SECONDS = env_int("DICOMWEB_SEND_RETRY_SECONDS", 30)
+DICOMWEB_SEND_RETRY_MAX_SECONDS = env_int("DICOMWEB_SEND_RETRY_MAX_SECONDS", 3600)
 # Whether import_cases queues pre-segmentation of targets that have prompts.
 AUTO_PRESEGMENT = env_bool("AUTO_PRESEGMENT", True)
 

@@ -14,6 +14,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update && apt-get install -y chromium chromium-driver
 fi
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+# DICOMweb tests (tests/pacs) start their own Orthanc (tests/orthanc.py), never the service.
+if ! command -v Orthanc >/dev/null 2>&1 || ! ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so >/dev/null 2>&1; then
+  apt-get update && apt-get install -y orthanc orthanc-dicomweb
+fi
 
 echo "==> ruff"
 ruff check . && ruff format --check .

@@ -94,6 +94,13 @@ POLICY: dict[str, dict[str, Permission]] = {
     "audit": {
         "view": Permission((), "only admins read the audit trail"),
     },
+    "dicomweb": {
+        "manage": Permission((), "only admins register DICOMweb servers and link them to projects"),
+        "use": Permission(
+            (MANAGERS,),
+            "only the project's managers search, import from and send to its DICOMweb servers",
+        ),
+    },
 }
 
 

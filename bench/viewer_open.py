@@ -33,6 +33,18 @@ ROOT = Path(repo_path.ROOT)
 
 from tests.browser import launch_chromium  # noqa: E402
 
+MANIFEST = ROOT / "annotator" / "static" / "viewer" / ".vite" / "manifest.json"
+
+
+def require_viewer_build() -> None:
+    """Stop at once when the viewer is not built: the page would only say how to build it, and
+    a bench waiting for the viewer to become ready would wait its whole timeout."""
+    if not MANIFEST.exists():
+        sys.exit(
+            f"the viewer is not built ({MANIFEST.relative_to(ROOT)} is missing): "
+            "run `cd frontend && npm ci && npm run build` first"
+        )
+
 
 def _wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
@@ -85,6 +97,7 @@ def _setup(tmp: Path, size: int, slices: int) -> tuple[dict, str, int]:
 def run(size: int = 512, slices: int = 200, repeat: int = 3, screenshot: str = "") -> dict:
     from playwright.sync_api import sync_playwright
 
+    require_viewer_build()
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with tempfile.TemporaryDirectory(prefix="bench-viewer-") as name:
         tmp = Path(name)

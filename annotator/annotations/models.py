@@ -94,6 +94,9 @@ class MaskRevision(WriteOnce, models.Model):
     # Active editing seconds reported by the viewer for this save (idle time excluded).
     active_seconds = models.FloatField(null=True, blank=True)
     note = models.CharField(max_length=500, blank=True)
+    # What the mask measures (annotations.measure): volume_ml, long_axis_mm and short_axis_mm
+    # (RECIST-style, on the target's key slice) and that slice; empty for older revisions.
+    measures = models.JSONField(default=dict, blank=True)
     # Rev n of this target (1 for its first revision), set when stored: a revision's parent is
     # the target's head (compare-and-set), so a target's revisions form one chain.
     number = models.PositiveIntegerField(null=True, blank=True)

@@ -40,6 +40,9 @@ class TargetSerializer(serializers.ModelSerializer):
     display_name = serializers.SerializerMethodField()
     head_voxel_count = serializers.SerializerMethodField()
     head_source = serializers.SerializerMethodField()
+    volume_ml = serializers.SerializerMethodField()
+    long_axis_mm = serializers.SerializerMethodField()
+    short_axis_mm = serializers.SerializerMethodField()
     head_number = serializers.SerializerMethodField()
     review = serializers.SerializerMethodField()
 
@@ -61,6 +64,9 @@ class TargetSerializer(serializers.ModelSerializer):
             "head_number",
             "head_voxel_count",
             "head_source",
+            "volume_ml",
+            "long_axis_mm",
+            "short_axis_mm",
             "review",
             "created_at",
         ]
@@ -79,6 +85,21 @@ class TargetSerializer(serializers.ModelSerializer):
     def get_head_number(self, target) -> int | None:
         """Rev n of this target's current mask (not the revision's id)."""
         return target.head.number if target.head else None
+
+    def _measure(self, target, key: str) -> float | None:
+        """The current mask's figure (annotations.measure), stored with its revision."""
+        return (target.head.measures or {}).get(key) if target.head else None
+
+    def get_volume_ml(self, target) -> float | None:
+        return self._measure(target, "volume_ml")
+
+    def get_long_axis_mm(self, target) -> float | None:
+        """RECIST-style longest diameter on the key slice, mm."""
+        return self._measure(target, "long_axis_mm")
+
+    def get_short_axis_mm(self, target) -> float | None:
+        """The longest diameter perpendicular to the long axis on the key slice, mm."""
+        return self._measure(target, "short_axis_mm")
 
     def get_color(self, target) -> str | None:
         return target.case.project.label_color(target.label)
@@ -143,6 +164,7 @@ class MaskRevisionSerializer(serializers.ModelSerializer):
             "checksum",
             "number",
             "voxel_count",
+            "measures",
             "active_seconds",
             "note",
             "created_at",

@@ -19,7 +19,7 @@ from annotator.cases.models import Case
 from annotator.cases.selectors import clean_window, image_header, require_case
 from annotator.core.errors import Conflict, DomainError, InvalidInput, StaleParent
 
-from . import events, masks
+from . import events, masks, measure
 from .models import MaskRevision, RevisionSource, Target
 
 # ---------------------------------------------------------------- targets
@@ -293,6 +293,7 @@ def store_revision(
         model_version=model_version,
         checksum=mask.checksum,
         voxel_count=mask.voxel_count,
+        measures=_measures(target, mask.array),
         active_seconds=active_seconds,
         note=note[:500],
         idempotency_key=idempotency_key or None,
@@ -331,6 +332,12 @@ def store_revision(
         raise
     target.head_id = revision.pk
     return SaveResult(revision, created=True)
+
+
+def _measures(target: Target, array) -> dict:
+    """Volume (not for clips) and the axes on the key slice, stored with the revision."""
+    image = target.case.image
+    return measure.measure(array, image.spacing, target.key_index, volume=image.kind != "video")
 
 
 def _stale(target: Target, parent_id: int | None) -> StaleParent:

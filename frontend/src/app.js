@@ -12,6 +12,7 @@ import { h, postForm } from './dom.js'
 import { History } from './history.js'
 import { Input } from './input.js'
 import { Masks } from './masks.js'
+import { Measuring } from './measuring.js'
 import { ClipPlayer } from './player.js'
 import { initialWindow, presetsFor } from './presets.js'
 import { Review } from './review.js'
@@ -19,6 +20,7 @@ import { Saving } from './saving.js'
 import { clampBrush, clampOpacity, isDirty, keyNative, makeTarget, toolAllowed } from './state.js'
 import { Ui } from './ui.js'
 import { loadImage, loadSlice, paintSlice, SliceView } from './view.js'
+import { Viewport } from './viewport.js'
 
 export function imageUrl(config) {
   return new URL(`${config.apiBase}/cases/${config.caseId}/image`, location.href).href
@@ -53,6 +55,8 @@ export class App {
     this.review = new Review(this)
     this.player = new ClipPlayer(this)
     this.input = new Input(this)
+    this.viewport = new Viewport(this) // zoom, pan, fit, the value under the cursor
+    this.measuring = new Measuring(this) // ruler, target volume and axes
   }
 
   // ------------------------------------------------------------------ start
@@ -126,6 +130,7 @@ export class App {
     this.view.onChange((what) => this._onViewChange(what))
     this.grid = this.view.grid
     this.input.bind(this.ui.stage)
+    this.viewport.attach(this.ui.stage)
     this.ui.renderToolbar()
     this.ui.renderStatus()
     this.setOpacity(this.opacity)
@@ -314,9 +319,13 @@ export class App {
       redoDepth: this.history.redoStack.length,
       unsaved: this.ready ? this.unsaved() : false,
       marks: this.marks,
+      zoom: this.view?.image ? this.viewport.state : null,
+      readout: this.viewport.last,
+      rulers: this.view?.image ? this.measuring.state() : [],
       targets: this.targets.map((t) => ({
         id: t.id, label: t.label, head: t.head, keyIndex: t.keyIndex, voxels: t.mask ? t.count : null,
         dirty: isDirty(t), saveState: t.saveState, attempts: t.attempts || 0, job: t.job, review: t.review,
+        measures: this.grid && t.mask ? this.measuring.of(t) : null,
       })),
     }
   }

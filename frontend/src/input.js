@@ -1,5 +1,6 @@
 // Mouse, wheel and keyboard on the stage. Mouse: the current tool (paint, fill, box, points,
-// navigate) or window/level on a right-drag. Keys: the table in keymap.js.
+// navigate, ruler), window/level on a right-drag, pan on a middle-drag; wheel scrolls slices,
+// Ctrl+wheel zooms at the cursor. Keys: the table in keymap.js.
 
 import { match } from './keymap.js'
 import * as ops from './maskops.js'
@@ -27,9 +28,14 @@ export const ACTIONS = {
   redo: (app) => app.masks.redo(),
   save: (app) => app.saving.saveAll(),
   nextCase: (app) => app.nextCase(),
+  zoom: (app, n) => app.viewport.zoom(n),
+  pan: (app, [dx, dy]) => app.viewport.nudge(dx, dy),
+  fit: (app) => app.viewport.fit(),
+  clearRulers: (app) => app.measuring.clear(),
   help: (app) => app.ui.toggleHelp(),
   escape: (app) => {
     app.input.drag = null
+    app.measuring?.cancel()
     app.assist.clearPending()
     app.ui.closeDialogs()
     app.ui.drawOverlay()
@@ -57,7 +63,7 @@ export class Input {
     wrap.addEventListener('mousedown', (e) => { stop(e); this.pointerDown(e) }, true)
     window.addEventListener('mousemove', (e) => this.pointerMove(e), true)
     window.addEventListener('mouseup', (e) => this.pointerUp(e), true)
-    wrap.addEventListener('mousemove', (e) => { e.stopPropagation() }, true)
+    wrap.addEventListener('mousemove', (e) => { e.stopPropagation(); app.viewport.hover(e) }, true)
     wrap.addEventListener('mouseup', (e) => { e.stopPropagation() }, true)
     wrap.addEventListener('dblclick', stop, true)
     wrap.addEventListener('contextmenu', (e) => e.preventDefault(), true)
@@ -66,6 +72,7 @@ export class Input {
       const p = app.view.pick(e.clientX, e.clientY)
       const view = p ? p.view : app.focusView()
       this.lastView = view
+      if (e.ctrlKey || e.metaKey) return app.viewport.wheel(e) // also a trackpad's pinch
       app.view.scroll(view, (e.deltaY > 0 ? -1 : 1) * (e.shiftKey ? 5 : 1))
       app.activity.touch(app.active)
     }, { capture: true, passive: false })
@@ -97,6 +104,10 @@ export class Input {
     if (!p) return
     this.lastView = p.view
     app.activity.touch(app.active)
+    if (e.button === 1) {
+      if (app.viewport.startPan(e)) this.drag = { kind: 'pan' }
+      return
+    }
     if (e.button === 2 || (e.button === 0 && app.tool === 'wl')) {
       this.drag = { kind: 'wl', x: e.clientX, y: e.clientY, start: app.view.window }
       return
@@ -110,6 +121,10 @@ export class Input {
       case 'navigate':
         this.drag = { kind: 'nav' }
         app.view.setVox(p.vox)
+        break
+      case 'ruler':
+        this.drag = { kind: 'ruler' }
+        app.measuring.start(p)
         break
       case 'brush':
       case 'eraser':
@@ -169,6 +184,10 @@ export class Input {
       const p = app.view.pick(e.clientX, e.clientY)
       if (p && p.view === drag.view) drag.b = p.vox
       app.ui.drawOverlay()
+    } else if (drag.kind === 'pan') {
+      app.viewport.movePan(e)
+    } else if (drag.kind === 'ruler') {
+      app.measuring.move(app.view.pick(e.clientX, e.clientY))
     } else if (drag.kind === 'nav') {
       const p = app.view.pick(e.clientX, e.clientY)
       if (p) app.view.setVox(p.vox)
@@ -200,6 +219,8 @@ export class Input {
     }
     const drag = this.drag
     this.drag = null
+    if (drag?.kind === 'pan') app.viewport.endPan()
+    if (drag?.kind === 'ruler') app.measuring.end()
     if (drag?.kind === 'box') {
       app.ui.drawOverlay()
       app.assist.boxDrawn(drag.a, drag.b)

@@ -19,6 +19,11 @@ const video = (ctx) => ctx.video
 export const KEYMAP = [
   { group: 'Navigation', what: 'previous / next slice (Shift: 5 at a time)', mouse: 'Wheel',
     keys: [['ArrowUp', 'scroll', 1], ['ArrowDown', 'scroll', -1], ['PageUp', 'scroll', 1], ['PageDown', 'scroll', -1]] },
+  { group: 'Navigation', what: 'zoom in / out (at the cursor with the wheel)', mouse: 'Ctrl+Wheel',
+    keys: [['=', 'zoom', 1], ['+', 'zoom', 1], ['-', 'zoom', -1]] },
+  { group: 'Navigation', what: 'pan', mouse: 'Middle-drag', keys: [['Ctrl+ArrowLeft', 'pan', [-1, 0]],
+    ['Ctrl+ArrowRight', 'pan', [1, 0]], ['Ctrl+ArrowUp', 'pan', [0, -1]], ['Ctrl+ArrowDown', 'pan', [0, 1]]] },
+  { group: 'Navigation', what: 'fit: reset zoom and pan', keys: [['0', 'fit']] },
   { group: 'Navigation', what: 'jump to the target’s key slice', keys: [['K', 'jumpToKey']] },
   { group: 'Navigation', what: 'axial, coronal, sagittal, all three views',
     keys: [layout(1, 'axial'), layout(2, 'coronal'), layout(3, 'sagittal'), layout(4, 'multi')] },
@@ -40,9 +45,11 @@ export const KEYMAP = [
   { group: 'Correction', what: 'brush size smaller / larger', keys: [['[', 'brush', -1], [']', 'brush', 1]] },
   { group: 'Correction', what: 'fill: click inside a closed outline', keys: [['F', 'tool', 'fill']] },
   { group: 'Correction', what: 'clear the target on this slice', keys: [['X', 'clearSlice']] },
-  { group: 'Correction', what: 'navigate (click sets the crosshair)', keys: [['V', 'tool', 'navigate']] },
+  { group: 'Navigation', what: 'navigate: click sets the crosshair of all three views', keys: [['V', 'tool', 'navigate']] },
   { group: 'Correction', what: 'undo / redo',
     keys: [['Ctrl+Z', 'undo'], ['Ctrl+Shift+Z', 'redo'], ['Ctrl+Y', 'redo']] },
+  { group: 'Measure', what: 'ruler: drag a distance on a slice (mm)', keys: [['R', 'tool', 'ruler']] },
+  { group: 'Measure', what: 'remove the rulers', keys: [['Shift+R', 'clearRulers']] },
   { group: 'Case', what: 'save now (changes also save automatically)', keys: [['Ctrl+S', 'save']] },
   { group: 'Case', what: 'next case (saves first)', keys: [['N', 'nextCase']] },
   { group: 'Case', what: 'this help', keys: [['?', 'help'], ['H', 'help']] },
@@ -54,8 +61,9 @@ const NAMES = { ArrowUp: '↑', ArrowDown: '↓', ArrowLeft: '←', ArrowRight: 
 
 /** 'Ctrl+Shift+Z' → { ctrl: true, shift: true, key: 'z' } (letters lower-case) or code for digits. */
 export function parseSpec(spec) {
-  const parts = spec.split('+')
-  const name = parts.pop()
+  const plus = spec.endsWith('+') // the '+' key itself: '+', 'Ctrl++'
+  const parts = (plus ? spec.slice(0, -1) : spec).split('+').filter(Boolean)
+  const name = plus ? '+' : parts.pop()
   const ctrl = parts.includes('Ctrl')
   const shift = parts.includes('Shift')
   // Shift+digit is matched by the key's code: the character it types depends on the layout.
@@ -113,4 +121,18 @@ export function helpGroups(table = KEYMAP) {
     groups.get(row.group).push([row.mouse ? `${row.mouse}, ${keys}` : keys, row.what])
   }
   return [...groups]
+}
+
+/** The keys of an action (and argument) as the help shows them, '' if none: toolbar titles. */
+export function shortcut(action, arg, table = KEYMAP) {
+  const same = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b)
+  const specs = []
+  for (const row of table) for (const [spec, act, a] of row.keys) if (act === action && same(a, arg)) specs.push(spec)
+  return specs.length ? keysLabel(specs) : ''
+}
+
+/** 'Brush (D)': a title with its keys from the table. */
+export const titled = (text, action, arg) => {
+  const keys = shortcut(action, arg)
+  return keys ? `${text} (${keys})` : text
 }

@@ -16,6 +16,8 @@ export function drawOverlay(overlay, app) {
   const dpr = window.devicePixelRatio || 1
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0)
   ctx.clearRect(0, 0, overlay.width, overlay.height)
+  app.measuring.draw(ctx) // rulers in any view, the active target's axes on its key slice
+  app.lasso.draw(ctx) // the lasso or polygon being drawn, in its view
   const plane = grid.keyView()
   if (!view.visibleViews().includes(plane)) return
   const rect = (a, b, color, dash) => {

@@ -2,6 +2,7 @@
 // and the mode's actions (AI assist and submit; review; or back to the worklist).
 
 import { h } from './dom.js'
+import { titled } from './keymap.js'
 import { isRunning, targetSaveLabel } from './state.js'
 
 /** The side panel's sections for the app's current state. */
@@ -31,13 +32,13 @@ export function sideContent(app) {
         app.isVideo ? h('button', { type: 'button', onclick: () => assist.propagate(), 'data-action': 'propagate', title: 'Use this frame’s mask and propagate it through the clip' }, 'Propagate from this frame') : '')))
     sections.push(h('section', { class: 'actions' },
       h('button', { type: 'button', class: 'primary', onclick: () => app.submit(), 'data-action': 'submit' }, 'Submit for review'),
-      h('button', { type: 'button', onclick: () => app.nextCase(), 'data-action': 'next' }, 'Next case (N)')))
+      h('button', { type: 'button', onclick: () => app.nextCase(), 'data-action': 'next' }, titled('Next case', 'nextCase'))))
   } else if (app.mode === 'review') {
     sections.push(app.review.section())
     sections.push(h('section', { class: 'actions' }, h('a', { class: 'button', href: app.config.urls.review }, '← Review queue')))
   } else {
     sections.push(h('section', { class: 'actions' }, h('a', { class: 'button', href: app.config.urls.worklist }, '← Worklist'),
-      h('button', { type: 'button', onclick: () => app.nextCase(), 'data-action': 'next' }, 'Next case (N)')))
+      h('button', { type: 'button', onclick: () => app.nextCase(), 'data-action': 'next' }, titled('Next case', 'nextCase'))))
   }
   return sections
 }
@@ -54,11 +55,12 @@ function targetItem(app, t) {
       h('span', { class: 'muted' }, `#${t.id}`),
       h('span', { class: 'grow' }),
       h('button', { type: 'button', class: 'icon', title: t.visible ? 'Hide' : 'Show', 'data-action': 'toggle', onclick: () => app.toggleVisible(t) }, t.visible ? '◉' : '○'),
-      h('button', { type: 'button', class: 'icon', title: 'Jump to key slice (K)', 'data-action': 'key', onclick: () => { app.selectTarget(t.id); app.jumpToKey(t) } }, 'Key')),
+      h('button', { type: 'button', class: 'icon', title: titled('Jump to key slice', 'jumpToKey'), 'data-action': 'key', onclick: () => { app.selectTarget(t.id); app.jumpToKey(t) } }, 'Key')),
     h('div', { class: 'meta muted' },
       h('span', { 'data-voxels': String(t.count) }, `${t.count.toLocaleString()} voxels`), ' · ',
       h('span', { class: `save-${state.replace(' ', '-')}` }, state),
       t.head ? ` · rev ${t.head}` : ''),
+    app.measuring.summary(t) ? h('div', { class: 'measures muted', 'data-measures': String(t.id), title: 'volume · longest diameter × perpendicular short axis on the key slice' }, app.measuring.summary(t)) : '',
     running ? h('div', { class: 'job' }, h('div', { class: 'bar' }, h('span', { style: { width: `${pct}%` } })), h('span', { class: 'muted' }, `AI ${job.status}${job.total ? ` ${job.done}/${job.total}` : ''}`)) : '',
     job && job.status === 'failed' ? h('div', { class: 'job failed' }, `AI failed: ${job.message}`) : '',
     review ? h('div', { class: `review-note ${review.decision}` }, `${review.decision === 'reject' ? 'Rejected' : 'Accepted'} by ${review.reviewer || 'a reviewer'}${review.current ? '' : ' (an earlier version)'}${review.comment ? `: “${review.comment}”` : ''}`) : '',

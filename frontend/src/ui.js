@@ -3,7 +3,7 @@
 // burst of changes costs one redraw. Also toasts, dialogs, the busy note and the help overlay.
 
 import { h } from './dom.js'
-import { helpGroups } from './keymap.js'
+import { helpGroups, titled } from './keymap.js'
 import { drawOverlay, sizeOverlay } from './overlay.js'
 import { sideContent } from './sidebar.js'
 import { toolbarContent, updateStatus } from './toolbar.js'
@@ -29,7 +29,7 @@ export class Ui {
     this.busyEl = h('div', { class: 'vw-busy', hidden: true })
     this.stage = h('div', { class: 'vw-stage', dataset: { tool } }, this.canvas, this.overlay, this.hud, this.busyEl)
     this.player = h('div', { class: 'vw-player' },
-      h('button', { class: 'play', type: 'button', title: 'Play / pause (Space)' }, '▶'),
+      h('button', { class: 'play', type: 'button', title: titled('Play / pause', 'togglePlay') }, '▶'),
       h('input', { type: 'range', min: '0', max: '0', value: '0', 'aria-label': 'frame' }),
       h('span', { class: 'frame' }))
     this.side = h('aside', { class: 'vw-side' })

@@ -114,6 +114,11 @@ export class SliceView {
       isRadiologicalConvention: true,
       logLevel: 'warn',
       loadingText: '',
+      // Our key map (keymap.js) has every key; NiiVue's own hot keys would act behind it
+      // (V cycled NiiVue's slice type under the app's layout, P and C clip planes).
+      viewModeHotKey: 'None',
+      clipPlaneHotKey: 'None',
+      cycleClipPlaneHotKey: 'None',
     })
     this.marks = {}
     this.ready = this.nv.attachToCanvas(canvas).then(() => { this.marks.glReady = performance.now() })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { compile, helpGroups, KEYMAP, keysLabel, label, match, parseSpec } from '../src/keymap.js'
+import { compile, helpGroups, KEYMAP, keysLabel, label, match, parseSpec, shortcut, titled } from '../src/keymap.js'
 import { ACTIONS } from '../src/input.js'
 import { CT_PRESETS } from '../src/presets.js'
 
@@ -77,7 +77,7 @@ test('runs of consecutive digits are shortened, other keys listed', () => {
 
 test('the help lists every binding of the table, grouped, with its mouse gesture', () => {
   const groups = helpGroups()
-  assert.deepEqual(groups.map(([g]) => g), ['Navigation', 'Image', 'AI assist', 'Correction', 'Case'])
+  assert.deepEqual(groups.map(([g]) => g), ['Navigation', 'Image', 'AI assist', 'Correction', 'Measure', 'Case'])
   const rows = groups.flatMap(([, r]) => r)
   assert.equal(rows.length, KEYMAP.length)
   const text = rows.map(([keys]) => keys).join(' / ')
@@ -96,4 +96,27 @@ test('the preset keys and their help come from the CT presets (inference/ct_wind
   assert.deepEqual(row.keys, [['Shift+1', 'preset', 0], ['Shift+2', 'preset', 1], ['Shift+3', 'preset', 2], ['Shift+4', 'preset', 3], ['Shift+5', 'preset', 4]])
   const image = new Map(helpGroups()).get('Image')
   assert.ok(image.some(([keys, what]) => keys === 'Shift+1 … Shift+5' && what === 'CT presets: abdomen, lung, brain, mediastinum, bone'))
+})
+
+test('zoom, pan, fit and the ruler keys (issue #16)', () => {
+  assert.deepEqual(hit(key('=')), ['zoom', 1])
+  assert.deepEqual(hit(key('+', { shift: true })), ['zoom', 1])
+  assert.deepEqual(hit(key('-')), ['zoom', -1])
+  assert.deepEqual(hit(key('0', { code: 'Digit0' })), ['fit', undefined])
+  assert.deepEqual(hit(key('ArrowLeft', { ctrl: true })), ['pan', [-1, 0]])
+  assert.deepEqual(hit(key('ArrowLeft')), ['stepFrame', -1]) // without Ctrl: a frame (clips)
+  assert.deepEqual(hit(key('r')), ['tool', 'ruler'])
+  assert.deepEqual(hit(key('R', { shift: true })), ['clearRulers', undefined])
+})
+
+test('toolbar titles read their keys from the table', () => {
+  assert.equal(shortcut('tool', 'brush'), 'D')
+  assert.equal(shortcut('redo'), 'Ctrl+Shift+Z / Ctrl+Y')
+  assert.equal(shortcut('layout', 'multi'), '4')
+  assert.equal(shortcut('preset', 2), 'Shift+3')
+  assert.equal(shortcut('pan', [0, 1]), 'Ctrl+↓')
+  assert.equal(titled('Ruler', 'tool', 'ruler'), 'Ruler (R)')
+  assert.equal(titled('Nothing', 'noSuchAction'), 'Nothing')
+  // every tool button of the toolbar has a key in the table
+  for (const tool of ['navigate', 'wl', 'ruler', 'box', 'point+', 'point-', 'brush', 'eraser', 'fill']) assert.ok(shortcut('tool', tool), tool)
 })

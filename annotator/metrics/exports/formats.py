@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from django.core.files.storage import default_storage
 
-from annotator.annotations import masks
+from annotator.annotations import masks, measure
 from annotator.annotations.selectors import revision_mask
 from annotator.cases.selectors import image_header, input_window, load_volume
 
@@ -124,6 +124,10 @@ MANIFEST_COLUMNS = [
     "revision_created_at",
     "revision_checksum",
     "voxel_count",
+    "volume_ml",
+    "long_axis_mm",
+    "short_axis_mm",
+    "measured_slice",
     "annotator",
     "reviewer",
     "reviewed_at",
@@ -145,6 +149,20 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
+def revision_measures(case_item: CaseItem, item: TargetItem) -> dict:
+    """The revision's stored figures (annotations.measure); measured now for a revision stored
+    before they were."""
+    if item.revision.measures:
+        return item.revision.measures
+    image = case_item.case.image
+    return measure.measure(
+        revision_mask(item.revision),
+        image.spacing,
+        item.target.key_index,
+        volume=image.kind != "video",
+    )
+
+
 def target_record(case_item: CaseItem, item: TargetItem) -> dict[str, Any]:
     case, revision, review, outcome = case_item.case, item.revision, item.review, item.outcome
     annotator = None
@@ -155,6 +173,7 @@ def target_record(case_item: CaseItem, item: TargetItem) -> dict[str, Any]:
     else:
         annotator = case_item.assignee
     model_version = item.model_version
+    figures = revision_measures(case_item, item)
     return {
         "study_id": case.study_id,
         "case": case.pk,
@@ -168,6 +187,10 @@ def target_record(case_item: CaseItem, item: TargetItem) -> dict[str, Any]:
         "revision_created_at": _iso(revision.created_at),
         "revision_checksum": revision.checksum,
         "voxel_count": revision.voxel_count,
+        "volume_ml": figures.get("volume_ml"),
+        "long_axis_mm": figures.get("long_axis_mm"),
+        "short_axis_mm": figures.get("short_axis_mm"),
+        "measured_slice": figures.get("slice"),
         "annotator": annotator,
         "reviewer": review.reviewer.username if review and review.reviewer else None,
         "reviewed_at": _iso(review.created_at) if review else None,

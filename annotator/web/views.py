@@ -3,6 +3,7 @@ page that hosts the viewer (a Vite build; see frontend/ and docs/viewer.md)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
@@ -89,6 +90,26 @@ def project_page(request: HttpRequest, pk: int) -> HttpResponse:
             "statuses": CaseStatus.choices,
             "current": current,
             "assignable": {CaseStatus.SUBMITTED, CaseStatus.ACCEPTED},
+            "can_import": policy.can(request.user, "case.import", project),
+        },
+    )
+
+
+@login_required
+def import_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """Managers upload studies (folders, zips, NIfTI, a targets CSV) to the import API, with
+    progress and the answer per upload (static/web/import.js; docs/import.md)."""
+    project = get_visible_project(request.user, pk)
+    policy.require(request.user, "case.import", project)
+    get_token(request)  # the CSRF cookie the uploads send back
+    return render(
+        request,
+        "web/import.html",
+        {
+            "project": project,
+            "api_url": reverse("project-cases", args=[project.pk]),
+            "max_upload_bytes": settings.IMPORT_MAX_UPLOAD_BYTES,
+            "labels": project.label_names(),
         },
     )
 

@@ -68,6 +68,8 @@ export class Api {
   target(id) { return this.json('GET', `/targets/${id}/`) }
   revisions(targetId) { return this.json('GET', `/targets/${targetId}/revisions/?page_size=500`) }
   createTarget(caseId, body) { return this.json('POST', `/cases/${caseId}/targets/`, body) }
+  changeTarget(id, body) { return this.json('PATCH', `/targets/${id}/`, body) }
+  deleteTarget(id) { return this.json('DELETE', `/targets/${id}/`) }
   presegment(targetId, body) { return this.json('POST', `/targets/${targetId}/presegment`, body) }
   job(id) { return this.json('GET', `/jobs/${id}/`) }
   caseAction(caseId, action, body) { return this.json('POST', `/cases/${caseId}/${action}`, body ?? {}) }

@@ -17,7 +17,7 @@ import { ClipPlayer } from './player.js'
 import { initialWindow, presetsFor } from './presets.js'
 import { Review } from './review.js'
 import { Saving } from './saving.js'
-import { clampBrush, clampOpacity, isDirty, keyNative, makeTarget, toolAllowed } from './state.js'
+import { applyTargetFields, clampBrush, clampOpacity, isDirty, keyNative, makeTarget, toolAllowed } from './state.js'
 import { Ui } from './ui.js'
 import { loadImage, loadSlice, paintSlice, SliceView } from './view.js'
 import { Viewport } from './viewport.js'
@@ -279,6 +279,42 @@ export class App {
     this.invalidate('side')
   }
 
+  // ------------------------------------------------------------------ managing targets
+
+  /** Rename, relabel or write the note to the reviewer (PATCH; only the fields given). */
+  async changeTarget(t, fields) {
+    try {
+      applyTargetFields(t, await this.api.changeTarget(t.id, fields))
+      this.masks.applyColors() // a new label may bring a new colour
+      this.invalidate('side')
+      return true
+    } catch (err) {
+      this.ui.toast(`Could not change “${t.displayName}”: ${err.message}`, 'error')
+      this.invalidate('side')
+      return false
+    }
+  }
+
+  /** Delete a target (the server keeps its revisions for the history); it leaves the viewer. */
+  async deleteTarget(t) {
+    const what = t.headNumber ? ` and its ${t.headNumber} revision${t.headNumber > 1 ? 's' : ''}` : ''
+    if (!confirm(`Delete “${t.displayName}”${what}? It leaves this case; its history stays in the audit trail.`)) return
+    t.savedVersion = t.version // unsaved edits of a deleted target are not saved
+    await this.saving.saver.running.get(t.id)?.catch(() => {})
+    try {
+      await this.api.deleteTarget(t.id)
+    } catch (err) {
+      return this.ui.toast(`Could not delete “${t.displayName}”: ${err.message}`, 'error')
+    }
+    this.targets = this.targets.filter((x) => x !== t)
+    this.history.dropTarget(t.id)
+    if (this.active === t.id) this.active = this.targets[0]?.id ?? null
+    this.masks.applyColors()
+    this.masks.refresh(t.extent)
+    this.ui.toast(`Deleted “${t.displayName}”.`, 'ok', 2500)
+    this.invalidate('side', 'status')
+  }
+
   // ------------------------------------------------------------------ case actions
 
   async submit() {
@@ -323,7 +359,8 @@ export class App {
       readout: this.viewport.last,
       rulers: this.view?.image ? this.measuring.state() : [],
       targets: this.targets.map((t) => ({
-        id: t.id, label: t.label, head: t.head, keyIndex: t.keyIndex, voxels: t.mask ? t.count : null,
+        id: t.id, label: t.label, name: t.name, displayName: t.displayName, note: t.note, headNumber: t.headNumber,
+        head: t.head, keyIndex: t.keyIndex, voxels: t.mask ? t.count : null,
         dirty: isDirty(t), saveState: t.saveState, attempts: t.attempts || 0, job: t.job, review: t.review,
         measures: this.grid && t.mask ? this.measuring.of(t) : null,
       })),

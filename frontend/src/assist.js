@@ -5,7 +5,8 @@ import { NORMAL_AXIS } from './grid.js'
 import * as ops from './maskops.js'
 import { ProgressSocket } from './progress.js'
 import {
-  boxFromCorners, isDirty, isRunning, jobMessage, labelsFor, makeTarget, pointAt, pointsOn, progressStep, targetPoints,
+  applyTargetFields, boxFromCorners, isDirty, isRunning, jobMessage, labelsFor, makeTarget, nextSlotIndex, pointAt, pointsOn,
+  progressStep, targetPoints,
 } from './state.js'
 
 export class Assist {
@@ -107,7 +108,7 @@ export class Assist {
     const label = this.newLabel || this.labels()[0]
     try {
       const data = await app.api.createTarget(app.case.id, { label, ...prompt })
-      const t = makeTarget(data, app.targets.length)
+      const t = makeTarget(data, nextSlotIndex(app.targets))
       app.targets.push(t)
       app.active = t.id
       this.newLabel = null
@@ -164,8 +165,10 @@ export class Assist {
       if (t) {
         t.review = data.review
         t.headVoxels = data.head_voxel_count
+        if (data.head === t.head) t.headNumber = data.head_number
+        applyTargetFields(t, data)
       } else {
-        app.targets.push(makeTarget(data, app.targets.length))
+        app.targets.push(makeTarget(data, nextSlotIndex(app.targets)))
       }
     }
     app.masks.applyColors()

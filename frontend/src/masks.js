@@ -47,7 +47,14 @@ export class Masks {
     t.mask = incoming
     t.count = ops.count(incoming)
     t.extent = ops.unionBox(t.extent, ops.bboxOfMask(incoming, this.app.grid.rasDims))
-    t.head = revisionId
+    if (t.head !== revisionId) {
+      t.head = revisionId
+      t.headNumber = null // "rev …" until the API says which rev of this target it is
+      this.app.api.target(t.id).then((d) => {
+        if (d.head === t.head) t.headNumber = d.head_number
+        this.app.invalidate('side')
+      }, () => {})
+    }
     t.version += 1
     t.savedVersion = t.version
     this.refresh(box)

@@ -16,6 +16,7 @@ export class Saving {
       snapshot: (t) => this.snapshot(t),
       onSaved: (t, revision, snap) => {
         t.head = revision.id
+        t.headNumber = revision.number
         t.headVoxels = revision.voxel_count
         t.savedVersion = snap.version
         app.activity.consume(t.id, snap.seconds)

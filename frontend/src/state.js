@@ -13,12 +13,16 @@ export function makeTarget(data, index) {
   return {
     id: data.id,
     label: data.label,
+    name: data.name || '',
+    displayName: data.display_name || data.label,
+    note: data.note || '',
     color: data.color || '#ff4040',
     slot: index + 1,
     keyIndex: data.key_index,
     box: data.box,
     points: data.points || [],
     head: data.head,
+    headNumber: data.head_number ?? null, // rev n of this target (not the revision's id)
     headVoxels: data.head_voxel_count,
     headSource: data.head_source,
     review: data.review,
@@ -33,6 +37,25 @@ export function makeTarget(data, index) {
     model: null, // review: the model's mask
   }
 }
+
+/** What the API says about a target's name, label and note, into the viewer's record. */
+export function applyTargetFields(t, data) {
+  Object.assign(t, {
+    label: data.label,
+    name: data.name || '',
+    displayName: data.display_name || data.label,
+    note: data.note || '',
+    color: data.color || t.color,
+  })
+  return t
+}
+
+/** The drawing-slot index for a new target: after the highest in use (deleted targets leave
+ * gaps, and a slot must never be shared). */
+export const nextSlotIndex = (targets) => targets.reduce((m, t) => Math.max(m, t.slot), 0)
+
+/** The side panel's revision line: "rev n" of this target, once known. */
+export const revLabel = (t) => (t.head ? (t.headNumber ? `rev ${t.headNumber}` : 'rev …') : 'no mask yet')
 
 /**
  * Where a target's key view is, in native voxel coordinates: `from` (a native point) moved to

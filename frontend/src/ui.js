@@ -64,7 +64,10 @@ export class Ui {
   }
 
   renderSide() {
-    if (this.app.case) this.side.replaceChildren(...sideContent(this.app))
+    if (!this.app.case) return
+    const restore = keepTyping(this.side)
+    this.side.replaceChildren(...sideContent(this.app))
+    restore()
   }
 
   /** Slice (or frame) number in the stored order; the clip player follows the same slice. */
@@ -123,5 +126,24 @@ export class Ui {
         h('div', { class: 'cols' }, ...helpGroups().map(([group, rows]) => h('div', {}, h('h3', {}, group),
           h('table', {}, ...rows.map(([keys, what]) => h('tr', {}, h('td', { class: 'keys' }, keys), h('td', {}, what)))))))))
     this.root.append(el)
+  }
+}
+
+/** The side panel is redrawn whole; a field being typed in (a target's name or note, a review
+ * comment) keeps its text, focus and caret across the redraw. */
+function keepTyping(side) {
+  const el = document.activeElement
+  if (!el || !side.contains(el) || !el.matches('input[type=text], textarea')) return () => {}
+  const item = el.closest('[data-target]')?.dataset.target
+  const field = el.dataset.field ? `[data-field="${el.dataset.field}"]` : el.dataset.comment ? `[data-comment="${el.dataset.comment}"]` : null
+  if (!field) return () => {}
+  const selector = item ? `[data-target="${item}"] ${field}` : field
+  const { value, selectionStart, selectionEnd } = el
+  return () => {
+    const next = side.querySelector(selector)
+    if (!next) return
+    next.value = value
+    next.focus()
+    next.setSelectionRange(selectionStart, selectionEnd)
   }
 }

@@ -124,3 +124,17 @@ test('a target’s key view: its key slice, at its box centre when it has one, e
   // Opening a case: from the volume's centre.
   assert.deepEqual(s.keyNative(target({ keyIndex: 0 }), [32, 32, 12]), [32, 32, 0])
 })
+
+test('managing targets: rev n of the target, names and labels from the API, slots never shared', () => {
+  const t = s.makeTarget({ id: 7, label: 'lesion', display_name: 'lesion #2', key_index: 1, head: 91, head_number: 3 }, 0)
+  assert.equal(s.revLabel(t), 'rev 3') // not the revision's id (91)
+  assert.equal(s.revLabel({ ...t, headNumber: null }), 'rev …')
+  assert.equal(s.revLabel({ ...t, head: null }), 'no mask yet')
+  assert.equal(t.displayName, 'lesion #2')
+  s.applyTargetFields(t, { label: 'cyst', name: 'segment VII', display_name: 'segment VII', note: 'faint', color: '#00ff00' })
+  assert.deepEqual([t.label, t.name, t.displayName, t.note, t.color], ['cyst', 'segment VII', 'segment VII', 'faint', '#00ff00'])
+  // after slots 1 and 3 remain (2 deleted), a new target takes 4, not 3
+  const left = [s.makeTarget({ id: 1, label: 'a' }, 0), s.makeTarget({ id: 3, label: 'a' }, 2)]
+  assert.equal(s.makeTarget({ id: 4, label: 'a' }, s.nextSlotIndex(left)).slot, 4)
+  assert.equal(s.nextSlotIndex([]), 0)
+})

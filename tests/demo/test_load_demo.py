@@ -14,8 +14,9 @@ from annotator.projects.policy import roles
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_load_demo_creates_a_usable_demo_and_can_run_again(capsys):
-    call_command("load_demo", ct_cases=1, echo_cases=1, password="pw-demo")
+def test_load_demo_creates_a_usable_demo_and_can_run_again(capsys, tmp_path):
+    samples = tmp_path / "demo-import"
+    call_command("load_demo", ct_cases=1, echo_cases=1, password="pw-demo", samples=samples)
     User = get_user_model()
     admin = User.objects.get(username="admin")
     assert admin.is_staff and admin.check_password("pw-demo")
@@ -42,7 +43,39 @@ def test_load_demo_creates_a_usable_demo_and_can_run_again(capsys):
     assert Target.objects.filter(case=echo_case, label="left ventricle").count() == 1
     assert "demo sign-ins" in capsys.readouterr().out
 
-    call_command("load_demo", ct_cases=1, echo_cases=1, password="other")
+    call_command("load_demo", ct_cases=1, echo_cases=1, password="other", samples=samples)
     assert Case.objects.count() == 2 and Target.objects.count() == 3
     assert User.objects.get(username="admin").check_password("pw-demo")  # kept
     assert "already there" in capsys.readouterr().out
+
+
+def test_the_readme_import_example_works_on_the_demo(capsys, tmp_path):
+    """README: `.venv/bin/python manage.py import_cases var/demo-import --project demo-ct-lesions
+    --targets var/demo-import-targets.csv` after the demo, with the files load_demo writes."""
+    samples = tmp_path / "demo-import"
+    call_command("load_demo", ct_cases=0, echo_cases=0, samples=samples)
+    assert sorted(p.name for p in samples.iterdir()) == [
+        "ct-sample-01.nii.gz",
+        "ct-sample-02.nii.gz",
+    ]
+    capsys.readouterr()
+    call_command(
+        "import_cases", str(samples), project="demo-ct-lesions",
+        targets=str(tmp_path / "demo-import-targets.csv"), no_progress=True,
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "2 case(s), 4 target(s) imported into demo-ct-lesions" in out
+    ct = Project.objects.get(slug="demo-ct-lesions")
+    assert Target.objects.filter(case__project=ct).count() == 4
+    call_command("import_cases", str(samples), project="demo-ct-lesions", no_progress=True)
+    assert "0 case(s)" in capsys.readouterr().out  # a second run finds them there
+
+
+def test_an_unknown_slug_lists_the_projects(tmp_path):
+    from django.core.management.base import CommandError
+
+    Project.objects.create(name="Liver", slug="liver-ct", kind="volume", modality="CT")
+    Project.objects.create(name="Echo", slug="echo", kind="video", modality="US")
+    with pytest.raises(CommandError, match="no project with slug 'liver'; the projects are: "
+                       "echo, liver-ct"):  # fmt: skip
+        call_command("import_cases", str(tmp_path), project="liver")

@@ -29,7 +29,15 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         project = Project.objects.filter(slug=opts["project"]).first()
         if project is None:
-            raise CommandError(f"no project with slug {opts['project']!r}")
+            slugs = list(Project.objects.order_by("slug").values_list("slug", flat=True))
+            raise CommandError(
+                f"no project with slug {opts['project']!r}; "
+                + (
+                    f"the projects are: {', '.join(slugs)}"
+                    if slugs
+                    else "there is no project yet (bash deploy/run-demo.sh loads two demo ones)"
+                )
+            )
         paths = [Path(p) for p in opts["paths"]]
         targets = Path(opts["targets"]) if opts["targets"] else None
         missing = [str(p) for p in paths if not p.exists()]

@@ -3,12 +3,18 @@
 Demo users, two projects (CT liver lesions, echo left ventricle) and synthetic cases with box
 prompts, imported through the normal import service (so they are pre-segmented when a production
 model and a worker exist). Safe to run again: existing users, projects and cases are kept.
+
+It also writes files to import by hand, not imported yet: two CT NIfTI volumes and their targets
+CSV under var/demo-import/ (the README's import_cases example and the import page use them).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -79,6 +85,40 @@ def echo_volumes(count: int) -> tuple[list[ImageVolume], list[TargetRow]]:
     return volumes, rows
 
 
+SAMPLE_CASES = 2
+
+
+def write_import_samples(folder: Path, count: int = SAMPLE_CASES) -> Path:
+    """CT NIfTI volumes (two lesions each) and their targets CSV, to import by hand into
+    demo-ct-lesions; kept when already there. Other seeds than the loaded cases, so they import
+    as new cases."""
+    from annotator.cases.imaging import write_canonical_nifti
+    from inference.phantoms import ct_demo_case
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(count):
+        name = f"ct-sample-{i + 1:02d}"
+        array, lesions = ct_demo_case(seed=300 + i, slices=48, size=192)
+        sz, sy, sx = lesions[0].spacing_zyx
+        path = folder / f"{name}.nii.gz"
+        if not path.exists():
+            volume = ImageVolume(
+                array=array, spacing=(sx, sy, sz), origin=(0.0, 0.0, 0.0), direction=IDENTITY,
+                modality="CT", kind="volume", frame_rate=None, window=(40.0, 400.0),
+                source_format="nifti", fingerprint=_fingerprint(name), source_name=path.name,
+                description="CT (synthetic demo sample)",
+            )  # fmt: skip
+            write_canonical_nifti(volume, path)
+        rows += [[name, "lesion", p.key_index, *(int(round(v)) for v in p.box)] for p in lesions]
+    table = folder.parent / f"{folder.name}-targets.csv"  # beside the folder: not an input
+    with table.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["case", "label", "key_index", "x0", "y0", "x1", "y1"])
+        writer.writerows(rows)
+    return folder
+
+
 class Command(BaseCommand):
     help = "Load demo users, projects and synthetic cases (idempotent)."
 
@@ -86,6 +126,12 @@ class Command(BaseCommand):
         parser.add_argument("--password", default="demo-annotator", help="for every demo user")
         parser.add_argument("--ct-cases", type=int, default=CT_CASES)
         parser.add_argument("--echo-cases", type=int, default=ECHO_CASES)
+        parser.add_argument(
+            "--samples",
+            type=Path,
+            default=settings.VAR_DIR / "demo-import",
+            help="folder for the files to import by hand (var/demo-import)",
+        )
 
     def handle(self, *args, **opts):
         User = get_user_model()
@@ -122,6 +168,11 @@ class Command(BaseCommand):
                 f"{project.slug}: {len(report.cases)} case(s) and {report.targets} target(s) "
                 f"imported, {len(report.skipped)} already there"
             )
+        samples = write_import_samples(opts["samples"])
+        self.stdout.write(
+            f"files to import by hand: {samples}/ and {samples}-targets.csv (import_cases "
+            f"--project {PROJECTS[0]['slug']}, or the project's import page)"
+        )
         self.stdout.write(self.style.SUCCESS(
             "demo sign-ins (password for all: " + opts["password"] + "): "
             + ", ".join(f"{u} ({'admin' if s else ', '.join(r)})" for u, (s, r) in USERS.items())

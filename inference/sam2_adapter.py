@@ -3,10 +3,12 @@
 Everything here reproduces or calls something sam2 does not promise to keep: the dictionary
 ``SAM2VideoPredictor.init_state`` builds (built here from frames in memory, since ``init_state``
 only reads files), ``_run_single_frame_inference`` and ``_get_orig_video_res_output`` (tracking
-one frame at a time), and ``_prepare_backbone_features``, ``_track_step`` and
-``_encode_memory_in_output`` (training, which needs every candidate mask and its IoU prediction,
-which the public ``track_step`` drops). The rest of ``inference/`` calls sam2 only through its
-public methods or through this module; ``tests/inference/test_sam2_boundary.py`` enforces that.
+one frame at a time), ``_forward_sam_heads`` (wrapped while a frame is predicted, to read the
+mask decoder's predicted IoU and object score: :class:`FrameScore`), and
+``_prepare_backbone_features``, ``_track_step`` and ``_encode_memory_in_output`` (training,
+which needs every candidate mask and its IoU prediction, which the public ``track_step`` drops).
+The rest of ``inference/`` calls sam2 only through its public methods or through this module;
+``tests/inference/test_sam2_boundary.py`` enforces that.
 
 Version check (decided: an error, not a warning). The functions here are only right for the
 release they were written against: a renamed state key or a changed private signature can fail
@@ -31,6 +33,7 @@ rule then runs unchanged, where and when the official build runs it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib.metadata
 from collections import OrderedDict
@@ -222,11 +225,50 @@ def new_inference_state(
     return {key: values[key] for key in STATE_KEYS}
 
 
+@dataclasses.dataclass(frozen=True)
+class FrameScore:
+    """The model's own confidence in one frame's mask, from sam2's mask decoder.
+
+    ``iou``: the predicted IoU of the mask sam2 chose (the best of the multi-mask outputs, or the
+    single one); ``object_score``: the object-score logit (> 0: the object is present). Both None
+    on a mask-prompted frame, whose mask is the prompt, not a prediction.
+    """
+
+    iou: float | None
+    object_score: float | None
+
+
+@contextlib.contextmanager
+def _recording_heads(model: torch.nn.Module, sink: list):
+    """Record what ``_forward_sam_heads`` returns while inside (the public ``track_step`` drops
+    the predicted IoUs); the model is shared, so the instance attribute is removed on exit."""
+    original = model._forward_sam_heads
+
+    def recording(*args, **kwargs):
+        out = original(*args, **kwargs)
+        sink.append(out)
+        return out
+
+    model._forward_sam_heads = recording
+    try:
+        yield
+    finally:
+        del model._forward_sam_heads
+
+
+def _score(sink: list) -> FrameScore | None:
+    if not sink:
+        return None
+    ious, object_logits = sink[-1][2], sink[-1][6]
+    return FrameScore(float(ious.float().max(dim=-1).values[0]), float(object_logits.float()[0, 0]))
+
+
 class VideoSession:
     """One object tracked by a ``SAM2VideoPredictor`` through frames in memory, frame by frame.
 
     Add the prompts, :meth:`start`, then per direction :meth:`restart` and :meth:`track` each frame
     in order. Conditioning (prompted) frames keep the outputs computed once at :meth:`start`.
+    After each :meth:`track`, :attr:`last_score` is that frame's :class:`FrameScore`.
     """
 
     def __init__(
@@ -243,6 +285,8 @@ class VideoSession:
         self.state = new_inference_state(images, height, width, device, features)
         self._outputs: dict | None = None
         self._tracked: dict | None = None
+        self._cond_scores: dict[int, FrameScore] = {}
+        self.last_score: FrameScore | None = None
 
     def add_points_or_box(
         self,
@@ -251,12 +295,16 @@ class VideoSession:
         labels: torch.Tensor | None,
         box: torch.Tensor | None,
     ) -> None:
-        self.model.add_new_points_or_box(
-            self.state, frame, self.obj_id, points=points, labels=labels, box=box
-        )
+        sink: list = []
+        with _recording_heads(self.model, sink):
+            self.model.add_new_points_or_box(
+                self.state, frame, self.obj_id, points=points, labels=labels, box=box
+            )
+        self._cond_scores[frame] = _score(sink) or FrameScore(None, None)
 
     def add_mask(self, frame: int, mask: torch.Tensor) -> None:
         self.model.add_new_mask(self.state, frame, self.obj_id, mask)
+        self._cond_scores[frame] = FrameScore(None, None)
 
     def start(self) -> None:
         """Turn the prompts into conditioning outputs (``propagate_in_video``'s preflight)."""
@@ -278,19 +326,23 @@ class VideoSession:
         cond_out = outputs["cond_frame_outputs"].get(frame_idx)
         if cond_out is not None:
             low_res = cond_out["pred_masks"].to(state["device"], non_blocking=True)
+            self.last_score = self._cond_scores.get(frame_idx, FrameScore(None, None))
         else:
-            current_out, low_res = self.model._run_single_frame_inference(
-                inference_state=state,
-                output_dict=outputs,
-                frame_idx=frame_idx,
-                batch_size=1,
-                is_init_cond_frame=False,
-                point_inputs=None,
-                mask_inputs=None,
-                reverse=reverse,
-                run_mem_encoder=True,
-            )
+            sink: list = []
+            with _recording_heads(self.model, sink):
+                current_out, low_res = self.model._run_single_frame_inference(
+                    inference_state=state,
+                    output_dict=outputs,
+                    frame_idx=frame_idx,
+                    batch_size=1,
+                    is_init_cond_frame=False,
+                    point_inputs=None,
+                    mask_inputs=None,
+                    reverse=reverse,
+                    run_mem_encoder=True,
+                )
             outputs["non_cond_frame_outputs"][frame_idx] = current_out
+            self.last_score = _score(sink)
         self._tracked[frame_idx] = {"reverse": reverse}
         _, video_res = self.model._get_orig_video_res_output(state, low_res)
         return video_res[0, 0]

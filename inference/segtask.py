@@ -24,10 +24,12 @@ from inference.engine import (
     Prompt,
     SegmentOptions,
     segment_clip,
+    segment_clip_detailed,
     segment_volume,
+    segment_volume_detailed,
 )
 from inference.preprocess import Window, canonical_modality, intensity_rule, model_pixels
-from inference.tracking import Progress
+from inference.tracking import Progress, TrackResult
 from inference.train_data import TrainItem
 
 
@@ -67,6 +69,25 @@ class SegmentationTask:
         if self.is_video:
             return segment_clip(loaded, image, prompts, options, progress=progress)
         return segment_volume(loaded, image, self.modality, prompts, options, progress=progress)
+
+    def segment_detailed(
+        self,
+        loaded: LoadedModel,
+        image: np.ndarray,
+        prompts: list[Prompt],
+        *,
+        window: Window | None = None,
+        progress: Progress | None = None,
+        **overrides,
+    ) -> tuple[np.ndarray, TrackResult]:
+        """:meth:`segment` plus what ran, with the model's confidence per frame
+        (``TrackResult.absolute_scores()``), which the pre-segmentation checks read."""
+        options = self.options(window, **overrides)
+        if self.is_video:
+            return segment_clip_detailed(loaded, image, prompts, options, progress=progress)
+        return segment_volume_detailed(
+            loaded, image, self.modality, prompts, options, progress=progress
+        )
 
     def train_item(
         self, image: np.ndarray, mask: np.ndarray, *, window: Window | None = None, label: str = ""

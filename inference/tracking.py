@@ -33,7 +33,7 @@ import torch
 from inference.checkpoint import LoadedModel
 from inference.preprocess import ModelFrames
 from inference.roi import Roi
-from inference.sam2_adapter import VideoSession
+from inference.sam2_adapter import FrameScore, VideoSession
 
 OBJ_ID = 1  # one object per request
 Progress = Callable[[int, int], None]
@@ -58,6 +58,14 @@ class TrackResult:
     encoded_frames: list[int]  # frames whose image features were computed, in order
     logits: dict[str, dict[int, np.ndarray]] | None = None  # per direction, if asked for
     region: Roi | None = None  # the target crop the model saw (logits are in its grid)
+    # The model's confidence per frame it predicted (range-relative frames): sam2's predicted IoU
+    # and object-score logit; of a frame run in both directions, the more confident one.
+    scores: dict[int, FrameScore] = field(default_factory=dict)
+    start: int = 0  # the range's first frame in the whole volume (absolute = start + relative)
+
+    def absolute_scores(self) -> dict[int, FrameScore]:
+        """:attr:`scores` keyed by the frame's index in the whole volume or clip."""
+        return {self.start + frame: score for frame, score in self.scores.items()}
 
 
 class FrameRange(Sequence):
@@ -155,6 +163,7 @@ def propagate(
     union = np.zeros((num, frames.height, frames.width), dtype=bool)
     visited: dict[str, list[int]] = {name: [] for name in plan}
     stopped = dict.fromkeys(plan, False)
+    scores: dict[int, FrameScore] = {}
     logits: dict[str, dict[int, np.ndarray]] | None = (
         {name: {} for name in plan} if keep_logits else None
     )
@@ -176,6 +185,7 @@ def propagate(
                 frame_logits = session.track(frame_idx, reverse)
                 frame_mask = (frame_logits > 0.0).cpu().numpy()
                 union[frame_idx] |= frame_mask
+                _keep_best(scores, frame_idx, session.last_score)
                 if logits is not None:
                     logits[name][frame_idx] = frame_logits.float().cpu().numpy()
                 visited[name].append(frame_idx)
@@ -201,7 +211,17 @@ def propagate(
         stopped_early=stopped,
         encoded_frames=encoded,
         logits=logits,
+        scores=scores,
+        start=start,
     )
+
+
+def _keep_best(scores: dict[int, FrameScore], frame: int, score: FrameScore | None) -> None:
+    if score is None:
+        return
+    held = scores.get(frame)
+    if held is None or (score.iou is not None and (held.iou is None or score.iou > held.iou)):
+        scores[frame] = score
 
 
 def _add_prompt(session: VideoSession, prompt: FramePrompt) -> None:

@@ -104,6 +104,10 @@ class MaskRevision(WriteOnce, models.Model):
     # A person's keys are theirs (unique per author); a task's are unique among the model's
     # revisions. A key names one request: its reuse with another mask or parent is refused.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    # A model revision's pre-segmentation checks (inference.qc.check_mask), made when it is
+    # saved: [{"code": "empty"|"off_box"|"border"|"area_jump"|"low_confidence", "slices": [...],
+    # "detail": "..."}]; [] when it passed or is a person's.
+    flags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -12,6 +12,7 @@ from annotator.cases.selectors import QUEUE_STATUSES
 from annotator.projects import policy
 from annotator.projects.models import Membership, Project
 
+from . import selectors
 from .models import Review
 from .selectors import LIVE_TARGET_COUNT, rejection_comments, with_assignee
 
@@ -84,6 +85,9 @@ def worklist(user, current: str) -> tuple[list[Case], list[dict]]:
     comments = rejection_comments(cases)
     for case in cases:
         case.rejection_comment = comments.get(case.pk, "")
+    flagged = selectors.flag_counts(c.pk for c in cases)
+    for case in cases:  # targets whose model mask was flagged: {"flagged", "empty"} or None
+        case.flags = flagged.get(case.pk)
     counts = dict(
         Case.objects.filter(_assigned_to(user))
         .values_list("status")

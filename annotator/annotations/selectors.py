@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from django.core.files.storage import default_storage
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.expressions import OuterRef, Subquery
+from django.db.models.fields.json import JSONField
 from django.http import Http404
 from django_filters import rest_framework as filters
 
@@ -13,7 +15,7 @@ from annotator.cases.models import Case, CaseStatus
 from annotator.cases.selectors import as_window, can_see_case, input_window
 
 from . import masks
-from .models import Assignment, Decision, MaskRevision, Review, Target
+from .models import Assignment, Decision, MaskRevision, Review, RevisionSource, Target
 
 # A case's targets, deleted ones left out (a join does not go through Target.objects).
 LIVE_TARGET_COUNT = Count("targets", filter=Q(targets__deleted_at__isnull=True), distinct=True)
@@ -49,9 +51,66 @@ def target_window(target: Target, options: dict | None = None):
     return input_window(target.case, options)
 
 
+def latest_model_revision(target_ref="pk") -> Subquery:
+    """The latest model revision of a target (``OuterRef(target_ref)``), as a subquery."""
+    return MaskRevision.objects.filter(
+        target=OuterRef(target_ref), source=RevisionSource.MODEL
+    ).order_by("-created_at", "-id")
+
+
+def with_flags(qs: QuerySet[Target]) -> QuerySet[Target]:
+    """Targets with the pre-segmentation checks of their latest model mask: ``model_flags``
+    (``MaskRevision.flags``, None without a model mask) and ``flags_revision`` (its id)."""
+    latest = latest_model_revision()
+    return qs.annotate(
+        model_flags=Subquery(latest.values("flags")[:1], output_field=JSONField()),
+        flags_revision=Subquery(latest.values("pk")[:1]),
+    )
+
+
+def flags_of(target: Target) -> tuple[list[dict], int | None]:
+    """(flags, revision id) of the target's latest model mask; from ``with_flags`` when the
+    target was read with it."""
+    if hasattr(target, "flags_revision"):
+        return target.model_flags or [], target.flags_revision
+    latest = (
+        MaskRevision.objects.filter(target=target, source=RevisionSource.MODEL)
+        .order_by("-created_at", "-id")
+        .values_list("flags", "pk")
+        .first()
+    )
+    return (latest[0] or [], latest[1]) if latest else ([], None)
+
+
+def target_flags(case: Case) -> dict[int, list[dict]]:
+    """{target id: flags} of a case's targets whose latest model mask was flagged."""
+    return {
+        t.pk: t.model_flags
+        for t in with_flags(Target.objects.filter(case=case)).only("pk")
+        if t.model_flags
+    }
+
+
+def flag_counts(case_ids) -> dict[int, dict]:
+    """Per case: ``{"flagged": n, "empty": m}``, its targets whose latest model mask was flagged
+    (m of them empty); cases without one are left out. One query."""
+    rows = (
+        with_flags(Target.objects.filter(case_id__in=list(case_ids)))
+        .exclude(flags_revision=None)
+        .values_list("case_id", "model_flags")
+    )
+    counts: dict[int, dict] = {}
+    for case_id, flags in rows:
+        if flags:
+            entry = counts.setdefault(case_id, {"flagged": 0, "empty": 0})
+            entry["flagged"] += 1
+            entry["empty"] += any(f.get("code") == "empty" for f in flags)
+    return counts
+
+
 def case_targets(case: Case) -> QuerySet[Target]:
     """A case's targets with what their serializer shows."""
-    return (
+    return with_flags(
         Target.objects.filter(case=case)
         .select_related("case__project", "head")
         .prefetch_related("reviews__reviewer")

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from .models import MaskRevision, Review, Target
+from .selectors import flags_of
 
 
 class PointSerializer(serializers.Serializer):
@@ -34,6 +35,8 @@ class TargetSerializer(serializers.ModelSerializer):
     box = box_field()
     points = PointSerializer(many=True, required=False)
     window = window_field()
+    flags = serializers.SerializerMethodField()
+    flags_revision = serializers.SerializerMethodField()
     color = serializers.SerializerMethodField()
     name = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
@@ -68,6 +71,8 @@ class TargetSerializer(serializers.ModelSerializer):
             "long_axis_mm",
             "short_axis_mm",
             "review",
+            "flags",
+            "flags_revision",
             "created_at",
         ]
         read_only_fields = ["id", "case", "color", "head", "created_at"]
@@ -123,6 +128,15 @@ class TargetSerializer(serializers.ModelSerializer):
             "created_at": review.created_at,
         }
 
+    def get_flags(self, target) -> list[dict]:
+        """The pre-segmentation checks of the target's latest model mask ([] when it passed or
+        there is none): [{"code", "slices", "detail"}]; docs/api.md."""
+        return flags_of(target)[0]
+
+    def get_flags_revision(self, target) -> int | None:
+        """The model revision the flags belong to (the head, unless someone edited it since)."""
+        return flags_of(target)[1]
+
 
 class TargetChangeSerializer(serializers.Serializer):
     """PATCH a target: the prompt (``key_index`` with ``box``/``points``, and ``window``),
@@ -167,6 +181,7 @@ class MaskRevisionSerializer(serializers.ModelSerializer):
             "measures",
             "active_seconds",
             "note",
+            "flags",
             "created_at",
         ]
         read_only_fields = fields

@@ -269,6 +269,7 @@ def store_revision(
     note: str = "",
     idempotency_key: str | None = None,
     key_checked: bool = False,
+    flags: list[dict] | None = None,
 ) -> SaveResult:
     """Write the mask file (atomically), then record the revision and move the target's head.
 
@@ -297,6 +298,7 @@ def store_revision(
         active_seconds=active_seconds,
         note=note[:500],
         idempotency_key=idempotency_key or None,
+        flags=flags or [],
     )
     name = revision.file.field.generate_filename(revision, f"{uuid.uuid4().hex}.nii.gz")
     stored_name = default_storage.save(name, ContentFile(payload))
@@ -319,6 +321,7 @@ def store_revision(
                 parent=parent_id,
                 source=source,
                 voxels=mask.voxel_count,
+                **({"flags": [f["code"] for f in flags]} if flags else {}),
             )
     except IntegrityError:
         default_storage.delete(stored_name)
@@ -406,7 +409,16 @@ def save_model_revision(
     parent_id: int | None,
     idempotency_key: str,
     note: str = "",
+    prompt_index: int | None = None,
+    prompt_box=UNCHANGED,
+    scores=None,
 ) -> SaveResult:
+    """Store a model's mask with its pre-segmentation checks (``MaskRevision.flags``): the
+    prompt that made it (default: the target's key slice and box) and the model's confidence
+    per slice (``scores``: {slice: FrameScore}, when the engine gave them)."""
+    flags = model_flags(
+        target, mask_zyx, prompt_index=prompt_index, prompt_box=prompt_box, scores=scores
+    )
     return store_revision(
         target,
         masks.summarize(mask_zyx),
@@ -415,4 +427,21 @@ def save_model_revision(
         model_version=model_version,
         note=note,
         idempotency_key=idempotency_key,
+        flags=flags,
+    )
+
+
+def model_flags(
+    target: Target, mask_zyx: np.ndarray, *, prompt_index=None, prompt_box=UNCHANGED, scores=None
+) -> list[dict]:
+    """inference.qc's checks of a model's mask (empty, off_box, border, area_jump,
+    low_confidence); [] when it passes."""
+    from inference.qc import check_mask
+
+    return check_mask(
+        mask_zyx,
+        key_index=target.key_index if prompt_index is None else prompt_index,
+        box=target.box if prompt_box is UNCHANGED else prompt_box,
+        scores=scores,
+        is_video=target.case.image.kind == "video",
     )

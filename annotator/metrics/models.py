@@ -66,6 +66,9 @@ class TargetOutcome(models.Model):
     dice = models.FloatField(null=True, blank=True)  # 2|M∩A| / (|M|+|A|); 1 if both empty
     changed_fraction = models.FloatField(null=True, blank=True)  # |M xor A| / |M ∪ A|
     accepted_unchanged = models.BooleanField(null=True, blank=True)  # A's voxels == M's
+    # The model's mask was flagged by the pre-segmentation checks (MaskRevision.flags): left out
+    # of the time saved, counted in flagged_targets (docs/metrics.md).
+    model_flagged = models.BooleanField(default=False)
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:

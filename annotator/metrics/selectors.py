@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from annotator.annotations.models import Target
+from annotator.annotations.models import MaskRevision, RevisionSource, Target
 from annotator.cases.models import CaseStatus
 from annotator.projects import policy
 from annotator.projects.models import Project
@@ -44,8 +44,13 @@ _AGGREGATES = {
     "sum_reprompts": Sum("reprompts"),
     "sum_rejections": Sum("rejections"),
     "reworked": Count("id", filter=Q(rejections__gt=0)),
-    "ai_timed_targets": Count("id", filter=Q(ai_assisted=True, active_seconds__isnull=False)),
-    "ai_active_seconds": Sum("active_seconds", filter=Q(ai_assisted=True)),
+    # Time saved counts AI-assisted targets whose model mask passed the pre-segmentation checks;
+    # a flagged one (empty, off its box, ...) is counted apart (docs/metrics.md).
+    "ai_timed_targets": Count(
+        "id", filter=Q(ai_assisted=True, model_flagged=False, active_seconds__isnull=False)
+    ),
+    "ai_active_seconds": Sum("active_seconds", filter=Q(ai_assisted=True, model_flagged=False)),
+    "flagged_targets": Count("id", filter=Q(ai_assisted=True, model_flagged=True)),
 }
 
 # The figures of one group, in the order of the API and the CSV columns.
@@ -64,6 +69,8 @@ FIGURES = [
     "mean_changed_fraction",
     "unchanged",
     "unchanged_rate",
+    "flagged_targets",
+    "flagged_rate",
     "revisions_per_target",
     "reprompts_per_target",
     "rejections",
@@ -161,6 +168,8 @@ def _derive(row: dict, base: Baseline) -> dict:
         "mean_changed_fraction": row["mean_changed_fraction"],
         "unchanged": row["unchanged"],
         "unchanged_rate": row["unchanged"] / row["ai_targets"] if row["ai_targets"] else None,
+        "flagged_targets": row["flagged_targets"],
+        "flagged_rate": row["flagged_targets"] / row["ai_targets"] if row["ai_targets"] else None,
         "revisions_per_target": (row["sum_revisions"] or 0) / targets if targets else None,
         "reprompts_per_target": (row["sum_reprompts"] or 0) / targets if targets else None,
         "rejections": row["sum_rejections"] or 0,
@@ -238,7 +247,40 @@ def project_metrics(project: Project, filters: Filters | None = None) -> dict:
         "by_annotator": by_annotator,
         "by_day": by_day,
         "by_round": by_round,
+        "model_checks": model_checks(project),
     }
+
+
+def model_checks(project: Project) -> list[dict]:
+    """Per model version: the model masks it made in the project (every pre-segmentation and
+    re-prompt, accepted or not, whatever the date filters), how many were flagged, their share,
+    and the count per check (inference.qc codes). One query."""
+    rows = MaskRevision.objects.filter(
+        target__case__project=project, source=RevisionSource.MODEL
+    ).values_list("model_version", "flags")
+    groups: dict[int | None, dict] = {}
+    for version_id, flags in rows.iterator():
+        group = groups.setdefault(version_id, {"masks": 0, "flagged": 0, "codes": {}})
+        group["masks"] += 1
+        if flags:
+            group["flagged"] += 1
+            for code in {f.get("code") for f in flags}:
+                group["codes"][code] = group["codes"].get(code, 0) + 1
+    versions = {v.pk: v for v in ModelVersion.objects.filter(pk__in=[k for k in groups if k])}
+    out = [
+        {
+            "key": key,
+            "label": _round_label(versions.get(key)) if key else "(deleted model)",
+            "round": getattr(versions.get(key), "round_number", None),
+            "masks": g["masks"],
+            "flagged": g["flagged"],
+            "flagged_rate": _round(g["flagged"] / g["masks"]),
+            "codes": dict(sorted(g["codes"].items())),
+        }
+        for key, g in groups.items()
+    ]
+    out.sort(key=lambda r: (r["round"] is not None, r["round"] or 0, r["key"] or 0))
+    return out
 
 
 def outcomes_pending(project: Project) -> int:
@@ -283,6 +325,7 @@ TARGET_COLUMNS = [
     "model_voxels",
     "accepted_voxels",
     "accepted_unchanged",
+    "model_flagged",
     "human_revisions",
     "model_revisions",
     "reprompts",

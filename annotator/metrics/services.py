@@ -178,6 +178,7 @@ def record_outcome(target: Target | int) -> TargetOutcome | None:
         "dice": None,
         "changed_fraction": None,
         "accepted_unchanged": None,
+        "model_flagged": False,
     }
     if model:
         first = model[0]
@@ -191,6 +192,7 @@ def record_outcome(target: Target | int) -> TargetOutcome | None:
             dice=quality.dice,
             changed_fraction=quality.changed_fraction,
             accepted_unchanged=quality.unchanged,
+            model_flagged=bool(first.flags),
         )
     outcome, _ = TargetOutcome.objects.update_or_create(target=target, defaults=values)
     return outcome

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from annotator.annotations import progress
 from annotator.annotations.models import JobStatus, MaskRevision, PresegmentJob, RevisionSource
-from annotator.annotations.selectors import revision_mask, target_window
+from annotator.annotations.selectors import revision_mask, target_flags, target_window
 from annotator.annotations.services import save_model_revision
 from annotator.cases import services as case_services
 from annotator.cases.models import Case, CaseStatus
@@ -112,7 +112,7 @@ def run_job(job_id: int, *, task_id: str = "") -> PresegmentJob:
     try:
         prompts = _engine_prompts(job)
         with device_lock(loaded.device):
-            mask = task.segment(
+            mask, track = task.segment_detailed(
                 loaded,
                 volume,
                 prompts,
@@ -130,6 +130,8 @@ def run_job(job_id: int, *, task_id: str = "") -> PresegmentJob:
             parent_id=job.parent_revision_id,
             idempotency_key=idempotency_key(job),
             note=f"pre-segmentation job {job.pk}",
+            **_checked_prompt(job),
+            scores=track.absolute_scores(),
         )
     except StaleParent:
         return finish(
@@ -138,7 +140,20 @@ def run_job(job_id: int, *, task_id: str = "") -> PresegmentJob:
             "the target was edited while the model ran; its result was not applied",
         )
     voxels = saved.revision.voxel_count
-    return finish(job, JobStatus.DONE, f"done: {voxels} voxels", saved.revision)
+    flagged = ", ".join(f["code"] for f in saved.revision.flags)
+    message = f"done: {voxels} voxels" + (f"; flagged: {flagged}" if flagged else "")
+    return finish(job, JobStatus.DONE, message, saved.revision)
+
+
+def _checked_prompt(job: PresegmentJob) -> dict:
+    """The prompt the checks compare the mask with: the box on the target's key slice if the job
+    has one there, else its first box, else its first prompt without a box."""
+    boxed = [p for p in job.prompts if p.get("box")]
+    chosen = next((p for p in boxed if p["index"] == job.target.key_index), None)
+    chosen = chosen or (boxed[0] if boxed else (job.prompts[0] if job.prompts else None))
+    if chosen is None:
+        return {}
+    return {"prompt_index": chosen["index"], "prompt_box": chosen.get("box")}
 
 
 def fail_job(job_id: int, message: str) -> None:
@@ -148,11 +163,22 @@ def fail_job(job_id: int, message: str) -> None:
 
 
 def finish_case(case_id: int) -> None:
-    """Once no automatic job of the case is pending, a pre-segmenting case becomes ready."""
+    """Once no automatic job of the case is pending, a pre-segmenting case becomes ready.
+
+    Never silently over a flagged mask: the status change records how many of the case's model
+    masks were flagged and how many are empty (audit ``case.status``: ``flagged_targets``,
+    ``empty_masks``), and the worklist and the viewer show them (docs/viewer.md)."""
     case = Case.objects.get(pk=case_id)
     if case.status != CaseStatus.PRESEGMENTING:
         return
     if case.presegment_jobs.filter(status__in=ACTIVE, automatic=True).exists():
         return
+    flagged = target_flags(case)
+    details = {}
+    if flagged:
+        details["flagged_targets"] = len(flagged)
+        details["empty_masks"] = sum(
+            any(f["code"] == "empty" for f in flags) for flags in flagged.values()
+        )
     with contextlib.suppress(InvalidTransition):  # someone opened it meanwhile
-        case_services.transition(case, CaseStatus.READY, actor_label="auto-presegment")
+        case_services.transition(case, CaseStatus.READY, actor_label="auto-presegment", **details)

@@ -1,6 +1,7 @@
 // AI assist: box and point prompts, new targets, clip propagation, and the model's progress
 // (websocket, with polling while it is down). A result arrives as one undoable step.
 
+import { refreshFlags } from './flags.js'
 import { NORMAL_AXIS } from './grid.js'
 import * as ops from './maskops.js'
 import { ProgressSocket } from './progress.js'
@@ -136,6 +137,7 @@ export class Assist {
       app.ui.toast(`The model finished “${t.label}”, but you have unsaved edits; they were kept.`, 'warn')
     } else if (step.load) {
       app.masks.load(t, step.load, { label: 'model' })
+        .then(() => refreshFlags(app, t))
         .then(() => app.ui.toast(`Pre-segmentation of “${t.label}” arrived.`, 'ok', 2500))
         .catch((err) => app.ui.toast(`Could not load the result: ${err.message}`, 'error'))
     } else if (step.failed) {

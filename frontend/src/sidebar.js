@@ -1,6 +1,7 @@
 // The side panel: the case, its targets (colour, voxels, save state, AI progress, verdicts),
 // and the mode's actions (AI assist and submit; review; or back to the worklist).
 
+import { flagsLine } from './flags.js'
 import { h } from './dom.js'
 import { titled } from './keymap.js'
 import { isRunning, revLabel, targetSaveLabel } from './state.js'
@@ -63,6 +64,7 @@ function targetItem(app, t) {
     app.measuring.summary(t) ? h('div', { class: 'measures muted', 'data-measures': String(t.id), title: 'volume · longest diameter × perpendicular short axis on the key slice' }, app.measuring.summary(t)) : '',
     running ? h('div', { class: 'job' }, h('div', { class: 'bar' }, h('span', { style: { width: `${pct}%` } })), h('span', { class: 'muted' }, `AI ${job.status}${job.total ? ` ${job.done}/${job.total}` : ''}`)) : '',
     job && job.status === 'failed' ? h('div', { class: 'job failed' }, `AI failed: ${job.message}`) : '',
+    flagsLine(app, t),
     review ? h('div', { class: `review-note ${review.decision}` }, `${review.decision === 'reject' ? 'Rejected' : 'Accepted'} by ${review.reviewer || 'a reviewer'}${review.current ? '' : ' (an earlier version)'}${review.comment ? `: “${review.comment}”` : ''}`) : '',
     app.mode === 'annotate' && t.id === app.active ? targetEditor(app, t) : '',
     app.mode !== 'annotate' && t.note ? h('div', { class: 'target-note', 'data-note': String(t.id) }, h('span', { class: 'muted' }, 'Annotator’s note: '), t.note) : '',

@@ -26,6 +26,8 @@ export function makeTarget(data, index) {
     headVoxels: data.head_voxel_count,
     headSource: data.head_source,
     review: data.review,
+    flags: data.flags || [], // the pre-segmentation checks of its latest model mask (flags.js)
+    flagsRevision: data.flags_revision ?? null,
     mask: null,
     count: data.head_voxel_count ?? 0, // voxels set in `mask`, kept up to date by every edit
     extent: null, // RAS bounding box of what the mask may contain

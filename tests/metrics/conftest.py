@@ -104,7 +104,8 @@ def two_target_history(project, people, clock):
     sessions, re-prompted once, rejected once and fixed. Times in seconds from START."""
     version = model_version(project, round_number=1)
     case = factories.case(project, assignee=people["annotator"])
-    t1, t2 = factories.target(case), factories.target(case, label="cyst")
+    # t1's model mask lies on slices 1-2: its key slice is 1 (else it is flagged off its box).
+    t1, t2 = factories.target(case, key_index=1), factories.target(case, label="cyst")
     model_save(t1, box_mask(case, z=(1, 3)), version)
     model_save(t2, box_mask(case), version)  # 2 x 6 x 8 = 96 voxels
     clock.at(100)

@@ -47,6 +47,7 @@
       ["Accepted unchanged", pct(s.unchanged_rate)],
       ["Time saved", fmt(s.time_saved_hours, 1) + " h"],
       ["Time saved vs manual", s.time_saved_percent === null ? "–" : fmt(s.time_saved_percent, 1) + " %"],
+      ["Accepted with a flagged model mask", fmt(s.flagged_targets, 0) + " (not in time saved)"],
       ["Reworked after review", pct(s.rework_rate)],
     ];
     document.getElementById("tiles").innerHTML = items
@@ -63,6 +64,7 @@
       ["targets/h", (r) => fmt(r.throughput_per_hour, 2)],
       ["mean Dice", (r) => fmt(r.mean_dice, 3)],
       ["unchanged", (r) => pct(r.unchanged_rate)],
+      ["flagged", (r) => pct(r.flagged_rate)],
       ["re-prompts/target", (r) => fmt(r.reprompts_per_target, 2)],
       ["rework", (r) => pct(r.rework_rate)],
       ["saved h", (r) => fmt(r.time_saved_hours, 2)],
@@ -83,9 +85,29 @@
     }
   }
 
+  // Pre-segmentation checks per model version: every model mask made, accepted or not.
+  function checks(rows) {
+    const el = document.getElementById("table-checks");
+    el.replaceChildren();
+    const head = el.insertRow();
+    for (const title of ["model", "masks", "flagged", "share", "by check"]) {
+      const th = document.createElement("th");
+      th.textContent = title;
+      head.appendChild(th);
+    }
+    for (const r of rows) {
+      const tr = el.insertRow();
+      tr.dataset.model = String(r.key);
+      const codes = Object.entries(r.codes).map(([c, n]) => `${c.replace("_", " ")} ${n}`);
+      for (const value of [r.label, fmt(r.masks, 0), fmt(r.flagged, 0), pct(r.flagged_rate),
+        codes.join(", ") || "–"]) tr.insertCell().textContent = value;
+    }
+  }
+
   function render(data) {
     window.dashboardData = data;
     tiles(data);
+    checks(data.model_checks || []);
     const rounds = data.by_round;
     draw("rounds", {
       type: "bar",

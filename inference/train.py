@@ -19,10 +19,12 @@ predicted and the real IoU of every mask, and 1 x object-score BCE (mask terms o
 where the object is present). bf16 autocast on CUDA, fp32 on the CPU.
 
 Resumable: every ``checkpoint_every`` steps the model, optimizer and step are written atomically
-to ``run_dir/last.pt``; calling :func:`train` again with the same run_dir and config resumes from
-there (a killed worker loses at most ``checkpoint_every`` steps). Sampling is seeded by
-``(seed, step)`` (clips, augmentation and dropout), so a resumed run ends with the same weights
-as an uninterrupted one.
+to ``run_dir/last.pt`` (the random state needs no saving: it is derived from the step); calling
+:func:`train` again with the same run_dir and config resumes from there (a killed worker loses
+at most ``checkpoint_every`` steps). Sampling is seeded by ``(seed, step)`` (clips, augmentation
+and dropout), so a resumed run ends with the same weights as an uninterrupted one. The number of
+steps is the config's, never a time budget; the ETA passed to ``progress`` is the mean duration
+of the last ``ETA_WINDOW`` steps times the steps left.
 
 Layout: :mod:`inference.train_data` (items, clip sampling, batches), :mod:`inference.train_loss`
 (the loss), this module (config, optimizer, schedule and the resumable loop); sam2's private
@@ -32,6 +34,7 @@ tracking step is in :mod:`inference.sam2_adapter`. The names other code imports 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -72,6 +75,7 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int, float, float], None]  # step, total, loss, eta seconds
+ETA_WINDOW = 20  # the ETA is the mean of the last steps' durations: it follows the load
 
 RESUME_FILE = "last.pt"
 MODEL_FILE = "model.pt"
@@ -203,9 +207,10 @@ def train(
         if device.type == "cuda"
         else contextlib.nullcontext()
     )
-    started, first_step = time.monotonic(), step
+    recent: collections.deque[float] = collections.deque(maxlen=ETA_WINDOW)
     loss_value = history[-1][1] if history else None
     while step < config.steps:
+        step_started = time.monotonic()
         if should_stop is not None and should_stop():
             _save_resume(resume_path, model, optimizer, step, config, history)
             return TrainResult("cancelled", step, config.steps, run_dir, None, loss_value,
@@ -231,8 +236,9 @@ def train(
         history.append((step, loss_value))
         if step % config.checkpoint_every == 0 and step < config.steps:
             _save_resume(resume_path, model, optimizer, step, config, history)
+        recent.append(time.monotonic() - step_started)
         if progress is not None:
-            rate = (time.monotonic() - started) / max(1, step - first_step)
+            rate = sum(recent) / len(recent)
             progress(step, config.steps, loss_value, rate * (config.steps - step))
 
     save_checkpoint(model, out_path)

@@ -80,3 +80,44 @@ class QualityFloor(models.Model):
 
     def __str__(self) -> str:
         return f"quality floor of {self.project}"
+
+
+class StarterStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    TRAINING = "training", "Training"
+    EVALUATING = "evaluating", "Evaluating"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class StarterRun(models.Model):
+    """One training of the starter model (`bootstrap_model`, registry/starter.py): its settings,
+    its live progress (written every few steps, read by the models page) and the version it
+    registered. An unfinished run is resumed by the next worker or command that takes it."""
+
+    status = models.CharField(
+        max_length=12, choices=StarterStatus.choices, default=StarterStatus.QUEUED, db_index=True
+    )
+    settings = models.JSONField(default=dict)  # config, steps, seed, heldout, promote, override
+    reason = models.CharField(max_length=500, blank=True)  # why it is trained
+    step = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    resumed_from = models.PositiveIntegerField(default=0)
+    loss = models.FloatField(null=True, blank=True)
+    eta_s = models.FloatField(null=True, blank=True)
+    message = models.CharField(max_length=1000, blank=True)
+    # "host:pid" of the process training it: a run whose process is gone was interrupted.
+    worker = models.CharField(max_length=200, blank=True)
+    version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"starter run {self.pk} ({self.status}, step {self.step}/{self.total})"

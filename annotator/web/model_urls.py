@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import model_pages as views
+from .starter_progress import starter_progress_json
 
 app_name = "modelops"
 
@@ -11,6 +12,7 @@ urlpatterns = [
     path("projects/<int:pk>/rounds/start", views.start_round, name="start"),
     path("projects/<int:pk>/rounds/policy", views.save_policy, name="policy"),
     path("projects/<int:pk>/models/", views.models_page, name="models"),
+    path("models/starter/progress", starter_progress_json, name="starter-progress"),
     path(
         "projects/<int:pk>/models/<str:action>",
         views.model_action,

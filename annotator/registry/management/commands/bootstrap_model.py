@@ -1,31 +1,39 @@
-"""python manage.py bootstrap_model [--minutes 12] [--if-missing] [--promote] [--override REASON]
+"""python manage.py bootstrap_model [--steps N] [--if-missing] [--queue] [--follow] [--promote]
+[--override REASON]
 
-Trains the starter model (reduced SAM2.1, random start) on synthetic phantoms on the CPU,
+Trains the starter model (reduced SAM2.1, random start) on synthetic phantoms on the CPU for a
+fixed number of steps (default: inference.bootstrap.DEFAULT_STEPS, whatever the machine's load),
 prints its held-out Dice per kind, and registers it as a model version with origin "bootstrap"
 (production when no production model exists yet, if its held-out Dice clears the quality floor;
 else it stays a candidate and the command says why). A starter model is for demos, not for
 patients.
+
+--if-missing keeps a registered starter that clears the floor, resumes an unfinished run, and
+trains a new one when none is registered or the latest is below the floor. --queue trains on a
+worker consuming the `training` queue instead of here (progress on the models page); --follow
+then prints a progress line every 30 s until it ends. The training's progress is on the models
+page in either case.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.registry import quality
-from annotator.registry.models import ModelOrigin, ModelVersion
-from annotator.registry.registration import register_from_command, registered_line
+from annotator.registry import starter
+from annotator.registry.models import StarterStatus
+from annotator.registry.registration import registered_line
+from annotator.registry.selectors import describe_starter
 
 
 class Command(BaseCommand):
     help = "Train the starter model on synthetic phantoms and register it."
 
     def add_arguments(self, parser):
-        parser.add_argument("--minutes", type=float, default=12.0, help="training time budget")
-        parser.add_argument("--steps", type=int, help="train exactly this many steps instead")
+        from inference.bootstrap import DEFAULT_STEPS
+
+        parser.add_argument(
+            "--steps", type=int, default=DEFAULT_STEPS, help=f"training steps ({DEFAULT_STEPS})"
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--config", help="model config (default: the starter config)")
         parser.add_argument(
@@ -34,7 +42,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--if-missing",
             action="store_true",
-            help="do nothing when a bootstrap model is already registered",
+            help="keep a registered starter that clears the quality floor; resume an "
+            "unfinished run",
+        )
+        parser.add_argument(
+            "--queue", action="store_true", help="train on a worker (the training queue)"
+        )
+        parser.add_argument(
+            "--follow", action="store_true", help="with --queue: print progress until it ends"
         )
         parser.add_argument(
             "--promote", action="store_true", help="make it production even if one exists"
@@ -47,54 +62,51 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        from inference.bootstrap import BootstrapSettings, bootstrap
         from inference.model import STARTER, config_path
-        from inference.phantoms import KINDS
 
-        if opts["minutes"] <= 0 or (opts["steps"] is not None and opts["steps"] < 1):
-            raise CommandError("--minutes and --steps must be positive")
+        if opts["steps"] < 1:
+            raise CommandError("--steps must be positive")
         if opts["heldout"] < 1:
             raise CommandError("--heldout must be at least 1")
         try:
             config_path(opts["config"] or STARTER)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        existing = ModelVersion.objects.filter(origin=ModelOrigin.BOOTSTRAP)
-        if opts["if_missing"] and existing.exists():
-            self.stdout.write("a bootstrap model is already registered; nothing to do")
+        run_settings = {
+            "config": opts["config"] or STARTER,
+            "steps": opts["steps"],
+            "seed": opts["seed"],
+            "heldout": opts["heldout"],
+            "promote": opts["promote"],
+            "override": opts["override"],
+        }
+        if opts["if_missing"]:
+            run, why = starter.ensure(run_settings)
+            self.stdout.write(why)
+            if run is None:
+                return
+        else:
+            busy = starter.active_run()
+            if busy is not None:
+                raise CommandError(
+                    f"starter run {busy.pk} is unfinished (step {busy.step}/{busy.total}): "
+                    "rerun with --if-missing to resume it"
+                )
+            run = starter.create(run_settings, reason="asked for (bootstrap_model)")
+        if opts["queue"]:
+            starter.enqueue(run)
+            self.stdout.write(
+                f"starter run {run.pk} queued on the training queue ({run.total} steps); "
+                "progress on the models page"
+            )
+            if opts["follow"]:
+                starter.follow(run.pk, self.stdout.write)
             return
-        settings_ = BootstrapSettings(
-            config=opts["config"] or STARTER,
-            minutes=opts["minutes"],
-            steps=opts["steps"],
-            seed=opts["seed"],
-            heldout_per_kind=opts["heldout"],
-        )
-        work = Path(settings.MODEL_STORE) / "bootstrap"
-        work.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=work) as tmp:
-            out = Path(tmp) / "starter.pt"
-            scores = bootstrap(out, settings_, log=lambda m: self.stdout.write(m))
-            version = register_from_command(
-                out,
-                name="Starter (synthetic phantoms, demo only)",
-                origin=ModelOrigin.BOOTSTRAP,
-                config=settings_.config,
-                metrics=quality.metrics(
-                    {k: {"dice": scores[k], "n": opts["heldout"]} for k in KINDS if k in scores},
-                    source="phantoms",
-                    training={
-                        "steps": scores.get("steps"),
-                        "train_minutes": scores.get("train_minutes"),
-                    },
-                ),
-                reason="bootstrap_model",
-                promote=opts["promote"],
-                override=opts["override"],
-            )
+        done = starter.run(run.pk, log_line=self.stdout.write)
+        if done == starter.BUSY:
+            raise CommandError(f"starter run {run.pk} is being trained by another process")
+        if done is None or done.status != StarterStatus.DONE or done.version is None:
+            raise CommandError(f"starter run {run.pk} did not finish")
         self.stdout.write(
-            self.style.SUCCESS(
-                f"{registered_line(version)}; held-out Dice: CT lesions {scores.get('ct')}, "
-                f"MR lesions {scores.get('mr')}, echo {scores.get('echo')}"
-            )
+            self.style.SUCCESS(f"{registered_line(done.version)}; {describe_starter(done)}")
         )

@@ -11,12 +11,16 @@ import { Assist } from './assist.js'
 import { h, postForm } from './dom.js'
 import { History } from './history.js'
 import { Input } from './input.js'
+import { SliceInterpolation } from './interpolate.js'
+import { LassoTool } from './lasso.js'
 import { Masks } from './masks.js'
 import { Measuring } from './measuring.js'
 import { ClipPlayer } from './player.js'
 import { initialWindow, presetsFor } from './presets.js'
+import { Render3D } from './render3d.js'
 import { Review } from './review.js'
 import { Saving } from './saving.js'
+import { ThresholdBrush } from './threshold.js'
 import { applyTargetFields, clampBrush, clampOpacity, isDirty, keyNative, makeTarget, toolAllowed } from './state.js'
 import { Ui } from './ui.js'
 import { loadImage, loadSlice, paintSlice, SliceView } from './view.js'
@@ -54,6 +58,11 @@ export class App {
     this.assist = new Assist(this)
     this.review = new Review(this)
     this.player = new ClipPlayer(this)
+    // Correction tools: interpolation between slices, threshold brush, lasso, 3D view of the masks.
+    this.interp = new SliceInterpolation(this)
+    this.threshold = new ThresholdBrush(this)
+    this.lasso = new LassoTool(this)
+    this.render3d = new Render3D(this)
     this.input = new Input(this)
     this.viewport = new Viewport(this) // zoom, pan, fit, the value under the cursor
     this.measuring = new Measuring(this) // ruler, target volume and axes
@@ -238,6 +247,7 @@ export class App {
 
   setTool(tool) {
     if (!toolAllowed(this.mode, tool)) return
+    if (tool !== 'lasso') this.lasso.cancel()
     this.tool = tool
     this.invalidate('toolbar')
     this.ui.stage.dataset.tool = tool
@@ -341,6 +351,14 @@ export class App {
 
   // ------------------------------------------------------------------ test and bench hooks
 
+  /**
+   * Interpolate a target between two slices (native slice numbers along the key axis, as
+   * state().slice[2]); one undo step. Resolves to {voxels, slices, ms}. See interpolate.js.
+   */
+  interpolate(targetId, fromSlice, toSlice, options) {
+    return this.interp.interpolate(targetId, fromSlice, toSlice, options)
+  }
+
   state() {
     return {
       ready: !!this.ready,
@@ -351,6 +369,7 @@ export class App {
       sliceMode: this.view?.slice2D,
       active: this.active,
       tool: this.tool,
+      correction: { threshold: this.threshold.state(), render3d: this.render3d.state(), lasso: !!this.lasso.path },
       undoDepth: this.history.depth,
       redoDepth: this.history.redoStack.length,
       unsaved: this.ready ? this.unsaved() : false,

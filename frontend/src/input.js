@@ -26,6 +26,9 @@ export const ACTIONS = {
   clearSlice: (app) => app.masks.clearSlice(),
   undo: (app) => app.masks.undo(),
   redo: (app) => app.masks.redo(),
+  interpolate: (app) => app.interp.run(),
+  toggleThreshold: (app) => app.threshold.toggle(),
+  toggle3D: (app) => app.render3d.toggle(),
   save: (app) => app.saving.saveAll(),
   nextCase: (app) => app.nextCase(),
   zoom: (app, n) => app.viewport.zoom(n),
@@ -37,6 +40,7 @@ export const ACTIONS = {
     app.input.drag = null
     app.measuring?.cancel()
     app.assist.clearPending()
+    app.lasso?.cancel()
     app.ui.closeDialogs()
     app.ui.drawOverlay()
   },
@@ -137,6 +141,10 @@ export class Input {
         else if (flipped.length) app.masks.commit(t, flipped, 'fill')
         break
       }
+      case 'lasso':
+        this.drag = { kind: 'lasso' }
+        app.lasso.down(p, e.clientX, e.clientY, e.shiftKey)
+        break
       case 'box':
         if (p.view !== keyView) return app.ui.toast(`Draw boxes on the ${['axial', 'coronal', 'sagittal'][keyView]} view.`, 'info')
         if (promptable()) this.drag = { kind: 'box', view: p.view, a: p.vox, b: p.vox }
@@ -152,8 +160,9 @@ export class Input {
     const { app } = this
     const radii = ops.brushRadii(app.brushSize, app.view.spacing, p.view)
     const list = new ops.IndexList()
-    ops.dab(app.masks.of(t), app.grid.rasDims, p.view, p.vox, radii, value, list)
-    this.stroking = { t, view: p.view, last: p.vox, radii, value, list, flushed: 0 }
+    const gate = app.threshold.gate(value) // threshold paint: only voxels in the range
+    ops.dab(app.masks.of(t), app.grid.rasDims, p.view, p.vox, radii, value, list, gate)
+    this.stroking = { t, view: p.view, last: p.vox, radii, value, list, flushed: 0, gate }
     this.flushStroke()
   }
 
@@ -164,7 +173,7 @@ export class Input {
       const p = app.view.pick(e.clientX, e.clientY)
       const s = this.stroking
       if (!p || p.view !== s.view) return
-      ops.stroke(app.masks.of(s.t), app.grid.rasDims, s.view, s.last, p.vox, s.radii, s.value, s.list)
+      ops.stroke(app.masks.of(s.t), app.grid.rasDims, s.view, s.last, p.vox, s.radii, s.value, s.list, s.gate)
       s.last = p.vox
       if (!this.strokeFrame) this.strokeFrame = requestAnimationFrame(() => this.flushStroke())
       return
@@ -180,6 +189,8 @@ export class Input {
           app.invalidate('toolbar')
         })
       }
+    } else if (drag.kind === 'lasso') {
+      app.lasso.move(app.view.pick(e.clientX, e.clientY), e.clientX, e.clientY)
     } else if (drag.kind === 'box') {
       const p = app.view.pick(e.clientX, e.clientY)
       if (p && p.view === drag.view) drag.b = p.vox
@@ -225,5 +236,6 @@ export class Input {
       app.ui.drawOverlay()
       app.assist.boxDrawn(drag.a, drag.b)
     }
+    if (drag?.kind === 'lasso') app.lasso.up()
   }
 }

@@ -36,9 +36,10 @@ export function brushRadii(size, spacing, view) {
 
 /**
  * Paint (value 1) or erase (value 0) an ellipse centred at `center` (RAS voxel coordinates,
- * fractional) on the slice of `view` through it. Flipped voxels are pushed to `out`.
+ * fractional) on the slice of `view` through it. Flipped voxels are pushed to `out`. `gate`
+ * (optional, voxel index → boolean): only voxels it admits change (threshold paint).
  */
-export function dab(mask, dims, view, center, radii, value, out) {
+export function dab(mask, dims, view, center, radii, value, out, gate = null) {
   const [u, v] = PLANE_AXES[view]
   const w = NORMAL_AXIS[view]
   const steps = stepsOf(dims)
@@ -54,7 +55,7 @@ export function dab(mask, dims, view, center, radii, value, out) {
       const du = (a - center[u]) / ru
       if (du * du + dv * dv > 1.0001) continue
       const i = base + a * steps[u] + b * steps[v]
-      if (mask[i] !== value) {
+      if (mask[i] !== value && (!gate || gate(i))) {
         mask[i] = value
         out.push(i)
       }
@@ -64,7 +65,7 @@ export function dab(mask, dims, view, center, radii, value, out) {
   if (ru < 1 && rv < 1) {
     const i = base + Math.round(center[u]) * steps[u] + Math.round(center[v]) * steps[v]
     if (Math.round(center[u]) >= 0 && Math.round(center[u]) < dims[u] && Math.round(center[v]) >= 0 &&
-        Math.round(center[v]) < dims[v] && mask[i] !== value) {
+        Math.round(center[v]) < dims[v] && mask[i] !== value && (!gate || gate(i))) {
       mask[i] = value
       out.push(i)
     }
@@ -72,13 +73,13 @@ export function dab(mask, dims, view, center, radii, value, out) {
 }
 
 /** Dabs along the segment from `a` to `b` (same slice), spaced so the stroke has no gaps. */
-export function stroke(mask, dims, view, a, b, radii, value, out) {
+export function stroke(mask, dims, view, a, b, radii, value, out, gate = null) {
   const [u, v] = PLANE_AXES[view]
   const dist = Math.hypot((b[u] - a[u]) / radii[0], (b[v] - a[v]) / radii[1])
   const n = Math.max(1, Math.ceil(dist / 0.5))
   for (let s = 1; s <= n; s++) {
     const t = s / n
-    dab(mask, dims, view, [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t], radii, value, out)
+    dab(mask, dims, view, [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t], radii, value, out, gate)
   }
 }
 

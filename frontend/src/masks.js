@@ -65,6 +65,7 @@ export class Masks {
   refresh(box) {
     const { view, targets, active, mode, masksOn } = this.app
     if (!view?.composite) return
+    this.app.render3d.changed() // the 3D view follows (nothing while it is closed)
     if (box === null) {
       box = this.lastFullBox = fullBox(targets, this.lastFullBox)
       if (!box) return view.redraw()
@@ -101,6 +102,7 @@ export class Masks {
     const box = ops.bboxOf(indices, this.app.grid.rasDims)
     this.app.history.push({ target: t.id, indices, box, label })
     t.extent = ops.unionBox(t.extent, box)
+    this.app.interp.noteEdit(t, box) // the slices to interpolate between
     this.changed(t, box)
   }
 

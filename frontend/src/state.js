@@ -3,7 +3,7 @@
 
 import { SaveState } from './saver.js'
 
-export const EDIT_TOOLS = new Set(['brush', 'eraser', 'fill'])
+export const EDIT_TOOLS = new Set(['brush', 'eraser', 'fill', 'lasso'])
 export const AI_TOOLS = new Set(['box', 'point+', 'point-'])
 export const ACTIVE_JOB = new Set(['queued', 'running'])
 export const BRUSH_MAX = 80

@@ -1,6 +1,7 @@
 // The bar above the image: layouts, window presets, tools, brush size, undo/redo, masks and
 // opacity, save status, Save and help. Rebuilt whenever one of them changes.
 
+import { correctionControls, LASSO_TOOL } from './correction.js'
 import { h } from './dom.js'
 import { shortcut, titled } from './keymap.js'
 import { presetInUse } from './readout.js'
@@ -21,7 +22,7 @@ const btn = (label, title, on, handler, attrs = {}) =>
 export function toolbarContent(app, statusEl) {
   const annotate = app.mode === 'annotate'
   const layouts = app.isVideo ? [] : LAYOUTS
-  const tools = annotate ? [...VIEW_TOOLS, ...EDIT_TOOLS] : VIEW_TOOLS
+  const tools = annotate ? [...VIEW_TOOLS, ...EDIT_TOOLS, LASSO_TOOL] : VIEW_TOOLS
   const presets = app.presets()
   const w = app.view.window
   const inUse = presetInUse(presets, w) // the menu shows the preset in use; a dragged window reads "Custom"
@@ -46,6 +47,7 @@ export function toolbarContent(app, statusEl) {
     h('div', { class: 'grp' },
       btn(app.masksOn ? 'Masks on' : 'Masks off', titled('Show / hide masks', 'toggleMasks'), app.masksOn, () => app.toggleMasks(), { 'data-action': 'masks' }),
       h('input', { type: 'range', min: '0', max: '100', value: String(Math.round(app.opacity * 100)), title: `Mask opacity (${shortcut('opacity', -0.1)} and ${shortcut('opacity', 0.1)})`, 'data-control': 'opacity', oninput: (e) => app.setOpacity(Number(e.target.value) / 100) })),
+    correctionControls(app),
     h('div', { class: 'grp right' }, statusEl,
       annotate ? btn('Save', titled('Save now', 'save'), false, () => app.saving.saveAll(), { 'data-action': 'save', class: 'primary' }) : '',
       btn('?', titled('Keyboard shortcuts', 'help'), false, () => app.ui.toggleHelp(), { 'data-action': 'help' })),

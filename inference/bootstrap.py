@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from inference.checkpoint import LoadedModel, load_checkpoint
-from inference.engine import CLIP_DEFAULTS, Prompt, SegmentOptions, segment_clip, segment_volume
+from inference.engine import Prompt
 from inference.metrics import dice
 from inference.model import STARTER
 from inference.phantoms import KINDS, Phantom, make_phantoms
+from inference.segtask import task_for
 from inference.train import LOSS_WEIGHTS, Progress, TrainConfig, TrainItem, train
 
 TRAIN_SEED, HELDOUT_SEED = 11, 7_777
@@ -58,15 +59,17 @@ class BootstrapSettings:
 
 
 def as_item(p: Phantom) -> TrainItem:
-    return TrainItem(p.image, p.mask, p.modality, p.window, p.label, p.is_video)
+    """A phantom as its kind's segmentation task trains on it (inference/segtask.py)."""
+    return task_for(p.modality, p.is_video).train_item(
+        p.image, p.mask, window=p.window, label=p.label
+    )
 
 
 def segment_phantom(loaded: LoadedModel, p: Phantom) -> np.ndarray:
-    """The engine's mask for a phantom, from a box on its key slice (the annotator's prompt)."""
+    """The engine's mask for a phantom, from a box on its key slice (the annotator's prompt),
+    through its kind's segmentation task, as pre-segmentation segments a target."""
     prompts = [Prompt(index=p.key_index, box=p.box)]
-    if p.is_video:
-        return segment_clip(loaded, p.image, prompts, CLIP_DEFAULTS)
-    return segment_volume(loaded, p.image, p.modality, prompts, SegmentOptions(window=p.window))
+    return task_for(p.modality, p.is_video).segment(loaded, p.image, prompts, window=p.window)
 
 
 def evaluate(loaded: LoadedModel, phantoms: list[Phantom]) -> dict:

@@ -16,6 +16,9 @@ returns flags, each ``{"code", "slices", "detail"}``:
 Slices are indices in the whole volume or clip (the viewer's slice numbers). No Django, no torch:
 the scores are anything with ``iou`` and ``object_score`` attributes
 (``inference.sam2_adapter.FrameScore``), or None when unknown.
+
+:func:`uncertainty` folds the same inputs into one number in [0, 1] (issue #15: which case to
+label next): how much the model doubts its own mask, for ordering annotators' queues.
 """
 
 from __future__ import annotations
@@ -199,6 +202,78 @@ def _low_confidence(
         parts.append(f"{len(low)} of {len(judged)} {unit}s under IoU {LOW_IOU}")
     slices = set(low) | ({key_index} if key_low else set())
     return [_flag("low_confidence", slices, "; ".join(parts))]
+
+
+# uncertainty: what a flag alone says about the mask, as the chance that it needs real correction.
+# An empty mask must be drawn from nothing; a mask off its box is of something else; a border leak
+# or an area jump is a local repair; low_confidence is mostly counted already by the predicted IoU
+# (it comes from the same scores) and adds only the key slice's weight the mean dilutes.
+FLAG_WEIGHTS = {
+    "empty": 1.0,
+    "off_box": 0.6,
+    "border": 0.3,
+    "area_jump": 0.3,
+    "low_confidence": 0.25,
+}
+# A flag code this module does not know (a newer check) counts like a local repair.
+UNKNOWN_FLAG_WEIGHT = 0.3
+
+
+def uncertainty(
+    scores: Mapping[int, Score] | None,
+    flags: Sequence[dict] | None = None,
+    *,
+    frames: Sequence[int] | None = None,
+    disagreement: float | None = None,
+) -> float | None:
+    """How much the model doubts a mask, in [0, 1] (1: surely wrong); None when nothing is known.
+
+    ``scores`` ({slice: FrameScore}) over the mask's ``frames`` (the slices with voxels; default:
+    every scored slice) give the model's own doubt::
+
+        model = 1 - mean(clip(iou, 0, 1)) * mean(sigmoid(object_score))
+
+    SAM2's IoU head is trained to predict the mask's IoU with the truth, so 1 - mean IoU is the
+    expected share of the mask that is wrong; the object score is a logit of "the object is
+    here", so its sigmoid is the chance the slice's mask is of anything at all (a frame without
+    an object score counts as 1; a mask-prompted frame, None/None, is a person's and is skipped).
+    Then each independent piece of evidence can only add doubt (a noisy OR)::
+
+        u = 1 - (1 - model) * prod(1 - FLAG_WEIGHTS[code] for code in flags) * (1 - disagreement)
+
+    ``disagreement`` (in [0, 1], e.g. 1 - Dice between the forward and the backward propagation
+    on the slices both reached) is optional. Without scores the flags alone decide; without
+    scores, flags and disagreement the mask's doubt is unknown (None), and queues put such
+    masks after the scored ones.
+    """
+    wanted = None if frames is None else {int(f) for f in frames}
+    ious, presences = [], []
+    for z, score in (scores or {}).items():
+        if wanted is not None and int(z) not in wanted:
+            continue
+        if score.iou is not None:
+            ious.append(min(max(float(score.iou), 0.0), 1.0))
+        if score.object_score is not None:
+            presences.append(_sigmoid(float(score.object_score)))
+    known = bool(ious or presences or flags or disagreement is not None)
+    if not known:
+        return None
+    confidence = (float(np.mean(ious)) if ious else 1.0) * (
+        float(np.mean(presences)) if presences else 1.0
+    )
+    keep = confidence  # without model scores only the flags and the disagreement speak
+    for code in codes(flags):
+        keep *= 1.0 - FLAG_WEIGHTS.get(code, UNKNOWN_FLAG_WEIGHT)
+    if disagreement is not None:
+        keep *= 1.0 - min(max(float(disagreement), 0.0), 1.0)
+    return round(min(max(1.0 - keep, 0.0), 1.0), 4)
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
 
 
 def codes(flags: Sequence[dict] | None) -> list[str]:

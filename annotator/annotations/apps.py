@@ -6,6 +6,9 @@ class AnnotationsConfig(AppConfig):
     label = "annotations"
 
     def ready(self) -> None:
-        from . import receivers
+        from annotator.cases.selectors import provide_case_uncertainty
+
+        from . import receivers, selectors
 
         receivers.connect()
+        provide_case_uncertainty(selectors.case_uncertainty)

@@ -108,6 +108,10 @@ class MaskRevision(WriteOnce, models.Model):
     # saved: [{"code": "empty"|"off_box"|"border"|"area_jump"|"low_confidence", "slices": [...],
     # "detail": "..."}]; [] when it passed or is a person's.
     flags = models.JSONField(default=list, blank=True)
+    # A model revision's doubt in [0, 1] (inference.qc.uncertainty: the predicted IoU and object
+    # score over its slices, raised by its flags), made when it is saved; null for a person's
+    # revision or when nothing was known. Orders the queues of "uncertainty" projects.
+    uncertainty = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -75,12 +75,14 @@ def home_rows(user) -> list[dict]:
 
 def worklist(user, current: str) -> tuple[list[Case], list[dict]]:
     """The user's assigned cases under filter ``current`` (newest change first, with the latest
-    rejection comment), and every filter with its count."""
+    rejection comment and the model's ``uncertainty``), and every filter with its count."""
     qs = Case.objects.filter(_assigned_to(user)).select_related("project", "image")
     statuses = WORKLIST_FILTERS[current]
     if statuses is not None:
         qs = qs.filter(status__in=statuses)
-    qs = qs.annotate(target_count=LIVE_TARGET_COUNT).order_by("-updated_at", "-id")
+    qs = qs.annotate(
+        target_count=LIVE_TARGET_COUNT, uncertainty=selectors.case_uncertainty()
+    ).order_by("-updated_at", "-id")
     cases = list(qs[:500])
     comments = rejection_comments(cases)
     for case in cases:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from django.core.files.storage import default_storage
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, FloatField, Prefetch, Q, QuerySet
 from django.db.models.expressions import OuterRef, Subquery
 from django.db.models.fields.json import JSONField
 from django.http import Http404
@@ -66,6 +66,22 @@ def with_flags(qs: QuerySet[Target]) -> QuerySet[Target]:
         model_flags=Subquery(latest.values("flags")[:1], output_field=JSONField()),
         flags_revision=Subquery(latest.values("pk")[:1]),
     )
+
+
+def case_uncertainty() -> Subquery:
+    """A case's uncertainty (``OuterRef("pk")`` is the case): the highest ``uncertainty`` among
+    its live targets' latest model masks, null when none has one. The queues order by it
+    (cases.selectors.in_queue_order, through provide_case_uncertainty in apps.py); one
+    correlated subquery, no query per case."""
+    latest = latest_model_revision().values("uncertainty")[:1]
+    per_target = (
+        Target.objects.filter(case=OuterRef("pk"))
+        .annotate(model_uncertainty=Subquery(latest, output_field=FloatField()))
+        .filter(model_uncertainty__isnull=False)
+        .order_by("-model_uncertainty")
+        .values("model_uncertainty")[:1]
+    )
+    return Subquery(per_target, output_field=FloatField())
 
 
 def flags_of(target: Target) -> tuple[list[dict], int | None]:

@@ -270,6 +270,7 @@ def store_revision(
     idempotency_key: str | None = None,
     key_checked: bool = False,
     flags: list[dict] | None = None,
+    uncertainty: float | None = None,
 ) -> SaveResult:
     """Write the mask file (atomically), then record the revision and move the target's head.
 
@@ -299,6 +300,7 @@ def store_revision(
         note=note[:500],
         idempotency_key=idempotency_key or None,
         flags=flags or [],
+        uncertainty=uncertainty,
     )
     name = revision.file.field.generate_filename(revision, f"{uuid.uuid4().hex}.nii.gz")
     stored_name = default_storage.save(name, ContentFile(payload))
@@ -415,10 +417,14 @@ def save_model_revision(
 ) -> SaveResult:
     """Store a model's mask with its pre-segmentation checks (``MaskRevision.flags``): the
     prompt that made it (default: the target's key slice and box) and the model's confidence
-    per slice (``scores``: {slice: FrameScore}, when the engine gave them)."""
+    per slice (``scores``: {slice: FrameScore}, when the engine gave them), and the doubt they
+    add up to (``MaskRevision.uncertainty``, inference.qc.uncertainty over the mask's slices)."""
+    from inference.qc import uncertainty
+
     flags = model_flags(
         target, mask_zyx, prompt_index=prompt_index, prompt_box=prompt_box, scores=scores
     )
+    frames = np.flatnonzero(np.asarray(mask_zyx).reshape(len(mask_zyx), -1).any(axis=1))
     return store_revision(
         target,
         masks.summarize(mask_zyx),
@@ -428,6 +434,7 @@ def save_model_revision(
         note=note,
         idempotency_key=idempotency_key,
         flags=flags,
+        uncertainty=uncertainty(scores, flags, frames=frames.tolist()),
     )
 
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections.abc import Callable
 from functools import lru_cache
 
 import nibabel as nib
 import numpy as np
 from django.core.files.storage import default_storage
 from django.db.models import Case as When_
-from django.db.models import IntegerField, Q, QuerySet, Value, When
+from django.db.models import Expression, F, FloatField, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404
 from isal import igzip, isal_zlib
 
 from annotator.core.errors import InvalidInput
 from annotator.projects import policy
-from annotator.projects.models import Membership, Project
+from annotator.projects.models import Membership, Project, QueueOrder
 
 from .models import Case, CaseStatus, Image
 
@@ -100,18 +101,57 @@ QUEUE_STATUSES = [
 ]
 
 
+# A case's uncertainty (the most doubtful of its targets' latest model masks) is the annotation
+# layer's to compute: it hands this layer a factory of that expression at start-up
+# (annotations.apps), as a higher layer subscribes to a lower one's events. Without one, no
+# case has a score.
+_case_uncertainty: Callable[[], Expression] | None = None
+
+
+def provide_case_uncertainty(factory: Callable[[], Expression] | None) -> None:
+    """Set how a case's uncertainty is computed: ``factory()`` is an expression over ``Case``
+    (a subquery on ``OuterRef("pk")``), a float in [0, 1] or null."""
+    global _case_uncertainty
+    _case_uncertainty = factory
+
+
+def case_uncertainty() -> Expression:
+    """The expression that annotates a case with its uncertainty (null when unknown)."""
+    if _case_uncertainty is None:
+        return Value(None, output_field=FloatField())
+    return _case_uncertainty()
+
+
+def in_queue_order(qs: QuerySet[Case]) -> QuerySet[Case]:
+    """Rework first, then open, ready, new, pre-segmenting (``queue_rank``); within a group, in
+    projects whose ``queue_order`` is "uncertainty", the most uncertain case first and cases
+    without a score after the scored ones; then import order. Every case gets ``uncertainty``
+    (null when unknown) and ``queue_score`` (its uncertainty where the project orders by it)."""
+    qs = qs.annotate(queue_rank=_QUEUE_ORDER, uncertainty=case_uncertainty())
+    qs = qs.annotate(
+        queue_score=When_(
+            When(project__queue_order=QueueOrder.UNCERTAINTY, then=F("uncertainty")),
+            default=Value(None, output_field=FloatField()),
+            output_field=FloatField(),
+        )
+    )
+    return qs.order_by("queue_rank", F("queue_score").desc(nulls_last=True), "created_at", "id")
+
+
 def my_queue(user, project: Project | None = None) -> QuerySet[Case]:
-    """Cases assigned to `user` that still need their work, most urgent first."""
+    """Cases assigned to `user` that still need their work, most urgent first
+    (:func:`in_queue_order`)."""
     qs = Case.objects.filter(
         assignments__annotator=user, assignments__active=True, status__in=QUEUE_STATUSES
     )
     if project is not None:
         qs = qs.filter(project=project)
-    return qs.annotate(queue_rank=_QUEUE_ORDER).order_by("queue_rank", "created_at", "id")
+    return in_queue_order(qs)
 
 
 def unclaimed_cases(user, project: Project | None = None) -> QuerySet[Case]:
-    """Unassigned cases in projects where `user` annotates, oldest first (self-service queue)."""
+    """Unassigned cases in projects where `user` annotates (self-service queue): ready before
+    new, then by the project's queue order (:func:`in_queue_order`; oldest first by default)."""
     workers = policy.granted_roles("case.edit", assignee=True)
     projects = Membership.objects.filter(user=user, role__in=workers).values("project_id")
     qs = Case.objects.filter(
@@ -120,7 +160,7 @@ def unclaimed_cases(user, project: Project | None = None) -> QuerySet[Case]:
     ).exclude(assignments__active=True)
     if project is not None:
         qs = qs.filter(project=project)
-    return qs.annotate(queue_rank=_QUEUE_ORDER).order_by("queue_rank", "created_at", "id")
+    return in_queue_order(qs)
 
 
 @lru_cache(maxsize=2)

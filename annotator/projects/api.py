@@ -35,7 +35,8 @@ class ProjectList(generics.ListCreateAPIView):
 
 
 class ProjectDetail(generics.RetrieveUpdateAPIView):
-    """A project. Managers change its settings (labels, baseline time, default window)."""
+    """A project. Managers change its settings (labels, baseline time, default window, queue
+    order)."""
 
     serializer_class = ProjectSerializer
 

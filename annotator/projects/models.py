@@ -46,6 +46,11 @@ def validate_labels(value) -> None:
         names.add(name)
 
 
+class QueueOrder(models.TextChoices):
+    IMPORT = "import", "Import order"
+    UNCERTAINTY = "uncertainty", "Most uncertain first"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
@@ -57,6 +62,11 @@ class Project(models.Model):
     manual_seconds_per_target = models.PositiveIntegerField(default=600)
     # Default CT window preset name for pre-segmentation (see inference.preprocess).
     default_window = models.CharField(max_length=32, blank=True)
+    # How annotators' queues are ordered within a status group (rework always first): oldest
+    # import first, or the cases the model doubts most first (cases.selectors.my_queue).
+    queue_order = models.CharField(
+        max_length=16, choices=QueueOrder.choices, default=QueueOrder.IMPORT
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"

@@ -26,6 +26,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "labels",
             "manual_seconds_per_target",
             "default_window",
+            "queue_order",
             "created_at",
             "my_roles",
         ]

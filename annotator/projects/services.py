@@ -23,11 +23,22 @@ def create_project(*, actor, **fields) -> Project:
 @transaction.atomic
 def update_project(project: Project, *, actor, **fields) -> Project:
     policy.require(actor, "project.change", project)
+    before = project.queue_order
     for name, value in fields.items():
         setattr(project, name, value)
     project.full_clean()
     project.save()
-    record("project.update", actor=actor, obj=project, project=project, fields=sorted(fields))
+    # The queue order changes what every annotator does next: the trail keeps from what to what.
+    after = project.queue_order
+    changed = {"queue_order": [before, after]} if before != after else {}
+    record(
+        "project.update",
+        actor=actor,
+        obj=project,
+        project=project,
+        fields=sorted(fields),
+        **changed,
+    )
     return project
 
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("review/", views.review_queue, name="review"),
     path("projects/<int:pk>/", views.project_page, name="project"),
     path("projects/<int:pk>/assign", views.assign_cases, name="assign"),
+    path("projects/<int:pk>/queue-order", views.set_queue_order, name="queue-order"),
     path("projects/<int:pk>/import/", views.import_page, name="import"),
     path("cases/<int:pk>/", views.case_viewer, name="case"),
 ]

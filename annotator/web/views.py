@@ -25,8 +25,9 @@ from annotator.core.api import parse_id
 from annotator.core.errors import DomainError
 from annotator.core.throttles import SigninThrottle
 from annotator.projects import policy
-from annotator.projects.models import ProjectKind
+from annotator.projects.models import ProjectKind, QueueOrder
 from annotator.projects.selectors import get_visible_project
+from annotator.projects.services import update_project
 
 from . import vite
 
@@ -91,6 +92,8 @@ def project_page(request: HttpRequest, pk: int) -> HttpResponse:
             "current": current,
             "assignable": {CaseStatus.SUBMITTED, CaseStatus.ACCEPTED},
             "can_import": policy.can(request.user, "case.import", project),
+            "can_change": policy.can(request.user, "project.change", project),
+            "queue_orders": QueueOrder.choices,
         },
     )
 
@@ -112,6 +115,20 @@ def import_page(request: HttpRequest, pk: int) -> HttpResponse:
             "labels": project.label_names(),
         },
     )
+
+
+@login_required
+@require_POST
+def set_queue_order(request: HttpRequest, pk: int) -> HttpResponse:
+    """A manager sets how the project's queues are ordered (import or uncertainty)."""
+    project = get_visible_project(request.user, pk)
+    order = request.POST.get("queue_order")
+    if order not in QueueOrder.values:
+        messages.error(request, "Choose a queue order.")
+        return redirect("web:project", pk=pk)
+    update_project(project, actor=request.user, queue_order=order)  # checks "project.change"
+    messages.success(request, f"Queues now: {QueueOrder(order).label.lower()}.")
+    return redirect("web:project", pk=pk)
 
 
 @login_required

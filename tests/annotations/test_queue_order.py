@@ -1,0 +1,231 @@
+"""Queues ordered by the model's uncertainty (issue #15 item 3): the score stored with each model
+mask, the case's figure (its most doubtful target), and my_queue / unclaimed_cases /
+next_case_for under both settings of ``Project.queue_order``, across statuses, with ties."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from annotator.annotations import queues, services, workflow
+from annotator.annotations.models import MaskRevision
+from annotator.audit.models import AuditEvent
+from annotator.cases import selectors
+from annotator.cases.models import CaseStatus
+from annotator.projects.models import QueueOrder
+from annotator.projects.services import update_project
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+_keys = iter(range(10**6))
+
+
+@dataclass
+class S:
+    iou: float | None
+    object_score: float | None = None
+
+
+def presegment(case, iou: float | None, *, target=None):
+    """A model mask on a (new) target of ``case`` with predicted IoU ``iou`` on its slices
+    (None: no scores, so no uncertainty)."""
+    target = target or factories.target(case)
+    target.refresh_from_db()
+    mask = factories.mask_for(case)
+    frames = np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))
+    scores = None if iou is None else {int(z): S(iou, 8.0) for z in frames}
+    services.save_model_revision(
+        target,
+        mask,
+        model_version=None,
+        parent_id=target.head_id,
+        idempotency_key=f"queue-{next(_keys)}",
+        scores=scores,
+    )
+    return target
+
+
+def by_uncertainty(project):
+    project.queue_order = QueueOrder.UNCERTAINTY
+    project.save()
+    return project
+
+
+def test_model_revisions_store_their_uncertainty_and_a_persons_none(project, people):
+    case = factories.case(project, assignee=people["annotator"])
+    target = presegment(case, 0.7)
+    revision = MaskRevision.objects.get(target=target)
+    assert revision.uncertainty == pytest.approx(0.3, abs=0.01)
+    empty = factories.target(case)
+    services.save_model_revision(
+        empty,
+        np.zeros_like(factories.mask_for(case)),
+        model_version=None,
+        parent_id=None,
+        idempotency_key="empty-mask",
+    )
+    assert MaskRevision.objects.get(target=empty).uncertainty == 1.0  # flagged empty
+    target.refresh_from_db()
+    saved = services.save_human_revision(
+        target,
+        actor=people["annotator"],
+        data=factories.mask_nifti(case, factories.mask_for(case)),
+        parent_id=target.head_id,
+    )
+    assert saved.revision.uncertainty is None
+
+
+def test_import_order_ignores_the_scores(project, people):
+    a = people["annotator"]
+    cases = [factories.case(project, assignee=a) for _ in range(3)]
+    for case, iou in zip(cases, [0.9, 0.1, 0.5], strict=True):
+        presegment(case, iou)
+    assert project.queue_order == QueueOrder.IMPORT  # the default
+    assert list(selectors.my_queue(a)) == cases
+
+
+def test_uncertainty_order_within_status_groups_with_ties_and_unscored_last(project, people):
+    a = people["annotator"]
+    by_uncertainty(project)
+
+    def make(status, iou):
+        case = factories.case(project, assignee=a, status=status)
+        if iou != "none":
+            presegment(case, iou)
+        return case
+
+    rework_sure = make(CaseStatus.REJECTED, 0.9)
+    rework_doubt = make(CaseStatus.REJECTED, 0.2)
+    open_unscored = make(CaseStatus.IN_PROGRESS, "none")
+    open_doubt = make(CaseStatus.IN_PROGRESS, 0.4)
+    ready_unscored = make(CaseStatus.READY, "none")
+    ready_sure = make(CaseStatus.READY, 0.95)
+    tie_first = make(CaseStatus.READY, 0.5)
+    ready_doubt = make(CaseStatus.READY, 0.1)
+    tie_second = make(CaseStatus.READY, 0.5)
+    new_case = make(CaseStatus.NEW, "none")
+    make(CaseStatus.SUBMITTED, 0.0)  # not in the queue
+    assert list(selectors.my_queue(a)) == [
+        rework_doubt,
+        rework_sure,  # rework stays first, however sure the model is
+        open_doubt,
+        open_unscored,
+        ready_doubt,
+        tie_first,  # ties keep import order
+        tie_second,
+        ready_sure,
+        ready_unscored,  # no score: after the scored ones
+        new_case,
+    ]
+    assert workflow.next_case_for(a) == rework_doubt
+
+
+def test_a_case_counts_its_most_doubtful_targets_latest_model_mask(project, people):
+    a = people["annotator"]
+    by_uncertainty(project)
+    first = factories.case(project, assignee=a)
+    second = factories.case(project, assignee=a)
+    presegment(first, 0.6)  # 0.4
+    presegment(second, 0.9)
+    doubtful = presegment(second, 0.2)  # 1 - 0.2 * (1 - 0.25): low_confidence adds its weight
+    assert list(selectors.my_queue(a)) == [second, first]
+    scores = {c.pk: c.uncertainty for c in selectors.my_queue(a)}
+    assert scores[second.pk] == pytest.approx(0.85, abs=0.01)  # the max over its targets
+    # a newer model mask of the same target replaces its figure
+    presegment(second, 0.95, target=doubtful)
+    assert list(selectors.my_queue(a)) == [first, second]
+    # a deleted target no longer counts
+    presegment(first, 0.01)  # 0.99
+    assert list(selectors.my_queue(a))[0] == first
+    services.delete_target(first.targets.order_by("-id").first(), actor=people["annotator"])
+    assert list(selectors.my_queue(a)) == [first, second]  # 0.4 > 0.1
+
+
+def test_unclaimed_cases_ready_first_then_most_uncertain(project, people):
+    a = people["annotator"]
+    by_uncertainty(project)
+    ready_sure = factories.case(project, status=CaseStatus.READY)
+    presegment(ready_sure, 0.9)
+    new_doubt = factories.case(project, status=CaseStatus.NEW)
+    presegment(new_doubt, 0.1)
+    ready_doubt = factories.case(project, status=CaseStatus.READY)
+    presegment(ready_doubt, 0.3)
+    ready_unscored = factories.case(project, status=CaseStatus.READY)
+    assert list(selectors.unclaimed_cases(a)) == [
+        ready_doubt,
+        ready_sure,
+        ready_unscored,
+        new_doubt,
+    ]
+    assert workflow.next_case_for(a) == ready_doubt  # claimed from the self-service queue
+    project.queue_order = QueueOrder.IMPORT
+    project.save()
+    assert list(selectors.unclaimed_cases(a)) == [ready_sure, ready_unscored, new_doubt]
+
+
+def test_each_project_keeps_its_own_order_in_a_mixed_queue(project, people):
+    a = people["annotator"]
+    other = by_uncertainty(factories.project(annotator=[a]))
+    plain_sure = factories.case(project, assignee=a)
+    presegment(plain_sure, 0.9)
+    plain_doubt = factories.case(project, assignee=a)
+    presegment(plain_doubt, 0.1)
+    ranked_sure = factories.case(other, assignee=a)
+    presegment(ranked_sure, 0.8)
+    ranked_doubt = factories.case(other, assignee=a)
+    presegment(ranked_doubt, 0.2)
+    queue = list(selectors.my_queue(a))
+    assert queue.index(ranked_doubt) < queue.index(ranked_sure)
+    assert queue.index(plain_sure) < queue.index(plain_doubt)
+    assert list(selectors.my_queue(a, other)) == [ranked_doubt, ranked_sure]
+
+
+def test_the_queue_is_one_query(project, people, django_assert_num_queries):
+    a = people["annotator"]
+    by_uncertainty(project)
+    for iou in (0.3, 0.6, 0.9, None):
+        case = factories.case(project, assignee=a)
+        presegment(case, iou)
+        presegment(case, 0.5)
+    with django_assert_num_queries(1):
+        cases = list(selectors.my_queue(a))
+        assert [c.uncertainty is not None for c in cases] == [True] * 4
+
+
+def test_worklist_shows_the_score(project, people, client):
+    a = people["annotator"]
+    scored = factories.case(project, assignee=a)
+    presegment(scored, 0.6)
+    factories.case(project, assignee=a)
+    cases, _ = queues.worklist(a, "todo")
+    assert {c.pk: c.uncertainty for c in cases}[scored.pk] == pytest.approx(0.4, abs=0.01)
+    client.force_login(a)
+    page = client.get("/worklist/").content.decode()
+    assert "Uncertainty" in page and ">0.40<" in page
+
+
+def test_changing_the_order_is_audited(project, people):
+    update_project(project, actor=people["manager"], queue_order=QueueOrder.UNCERTAINTY)
+    event = AuditEvent.objects.filter(action="project.update").latest("id")
+    assert event.data["queue_order"] == ["import", "uncertainty"]
+    update_project(project, actor=people["manager"], manual_seconds_per_target=100)
+    event = AuditEvent.objects.filter(action="project.update").latest("id")
+    assert "queue_order" not in event.data
+
+
+def test_the_project_page_sets_the_order_for_managers_only(project, people, client):
+    client.force_login(people["manager"])
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert 'name="queue_order"' in page and "Most uncertain first" in page
+    response = client.post(f"/projects/{project.pk}/queue-order", {"queue_order": "uncertainty"})
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert project.queue_order == QueueOrder.UNCERTAINTY
+    client.force_login(people["annotator"])
+    refused = client.post(f"/projects/{project.pk}/queue-order", {"queue_order": "import"})
+    assert refused.status_code == 403
+    project.refresh_from_db()
+    assert project.queue_order == QueueOrder.UNCERTAINTY

@@ -215,6 +215,12 @@ REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 1024 * 1024)
 PSEUDONYM_KEY = env("PSEUDONYM_KEY", "")
 
 MODEL_STORE = Path(env("MODEL_STORE", str(VAR_DIR / "models")))
+# Training rounds data-parallel under torchrun (docs/deploy.md): processes (GPUs) per machine and
+# machines; 1 and 1 train in the worker's own process, as always. With TRAIN_NNODES > 1 the
+# other machines join at TRAIN_RDZV_ENDPOINT (host:port of the round's worker machine).
+TRAIN_PROCESSES_PER_NODE = env_int("TRAIN_PROCESSES_PER_NODE", 1)
+TRAIN_NNODES = env_int("TRAIN_NNODES", 1)
+TRAIN_RDZV_ENDPOINT = env("TRAIN_RDZV_ENDPOINT", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -26,6 +26,16 @@ and dropout), so a resumed run ends with the same weights as an uninterrupted on
 steps is the config's, never a time budget; the ETA passed to ``progress`` is the mean duration
 of the last ``ETA_WINDOW`` steps times the steps left.
 
+Data-parallel (several GPUs, several machines): when a ``torch.distributed`` process group is
+initialised (``torchrun``; :mod:`inference.train_dist` is the command line), every rank draws the
+step's whole global batch of ``batch_size`` clips from the step's generator, exactly as one
+process would, and trains on its own slice of it (``batch_size / world_size`` clips) in a
+``DistributedDataParallel`` wrapper that averages the gradients; the loss is a mean over the
+batch, so the averaged gradient is the one-process gradient up to floating-point order. Rank 0
+alone polls ``should_stop``, reports ``progress`` and writes checkpoints and the model (to the
+shared ``run_dir``); every rank resumes from the same ``last.pt``. Without a process group
+nothing changes (no wrapper, no collective).
+
 Layout: :mod:`inference.train_data` (items, clip sampling, batches), :mod:`inference.train_loss`
 (the loss), this module (config, optimizer, schedule and the resumable loop); sam2's private
 tracking step is in :mod:`inference.sam2_adapter`. The names other code imports from here
@@ -39,6 +49,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -150,6 +161,62 @@ def _save_resume(path: Path, model, optimizer, step: int, config: TrainConfig, h
     atomic_save(state, path)
 
 
+class _ClipLoss(torch.nn.Module):
+    """The model and its loss as one module, so that DistributedDataParallel sees the forward
+    (sam2 is driven through private methods, not ``forward``) and finds the parameters a step
+    leaves unused (``find_unused_parameters``)."""
+
+    def __init__(self, model: torch.nn.Module, weights: dict[str, float]):
+        super().__init__()
+        self.model, self.weights = model, weights
+
+    def forward(self, frames, masks, boxes):
+        return clip_loss(self.model, frames, masks, boxes, self.weights)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """This process's place in the torch.distributed process group."""
+
+    rank: int
+    world: int
+    device: torch.device  # where collectives run (CUDA for nccl)
+
+    def all_mean(self, value: torch.Tensor) -> torch.Tensor:
+        total = value.detach().float().reshape(1).to(self.device)
+        torch.distributed.all_reduce(total)
+        return total[0] / self.world
+
+    def from_rank0(self, flag: bool) -> bool:
+        box = torch.tensor([1 if flag else 0], device=self.device)
+        torch.distributed.broadcast(box, src=0)
+        return bool(box.item())
+
+    def same(self, value: int, what: str) -> None:
+        both = torch.tensor([value, -value], device=self.device)
+        torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
+        if int(both[0]) != -int(both[1]):
+            raise TrainingError(f"the ranks disagree on the {what} (is run_dir shared?)")
+
+
+def _process_group(config: TrainConfig) -> tuple[_Group | None, torch.device]:
+    """(None, the config's device) without a process group; with one, the rank's device:
+    ``cuda:LOCAL_RANK`` on CUDA (one GPU per process, as torchrun starts them), else the CPU."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        return None, pick_device(config.device)
+    device = pick_device(config.device)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    group = _Group(dist.get_rank(), dist.get_world_size(), device)
+    if config.batch_size % group.world:
+        raise TrainingError(
+            f"batch_size {config.batch_size} must be a multiple of the {group.world} processes"
+        )
+    return group, device
+
+
 def train(
     items: Sequence[TrainItem],
     config: TrainConfig,
@@ -172,7 +239,8 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     out_path = Path(out_path) if out_path else run_dir / MODEL_FILE
-    device = pick_device(config.device)
+    ranks, device = _process_group(config)
+    main = ranks is None or ranks.rank == 0
     torch.manual_seed(config.seed)
     model = build_model(config.model_config, "cpu", training=True)
     if init_checkpoint is not None:
@@ -201,6 +269,16 @@ def train(
             optimizer.load_state_dict(saved["optimizer"])
             step = resumed_from = int(saved["step"])
             history = [tuple(h) for h in saved.get("history", [])]
+    net = None
+    if ranks is not None:
+        ranks.same(step, "step to resume from")
+        net = torch.nn.parallel.DistributedDataParallel(
+            _ClipLoss(model, config.loss_weights),
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,
+        )
+        share = slice(ranks.rank * config.batch_size // ranks.world,
+                      (ranks.rank + 1) * config.batch_size // ranks.world)  # fmt: skip
 
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
@@ -211,8 +289,14 @@ def train(
     loss_value = history[-1][1] if history else None
     while step < config.steps:
         step_started = time.monotonic()
-        if should_stop is not None and should_stop():
-            _save_resume(resume_path, model, optimizer, step, config, history)
+        stop = main and should_stop is not None and should_stop()
+        if ranks is not None:
+            stop = ranks.from_rank0(stop)
+        if stop:
+            if main:
+                _save_resume(resume_path, model, optimizer, step, config, history)
+            if ranks is not None:
+                torch.distributed.barrier()
             return TrainResult("cancelled", step, config.steps, run_dir, None, loss_value,
                                resumed_from, history)  # fmt: skip
         rng = np.random.default_rng([config.seed, step])
@@ -222,27 +306,36 @@ def train(
             group["lr"] = group["base_lr"] * factor
         indices = rng.integers(0, len(preps), config.batch_size)
         frames, masks, boxes = make_batch(preps, indices, config.clip_len, config.box_jitter, rng)
-        with autocast:
-            loss = clip_loss(model, frames.to(device), masks, boxes, config.loss_weights)
-        if not torch.isfinite(loss):
-            raise TrainingError(f"the loss became {loss.item()} at step {step}")
+        if net is None:
+            with autocast:
+                loss = clip_loss(model, frames.to(device), masks, boxes, config.loss_weights)
+            batch_loss = loss
+        else:  # this rank's slice of the global batch; DDP averages the gradients
+            with autocast:
+                loss = net(frames[:, share].to(device), masks[:, share], boxes[share])
+            batch_loss = ranks.all_mean(loss)  # the global batch's loss, on every rank
+        if not torch.isfinite(batch_loss):
+            raise TrainingError(f"the loss became {batch_loss.item()} at step {step}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         step += 1
-        loss_value = float(loss.detach())
+        loss_value = float(batch_loss.detach())
         history.append((step, loss_value))
-        if step % config.checkpoint_every == 0 and step < config.steps:
+        if main and step % config.checkpoint_every == 0 and step < config.steps:
             _save_resume(resume_path, model, optimizer, step, config, history)
         recent.append(time.monotonic() - step_started)
-        if progress is not None:
+        if main and progress is not None:
             rate = sum(recent) / len(recent)
             progress(step, config.steps, loss_value, rate * (config.steps - step))
 
-    save_checkpoint(model, out_path)
-    with contextlib.suppress(FileNotFoundError):
-        resume_path.unlink()
+    if main:
+        save_checkpoint(model, out_path)
+        with contextlib.suppress(FileNotFoundError):
+            resume_path.unlink()
+    if ranks is not None:
+        torch.distributed.barrier()  # the model is written before any rank returns
     return TrainResult("finished", step, config.steps, run_dir, out_path, loss_value,
                        resumed_from, history)  # fmt: skip

@@ -8,8 +8,11 @@ batch depends only on the generator's seed (what makes a resumed run match).
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,6 +37,46 @@ class TrainItem:
     window: Window | None = None
     label: str = ""
     is_video: bool = False
+
+
+ITEM_GLOB = "item-*.npz"
+
+
+def save_items(items: Sequence[TrainItem], directory: str | Path) -> list[Path]:
+    """Write an item set as ``item-NNNNN.npz`` files (what ``python -m inference.train_dist
+    --items`` reads on every rank); returns the paths, in order."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, item in enumerate(items):
+        meta = {"modality": item.modality, "window": item.window, "label": item.label,
+                "is_video": bool(item.is_video)}  # fmt: skip
+        path = directory / f"item-{i:05d}.npz"
+        partial = path.with_name(path.name + ".partial")
+        with open(partial, "wb") as fh:
+            np.savez(fh, image=np.asarray(item.image), mask=np.asarray(item.mask),
+                     meta=np.array(json.dumps(meta)))  # fmt: skip
+        os.replace(partial, path)
+        paths.append(path)
+    return paths
+
+
+def load_items(directory: str | Path) -> list[TrainItem]:
+    """The items :func:`save_items` wrote, in order."""
+    paths = sorted(Path(directory).glob(ITEM_GLOB))
+    if not paths:
+        raise TrainingError(f"no {ITEM_GLOB} in {directory}")
+    items = []
+    for path in paths:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            window = meta["window"]
+            items.append(TrainItem(
+                image=data["image"], mask=data["mask"], modality=meta["modality"],
+                window=tuple(window) if isinstance(window, list) else window,
+                label=meta["label"], is_video=meta["is_video"],
+            ))  # fmt: skip
+    return items
 
 
 class PreparedItem:

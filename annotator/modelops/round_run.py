@@ -17,6 +17,7 @@ from django.utils import timezone
 from annotator.registry import quality, services
 from annotator.registry.models import ModelOrigin
 
+from . import round_dist
 from .evaluation import evaluate_round, gate
 from .models import ACTIVE_ROUND_STATUSES, RoundStatus, Split, TrainingRound
 from .round_data import examples, train_items
@@ -56,6 +57,7 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
         config = TrainConfig(
             model_config=round_.base_model.config,
             steps=int(round_.config["steps"]),
+            batch_size=round_dist.global_batch(),  # one clip per process (1: in-process)
             lr=lr,
             encoder_lr=lr * ENCODER_LR_RATIO,
             device=_device(),
@@ -68,14 +70,18 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
             return fail(round_, "the snapshot has no non-empty training mask")
         reporter = _TrainReporter(round_)
         try:
-            result = train(
-                items,
-                config,
-                run_dir(round_),
+            how = dict(
                 init_checkpoint=services.model_path(round_.base_model),
                 progress=reporter,
                 should_stop=lambda: _cancel_requested(round_.pk),
             )
+            if round_dist.distributed():  # data-parallel under torchrun (docs/deploy.md)
+                run_id = f"round-{round_.pk}-{round_.attempts}"
+                result = round_dist.train_with_torchrun(
+                    items, config, run_dir(round_), run_id=run_id, **how
+                )
+            else:
+                result = train(items, config, run_dir(round_), **how)
         except (TrainingError, ValueError) as exc:
             return fail(round_, f"training failed: {exc}")
         if result.status == "cancelled":

@@ -262,6 +262,7 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "annotator.annotations.models.JobStatus",
         "ModelStatusEnum": "annotator.registry.models.ModelStatus",
         "RoundStatusEnum": "annotator.modelops.models.RoundStatus",
+        "DicomWebJobStatusEnum": "annotator.pacs.models.JobStatus",
     },
 }
 

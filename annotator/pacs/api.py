@@ -5,7 +5,9 @@ members get 403, everyone else 404."""
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -34,6 +36,7 @@ def _managed(user, pk):
 class ServerList(APIView):
     serializer_class = ServerSerializer
 
+    @extend_schema(operation_id="dicomweb_servers_list", responses=ServerSerializer(many=True))
     def get(self, request):
         policy.require(request.user, "dicomweb.manage", None)
         return Response(ServerSerializer(selectors.servers(), many=True).data)
@@ -86,6 +89,7 @@ class ProjectLinks(APIView):
 
 
 class ProjectLinkDetail(APIView):
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, pk, link_id):
         project = get_visible_project(request.user, pk)
         policy.require(request.user, "dicomweb.manage", project)
@@ -99,6 +103,29 @@ class ProjectSearch(APIView):
     """GET ?server=NAME&modality=&study_date=&body_part=&series_description=&min_instances=
     &max_instances=&study_uid= → the matching series (no patient attributes)."""
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(name, OpenApiTypes.STR, required=name == "server")
+            for name in (
+                "server",
+                "modality",
+                "study_date",
+                "body_part",
+                "series_description",
+                "min_instances",
+                "max_instances",
+                "study_uid",
+            )
+        ],  # fmt: skip
+        responses=inline_serializer(
+            "DicomWebSearchResult",
+            {
+                "server": serializers.CharField(),
+                "count": serializers.IntegerField(),
+                "series": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+    )
     def get(self, request, pk):
         project = _managed(request.user, pk)
         params = request.query_params

@@ -11,16 +11,20 @@ echo "==> viewer: npm ci, unit tests, build (into annotator/static/viewer/)"
 (cd frontend && npm ci --no-audit --no-fund && npm test && npm run build)
 # Browser tests (tests/e2e) drive Debian's Chromium; Playwright never downloads a browser.
 if ! command -v chromium >/dev/null 2>&1; then
-  apt-get update && apt-get install -y chromium chromium-driver
+  apt-get update
+  apt-get install -y chromium chromium-driver
 fi
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 # DICOMweb tests (tests/pacs) start their own Orthanc (tests/orthanc.py), never the service.
 if ! command -v Orthanc >/dev/null 2>&1 || ! ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so >/dev/null 2>&1; then
-  apt-get update && apt-get install -y orthanc orthanc-dicomweb
+  apt-get update
+  apt-get install -y orthanc orthanc-dicomweb
 fi
 
 echo "==> ruff"
-ruff check . && ruff format --check .
+# One command per line: under `set -e` a failure inside an `a && b` list does not stop the script.
+ruff check .
+ruff format --check .
 
 echo "==> layer contract (import-linter; docs/architecture.md)"
 lint-imports

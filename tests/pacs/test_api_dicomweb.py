@@ -11,7 +11,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from annotator.pacs import client as dicomweb
 from annotator.pacs import credentials
-from annotator.pacs.models import DicomWebServer, ProjectServer, SegSend
+from annotator.pacs.models import DicomWebServer, ProjectServer, SegSend, SeriesImport
 from tests import factories
 from tests.matrix import endpoint_by_role_test
 
@@ -37,8 +37,11 @@ def world(project, other_project, people):
     send = SegSend.objects.create(
         project=project, case=case, server=server, trigger="request", status="failed"
     )
+    job = SeriesImport.objects.create(
+        project=project, server=server, study_uid=UID, series_uid=UID + ".9", status="done"
+    )
     return {"project": project, "server": server, "spare": spare, "link": link, "case": case,
-            "send": send}  # fmt: skip
+            "send": send, "import": job}  # fmt: skip
 
 
 A = {"anonymous": 401, "outsider": 403, "annotator": 403, "annotator2": 403, "reviewer": 403,
@@ -71,6 +74,8 @@ CASES = [
     ("import", "post", lambda w: f"/api/v1/projects/{w['project'].pk}/dicomweb/imports/",
      lambda w: {"server": "pacs", "study": UID, "series": [UID + ".2"]}, "json",
      {**M, "manager": 202, "admin": 202}),
+    ("import detail", "get", lambda w: f"/api/v1/dicomweb/imports/{w['import'].pk}/",
+     None, None, M),
     ("sends", "get", lambda w: f"/api/v1/projects/{w['project'].pk}/dicomweb/sends/",
      None, None, M),
     ("send", "post", lambda w: f"/api/v1/projects/{w['project'].pk}/dicomweb/sends/",

@@ -53,6 +53,9 @@ def create_server(actor, data: dict) -> DicomWebServer:
 @transaction.atomic
 def update_server(actor, server: DicomWebServer, data: dict) -> DicomWebServer:
     policy.require(actor, "dicomweb.manage", None)
+    name = data.get("name")
+    if name and DicomWebServer.objects.filter(name=name).exclude(pk=server.pk).exists():
+        raise Conflict(f"a DICOMweb server named {name} exists", code="duplicate")
     changed = _apply(server, data)
     server.save()
     record("dicomweb.server.update", actor=actor, obj=server, changed=changed)

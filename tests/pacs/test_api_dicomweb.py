@@ -161,3 +161,16 @@ def test_multipart_is_split_into_files_whatever_the_chunking(tmp_path, chunk):
         dicomweb.split_multipart(
             [body[: len(body) // 2]], b"b0und", dicomweb._FolderSink(cut, None)
         )
+
+
+def test_bad_names_are_4xx_not_5xx(world, people, client_for):
+    """Found by schemathesis on PostgreSQL: renaming a server to a taken name, and a link naming
+    a server with a NUL character (PostgreSQL refuses NUL in a query)."""
+    admin = client_for(people["admin"])
+    spare = f"/api/v1/dicomweb/servers/{world['spare'].pk}/"
+    taken = admin.patch(spare, {"name": "pacs"}, format="json")
+    assert taken.status_code == 409 and taken.data["code"] == "duplicate"
+    assert admin.patch(spare, {"name": "spare"}, format="json").status_code == 200  # its own
+    links = f"/api/v1/projects/{world['project'].pk}/dicomweb/links/"
+    nul = admin.post(links, {"server": "\u0000pacs", "send_to": True}, format="json")
+    assert nul.status_code == 400 and "server" in nul.data

@@ -9,7 +9,7 @@ import re
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import FileResponse
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -106,3 +106,13 @@ def parse_id(value) -> int | None:
     if isinstance(value, str) and _ID.fullmatch(value.strip()):
         return int(value.strip())
     return None
+
+
+class NameField(serializers.SlugRelatedField):
+    """An object named in a request (a username, a server's name). A name that cannot be stored
+    is no object's name: PostgreSQL refuses a NUL character in a query, which would be a 500."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=repr(data))
+        return super().to_internal_value(data)

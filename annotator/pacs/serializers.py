@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
+
+from annotator.core.api import NameField
 
 from .models import Auth, DicomWebServer, ProjectServer, SegSend, SeriesImport
 
@@ -23,21 +24,8 @@ class ServerSerializer(serializers.ModelSerializer):
         extra_kwargs = {"name": {"validators": []}}
 
 
-class ServerName(serializers.SlugRelatedField):
-    """A server named in a request; a name that cannot be stored (NUL) is no server's name
-    (PostgreSQL refuses NUL in a query, which would be a 500)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, str):
-            try:
-                ProhibitNullCharactersValidator()(data)
-            except Exception:
-                self.fail("does_not_exist", slug_name=self.slug_field, value=repr(data))
-        return super().to_internal_value(data)
-
-
 class LinkSerializer(serializers.ModelSerializer):
-    server = ServerName(slug_field="name", queryset=DicomWebServer.objects.all())
+    server = NameField(slug_field="name", queryset=DicomWebServer.objects.all())
 
     class Meta:
         model = ProjectServer

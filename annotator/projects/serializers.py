@@ -1,6 +1,8 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from annotator.core.api import NameField
+
 from .models import Membership, Project, Role, validate_labels
 from .policy import roles
 
@@ -46,7 +48,7 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class MembershipSerializer(serializers.ModelSerializer):
-    username = serializers.SlugRelatedField(
+    username = NameField(
         source="user", slug_field="username", queryset=get_user_model().objects.all()
     )
     role = serializers.ChoiceField(choices=Role.choices)

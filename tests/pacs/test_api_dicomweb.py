@@ -174,3 +174,6 @@ def test_bad_names_are_4xx_not_5xx(world, people, client_for):
     links = f"/api/v1/projects/{world['project'].pk}/dicomweb/links/"
     nul = admin.post(links, {"server": "\u0000pacs", "send_to": True}, format="json")
     assert nul.status_code == 400 and "server" in nul.data
+    members = f"/api/v1/projects/{world['project'].pk}/members/"
+    nul = admin.post(members, {"username": "\u0000x", "role": "annotator"}, format="json")
+    assert nul.status_code == 400 and "username" in nul.data

@@ -21,15 +21,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import repo_path  # noqa: E402, F401
 
-from bench.viewer_open import ROOT, _setup, _wait_http, require_viewer_build  # noqa: E402
+from bench.viewer_open import open_case, require_viewer_build, serving_case  # noqa: E402
 from tests.browser import launch_chromium  # noqa: E402
 
 # In the page: strokes, zooms and interpolation, timed with performance.now().
@@ -98,50 +93,28 @@ def run(size: int, slices: int, moves: int, zooms: int) -> dict:
 
     require_viewer_build()
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    with tempfile.TemporaryDirectory(prefix="bench-interact-") as name:
-        env, cookie, case_id = _setup(Path(name), size, slices)
-        port = 19000 + os.getpid() % 1000
-        url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "annotator.asgi:application"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            _wait_http(url + "/healthz")
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-            with sync_playwright() as p:
-                browser = launch_chromium(p)
-                ctx = browser.new_context(viewport={"width": 1400, "height": 860})
-                ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": url}])
-                page = ctx.new_page()
-                page.goto(f"{url}/cases/{case_id}/?autosave=0")
-                deadline = time.monotonic() + 300
-                while not page.evaluate(
-                    "window.viewer && (window.viewer.ready || window.viewer.error)"
-                ):
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("the viewer did not become ready in 300 s")
-                    page.wait_for_timeout(50)
-                if page.evaluate("window.viewer.error"):
-                    raise RuntimeError(page.evaluate("window.viewer.error"))
-                state = page.evaluate("window.viewer.state()")
-                k = state["targets"][0]["keyIndex"]
-                c = size // 2
-                stroke = page.evaluate(STROKE_JS, [k, c - 10, c, moves, 25])
-                # a second painted slice 21 slices on: 20 slices between to interpolate
-                k1 = min(slices - 1, k + 21)
-                page.evaluate(STROKE_JS, [k1, c - 10, c, 24, 15])
-                zoom = page.evaluate(ZOOM_JS, [k1, c, c, zooms])
-                interp = page.evaluate(INTERPOLATE_JS, [stroke["target"], k, k1])
-                renderer = page.evaluate("window.viewer.app.view.renderer")
-                slice_mode = page.evaluate("window.viewer.state().sliceMode")
-                errors = page.evaluate("window.viewer.error")
-                ctx.close()
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with (
+        serving_case("bench-interact-", size, slices, 19000) as (url, cookie, case_id),
+        sync_playwright() as p,
+    ):
+        browser = launch_chromium(p)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 860})
+        ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": url}])
+        page = ctx.new_page()
+        state = open_case(page, url, case_id)
+        k = state["targets"][0]["keyIndex"]
+        c = size // 2
+        stroke = page.evaluate(STROKE_JS, [k, c - 10, c, moves, 25])
+        # a second painted slice 21 slices on: 20 slices between to interpolate
+        k1 = min(slices - 1, k + 21)
+        page.evaluate(STROKE_JS, [k1, c - 10, c, 24, 15])
+        zoom = page.evaluate(ZOOM_JS, [k1, c, c, zooms])
+        interp = page.evaluate(INTERPOLATE_JS, [stroke["target"], k, k1])
+        renderer = page.evaluate("window.viewer.app.view.renderer")
+        slice_mode = page.evaluate("window.viewer.state().sliceMode")
+        errors = page.evaluate("window.viewer.error")
+        ctx.close()
+        browser.close()
     out = {
         "stroke_p95_ms": round(p95(stroke["times"]), 1),
         "stroke_median_ms": round(statistics.median(stroke["times"]), 1),

@@ -17,6 +17,7 @@ Ends with one JSON line of figures (printed, not asserted).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import repo_path  # noqa: E402, F401
@@ -94,15 +96,13 @@ def _setup(tmp: Path, size: int, slices: int) -> tuple[dict, str, int]:
     return env, client.cookies[settings.SESSION_COOKIE_NAME].value, case.pk
 
 
-def run(size: int = 512, slices: int = 200, repeat: int = 3, screenshot: str = "") -> dict:
-    from playwright.sync_api import sync_playwright
-
-    require_viewer_build()
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    with tempfile.TemporaryDirectory(prefix="bench-viewer-") as name:
-        tmp = Path(name)
-        env, cookie, case_id = _setup(tmp, size, slices)
-        port = 18000 + os.getpid() % 1000
+@contextlib.contextmanager
+def serving_case(prefix: str, size: int, slices: int, port_base: int) -> Iterator[tuple]:
+    """A server (its own SQLite and collected static files) with one CT case on loopback:
+    (url, session cookie, case id) while the block runs."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as name:
+        env, cookie, case_id = _setup(Path(name), size, slices)
+        port = port_base + os.getpid() % 1000
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -112,75 +112,90 @@ def run(size: int = 512, slices: int = 200, repeat: int = 3, screenshot: str = "
         try:
             _wait_http(url + "/healthz")
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop; no ORM below
-            with sync_playwright() as p:
-                browser = launch_chromium(p)
-                runs, volume_runs, fetches, scrolls, breakdowns = [], [], [], [], []
-                renderer = ""
-                for _ in range(repeat):
-                    ctx = browser.new_context(viewport={"width": 1400, "height": 860})
-                    ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": url}])
-                    page = ctx.new_page()
-                    page.goto(f"{url}/cases/{case_id}/?autosave=0")
-                    deadline = time.monotonic() + 300
-                    while not page.evaluate(
-                        "window.viewer && (window.viewer.ready || window.viewer.error)"
-                    ):  # polled: the page's CSP refuses wait_for_function's eval
-                        if time.monotonic() > deadline:
-                            raise TimeoutError("the viewer did not become ready in 300 s")
-                        page.wait_for_timeout(50)
-                    error = page.evaluate("window.viewer.error")
-                    if error:
-                        raise RuntimeError(error)
-                    state = page.evaluate("window.viewer.state()")
-                    runs.append(state["marks"]["firstRender"] / 1000)
-                    volume_runs.append(state["marks"]["volumeRender"] / 1000)
-                    m = state["marks"]
-                    breakdowns.append(
-                        {
-                            "script_ms": round(m["scriptStart"]),
-                            "niivue_ready_ms": round(m["glReady"]),
-                            "key_slice_shown_ms": round(m.get("previewShown", 0)),
-                            "image_downloaded_ms": round(m.get("image.fetched", 0)),
-                            "image_in_ras_ms": round(m["imageLoaded"]),
-                            "niivue_parsed_ms": round(m["parsed"]),
-                            "first_render_ms": round(m["firstRender"]),
-                            "volume_render_ms": round(m["volumeRender"]),
-                        }
-                    )
-                    if os.environ.get("BENCH_MARKS"):
-                        marks = sorted(state["marks"].items(), key=lambda kv: kv[1])
-                        print({k: round(v) for k, v in marks}, file=sys.stderr)
-                    renderer = page.evaluate("window.viewer.app.view.renderer")
-                    scrolls.append(
-                        page.evaluate(
-                            "() => { const v = window.viewer.app.view; const t = performance.now();"
-                            " v.scroll(0, 1); const gl = v.nv.gl;"
-                            " gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE,"
-                            " new Uint8Array(4));"
-                            " return performance.now() - t }"
-                        )
-                    )
-                    slice_mode = state["sliceMode"]
-                    if screenshot:
-                        page.screenshot(path=screenshot)
-                    ctx.close()
-                    ctx = browser.new_context()
-                    ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": url}])
-                    page = ctx.new_page()
-                    page.goto(url + "/healthz")
-                    fetches.append(
-                        page.evaluate(
-                            f"async () => {{ const t = performance.now();"
-                            f" const r = await fetch('/api/v1/cases/{case_id}/image');"
-                            f" await r.arrayBuffer(); return performance.now() - t }}"
-                        )
-                        / 1000
-                    )
-                    ctx.close()
-                browser.close()
+            yield url, cookie, case_id
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def open_case(page, url: str, case_id: int) -> dict:
+    """Open the case in the viewer and wait until it is ready; its state()."""
+    page.goto(f"{url}/cases/{case_id}/?autosave=0")
+    deadline = time.monotonic() + 300
+    while not page.evaluate("window.viewer && (window.viewer.ready || window.viewer.error)"):
+        # polled: the page's CSP refuses wait_for_function's eval
+        if time.monotonic() > deadline:
+            raise TimeoutError("the viewer did not become ready in 300 s")
+        page.wait_for_timeout(50)
+    error = page.evaluate("window.viewer.error")
+    if error:
+        raise RuntimeError(error)
+    return page.evaluate("window.viewer.state()")
+
+
+def run(size: int = 512, slices: int = 200, repeat: int = 3, screenshot: str = "") -> dict:
+    from playwright.sync_api import sync_playwright
+
+    require_viewer_build()
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    with (
+        serving_case("bench-viewer-", size, slices, 18000) as (url, cookie, case_id),
+        sync_playwright() as p,
+    ):
+        browser = launch_chromium(p)
+        runs, volume_runs, fetches, scrolls, breakdowns = [], [], [], [], []
+        renderer = ""
+        for _ in range(repeat):
+            ctx = browser.new_context(viewport={"width": 1400, "height": 860})
+            ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": url}])
+            page = ctx.new_page()
+            state = open_case(page, url, case_id)
+            runs.append(state["marks"]["firstRender"] / 1000)
+            volume_runs.append(state["marks"]["volumeRender"] / 1000)
+            m = state["marks"]
+            breakdowns.append(
+                {
+                    "script_ms": round(m["scriptStart"]),
+                    "niivue_ready_ms": round(m["glReady"]),
+                    "key_slice_shown_ms": round(m.get("previewShown", 0)),
+                    "image_downloaded_ms": round(m.get("image.fetched", 0)),
+                    "image_in_ras_ms": round(m["imageLoaded"]),
+                    "niivue_parsed_ms": round(m["parsed"]),
+                    "first_render_ms": round(m["firstRender"]),
+                    "volume_render_ms": round(m["volumeRender"]),
+                }
+            )
+            if os.environ.get("BENCH_MARKS"):
+                marks = sorted(state["marks"].items(), key=lambda kv: kv[1])
+                print({k: round(v) for k, v in marks}, file=sys.stderr)
+            renderer = page.evaluate("window.viewer.app.view.renderer")
+            scrolls.append(
+                page.evaluate(
+                    "() => { const v = window.viewer.app.view; const t = performance.now();"
+                    " v.scroll(0, 1); const gl = v.nv.gl;"
+                    " gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE,"
+                    " new Uint8Array(4));"
+                    " return performance.now() - t }"
+                )
+            )
+            slice_mode = state["sliceMode"]
+            if screenshot:
+                page.screenshot(path=screenshot)
+            ctx.close()
+            ctx = browser.new_context()
+            ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": url}])
+            page = ctx.new_page()
+            page.goto(url + "/healthz")
+            fetches.append(
+                page.evaluate(
+                    f"async () => {{ const t = performance.now();"
+                    f" const r = await fetch('/api/v1/cases/{case_id}/image');"
+                    f" await r.arrayBuffer(); return performance.now() - t }}"
+                )
+                / 1000
+            )
+            ctx.close()
+        browser.close()
     first = statistics.median(runs)
     fetch = statistics.median(fetches)
     key = f"open_ct_{size}x{size}x{slices}_first_render_s"

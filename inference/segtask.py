@@ -23,12 +23,10 @@ from inference.engine import (
     CLIP_DEFAULTS,
     Prompt,
     SegmentOptions,
-    segment_clip,
     segment_clip_detailed,
-    segment_volume,
     segment_volume_detailed,
 )
-from inference.preprocess import Window, canonical_modality, intensity_rule, model_pixels
+from inference.preprocess import Window, canonical_modality
 from inference.tracking import Progress, TrackResult
 from inference.train_data import TrainItem
 
@@ -49,12 +47,6 @@ class SegmentationTask:
         base = CLIP_DEFAULTS if self.is_video else SegmentOptions()
         return replace(base, window=window, **overrides)
 
-    def frames(self, image: np.ndarray, config: str, window: Window | None = None) -> np.ndarray:
-        """The uint8 frames a model of ``config`` sees for ``image`` (before resizing)."""
-        return model_pixels(
-            np.asarray(image), self.modality, self.is_video, window, intensity_rule(config)
-        )
-
     def segment(
         self,
         loaded: LoadedModel,
@@ -65,10 +57,9 @@ class SegmentationTask:
         progress: Progress | None = None,
         **overrides,
     ) -> np.ndarray:
-        options = self.options(window, **overrides)
-        if self.is_video:
-            return segment_clip(loaded, image, prompts, options, progress=progress)
-        return segment_volume(loaded, image, self.modality, prompts, options, progress=progress)
+        return self.segment_detailed(
+            loaded, image, prompts, window=window, progress=progress, **overrides
+        )[0]
 
     def segment_detailed(
         self,

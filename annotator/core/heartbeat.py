@@ -39,6 +39,24 @@ def stale_before(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(seconds=settings.JOB_STALE_SECONDS)
 
 
+def fail_stale(
+    model: type[models.Model], running: tuple[str, ...], failed: str, message: str, now: datetime
+) -> list[models.Model]:
+    """Fail the rows of `model` still in a `running` status whose heartbeat is older than
+    JOB_STALE_SECONDS: status `failed`, `message`, finished now. Each row is a compare-and-set
+    on its status and heartbeat, so a worker that was only slow and beats again in between keeps
+    its job. The rows failed here, refreshed, for the owner's own follow-up."""
+    cutoff = stale_before(now)
+    lost = []
+    for row in model.objects.filter(status__in=running, updated_at__lt=cutoff):
+        if model.objects.filter(pk=row.pk, status=row.status, updated_at__lt=cutoff).update(
+            status=failed, message=message[:500], finished_at=now, updated_at=now
+        ):
+            row.refresh_from_db()
+            lost.append(row)
+    return lost
+
+
 def beat(model: type[models.Model], pk: int) -> None:
     model.objects.filter(pk=pk).update(updated_at=timezone.now())
 

@@ -29,6 +29,14 @@ from .errors import NotAllowed
 log = logging.getLogger(__name__)
 
 
+def adapt_mode(middleware, get_response) -> None:
+    """Run `middleware` the way the chain below it runs: as a coroutine function when
+    `get_response` is one (no AsyncToSync hop; see the module docstring)."""
+    middleware.async_mode = iscoroutinefunction(get_response)
+    if middleware.async_mode:
+        markcoroutinefunction(middleware)
+
+
 class Middleware:
     """Base of an async- and sync-capable middleware. Subclasses override `after` (change the
     response) and/or `process_exception` (which Django always calls synchronously)."""
@@ -38,9 +46,7 @@ class Middleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
+        adapt_mode(self, get_response)
 
     def __call__(self, request):
         if self.async_mode:
@@ -63,9 +69,7 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
 
     def __init__(self, get_response=None, *args, **kwargs):
         super().__init__(get_response, *args, **kwargs)
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
+        adapt_mode(self, get_response)
 
     def __call__(self, request):
         if self.async_mode:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from annotator.annotations import progress as job_progress
 from annotator.annotations.models import JobStatus, PresegmentJob
 from annotator.audit.services import record
-from annotator.core.heartbeat import lost_message, stale_before
+from annotator.core.heartbeat import fail_stale, lost_message
 
 from . import presegment_run
 from . import progress as round_progress
@@ -31,32 +31,19 @@ RUNNING_ROUND = (RoundStatus.TRAINING, RoundStatus.EVALUATING)
 def fail_stale_jobs(now=None) -> dict[str, int]:
     """Fail the running pre-segmentation jobs and rounds that lost their worker; how many."""
     now = now or timezone.now()
-    cutoff = stale_before(now)
-    jobs = 0
-    for job in PresegmentJob.objects.filter(status=JobStatus.RUNNING, updated_at__lt=cutoff):
-        message = lost_message("ask for the pre-segmentation again")
-        failed = PresegmentJob.objects.filter(
-            pk=job.pk, status=JobStatus.RUNNING, updated_at__lt=cutoff
-        ).update(status=JobStatus.FAILED, message=message[:500], finished_at=now, updated_at=now)
-        if not failed:
-            continue
-        jobs += 1
-        job.refresh_from_db()
+    jobs = fail_stale(
+        PresegmentJob, (JobStatus.RUNNING,), JobStatus.FAILED,
+        lost_message("ask for the pre-segmentation again"), now,
+    )  # fmt: skip
+    for job in jobs:
         log.warning("pre-segmentation job %s: worker lost", job.pk)
         job_progress.publish(job)
         if job.automatic:
             presegment_run.finish_case(job.case_id)
-    rounds = 0
-    for round_ in TrainingRound.objects.filter(status__in=RUNNING_ROUND, updated_at__lt=cutoff):
-        message = lost_message("start the round again")
-        failed = TrainingRound.objects.filter(
-            pk=round_.pk, status=round_.status, updated_at__lt=cutoff
-        ).update(status=RoundStatus.FAILED, message=message[:500], finished_at=now, updated_at=now)
-        if not failed:
-            continue
-        rounds += 1
-        round_.refresh_from_db()
+    message = lost_message("start the round again")
+    rounds = fail_stale(TrainingRound, RUNNING_ROUND, RoundStatus.FAILED, message, now)
+    for round_ in rounds:
         log.warning("round %s of project %s: worker lost", round_.number, round_.project_id)
         record("round.failed", obj=round_, project=round_.project_id, message=message[:200])
         round_progress.publish_round(round_)
-    return {"presegment_jobs": jobs, "rounds": rounds}
+    return {"presegment_jobs": len(jobs), "rounds": len(rounds)}

@@ -10,7 +10,7 @@ import logging
 from django.utils import timezone
 
 from annotator.audit.services import record
-from annotator.core.heartbeat import lost_message, stale_before
+from annotator.core.heartbeat import fail_stale, lost_message
 
 from ..models import Export, ExportStatus
 
@@ -20,15 +20,9 @@ log = logging.getLogger(__name__)
 def fail_stale_exports(now=None) -> int:
     """Fail the running exports that lost their worker; how many."""
     now = now or timezone.now()
-    cutoff = stale_before(now)
-    count = 0
-    for export in Export.objects.filter(status=ExportStatus.RUNNING, updated_at__lt=cutoff):
-        message = lost_message("ask for the export again")
-        failed = Export.objects.filter(
-            pk=export.pk, status=ExportStatus.RUNNING, updated_at__lt=cutoff
-        ).update(status=ExportStatus.FAILED, message=message, finished_at=now, updated_at=now)
-        if failed:
-            count += 1
-            log.warning("export %s: worker lost", export.pk)
-            record("export.failed", obj=export, project=export.project_id, error=message[:500])
-    return count
+    message = lost_message("ask for the export again")
+    exports = fail_stale(Export, (ExportStatus.RUNNING,), ExportStatus.FAILED, message, now)
+    for export in exports:
+        log.warning("export %s: worker lost", export.pk)
+        record("export.failed", obj=export, project=export.project_id, error=message[:500])
+    return len(exports)

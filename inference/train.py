@@ -109,10 +109,15 @@ class TrainConfig:
     device: str = "cpu"
     seed: int = 0
     checkpoint_every: int = 50
+    # L2-SP: each step adds anchor * (w - w0) to every gradient, w0 the init_checkpoint's weights,
+    # so fine-tuning stays near the production model (0: off; without init_checkpoint: unused).
+    anchor: float = 0.0
 
     def fingerprint(self) -> str:
         """Identifies a run for resuming (device and checkpoint cadence may change)."""
         keep = {k: v for k, v in asdict(self).items() if k not in {"device", "checkpoint_every"}}
+        if not keep["anchor"]:  # runs from before the anchor existed resume as before
+            del keep["anchor"]
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -217,6 +222,28 @@ def _process_group(config: TrainConfig) -> tuple[_Group | None, torch.device]:
     return group, device
 
 
+def _sampler(preps: Sequence[PreparedItem]):
+    """Which items a step's clips come from: uniform (the draw every run made before item
+    weights existed, so such runs are unchanged) unless the items carry different weights."""
+    weights = np.array([p.weight for p in preps], dtype=np.float64)
+    if not np.all(np.isfinite(weights)) or (weights < 0).any() or weights.sum() <= 0:
+        raise TrainingError("item weights must be finite, non-negative and not all zero")
+    if np.allclose(weights, weights[0]):
+        return lambda rng, n: rng.integers(0, len(preps), n)
+    p = weights / weights.sum()
+    return lambda rng, n: rng.choice(len(preps), size=n, p=p)
+
+
+def _pull_toward(model: torch.nn.Module, anchors: list[torch.Tensor], strength: float) -> None:
+    with torch.no_grad():
+        for param, anchor in zip(model.parameters(), anchors, strict=True):
+            if not param.requires_grad:
+                continue
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
+            param.grad.add_(param - anchor, alpha=strength)
+
+
 def train(
     items: Sequence[TrainItem],
     config: TrainConfig,
@@ -259,6 +286,10 @@ def train(
     if not preps:
         raise TrainingError("no training item has a non-empty mask")
     optimizer = _optimizer(model, config)
+    anchors = None
+    if config.anchor > 0 and init_checkpoint is not None:  # before a resume overwrites them
+        anchors = [p.detach().clone() for p in model.parameters()]
+    draw = _sampler(preps)
 
     step, history, resumed_from = 0, [], 0
     resume_path = run_dir / RESUME_FILE
@@ -304,7 +335,7 @@ def train(
         factor = lr_factor(step, config)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
-        indices = rng.integers(0, len(preps), config.batch_size)
+        indices = draw(rng, config.batch_size)
         frames, masks, boxes = make_batch(preps, indices, config.clip_len, config.box_jitter, rng)
         if net is None:
             with autocast:
@@ -318,6 +349,8 @@ def train(
             raise TrainingError(f"the loss became {batch_loss.item()} at step {step}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if anchors is not None:  # after DDP's all-reduce: the same pull on every rank
+            _pull_toward(model, anchors, config.anchor)
         if config.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()

@@ -37,6 +37,7 @@ class TrainItem:
     window: Window | None = None
     label: str = ""
     is_video: bool = False
+    weight: float = 1.0  # how often its clips are drawn, relative to the others (inference.replay)
 
 
 ITEM_GLOB = "item-*.npz"
@@ -50,7 +51,7 @@ def save_items(items: Sequence[TrainItem], directory: str | Path) -> list[Path]:
     paths = []
     for i, item in enumerate(items):
         meta = {"modality": item.modality, "window": item.window, "label": item.label,
-                "is_video": bool(item.is_video)}  # fmt: skip
+                "is_video": bool(item.is_video), "weight": float(item.weight)}  # fmt: skip
         path = directory / f"item-{i:05d}.npz"
         partial = path.with_name(path.name + ".partial")
         with open(partial, "wb") as fh:
@@ -75,6 +76,7 @@ def load_items(directory: str | Path) -> list[TrainItem]:
                 image=data["image"], mask=data["mask"], modality=meta["modality"],
                 window=tuple(window) if isinstance(window, list) else window,
                 label=meta["label"], is_video=meta["is_video"],
+                weight=float(meta.get("weight", 1.0)),
             ))  # fmt: skip
     return items
 
@@ -113,6 +115,7 @@ class PreparedItem:
         self.present = np.flatnonzero(areas)
         self.key = int(np.argmax(areas))  # where an annotator would put the box
         self.is_video = item.is_video
+        self.weight = float(item.weight)
         if self.roi_context is not None:  # the annotator's box, around which the engine crops
             self.key_box = mask_box(self.masks[self.key].numpy())
 

@@ -8,7 +8,7 @@ import numpy as np
 from annotator.annotations.models import Target
 from annotator.registry import services
 from annotator.registry.models import ModelVersion
-from annotator.registry.quality import kind_of
+from annotator.registry.quality import KIND_NAMES, kind_of
 
 from .models import Split, TrainingRound
 from .round_data import Example, examples
@@ -57,11 +57,11 @@ def evaluate_models(
                     ),  # fmt: skip
                 }
             )
-        results[name] = {"model": version.pk, "targets": per_target, **_summaries(per_target)}
+        results[name] = {"model": version.pk, "targets": per_target, **summaries(per_target)}
     return results
 
 
-def _summaries(per_target: list[dict]) -> dict:
+def summaries(per_target: list[dict]) -> dict:
     """Overall, per label and per kind of data (the model version's held-out figures and the
     quality floor read the kinds): n, mean Dice and mean NSD."""
 
@@ -87,15 +87,19 @@ def evaluate_round(round_: TrainingRound, tolerance_mm: float) -> dict:
 
 
 def gate(metrics: dict, margin: float) -> tuple[bool, str]:
-    """Candidate beats production by `margin` in mean held-out Dice, and no label regresses."""
+    """Candidate beats production by `margin` in mean held-out Dice, and neither a label nor a
+    kind of image regresses (a project's "lesion" may be on CT and MR: a model that gains on MR
+    lesions while it forgets CT ones must not pass on the label's mean)."""
     cand, prod = metrics["candidate"], metrics["production"]
     c, p = cand["summary"]["dice"], prod["summary"]["dice"]
     if c is None or p is None:
         return False, "no held-out targets to compare on"
     regressions = [
-        label
-        for label, stats in cand["labels"].items()
-        if prod["labels"].get(label) and stats["dice"] < prod["labels"][label]["dice"]
+        name
+        for group, names in (("labels", None), ("kinds", KIND_NAMES))
+        for key, stats in cand.get(group, {}).items()
+        if prod.get(group, {}).get(key) and stats["dice"] < prod[group][key]["dice"]
+        for name in [names.get(key, key) if names else key]
     ]
     if regressions:
         return False, f"Dice fell for {', '.join(regressions)}"

@@ -10,6 +10,7 @@ import numpy as np
 from annotator.annotations.models import Target
 from annotator.annotations.selectors import revision_mask, target_window
 from annotator.cases.selectors import load_volume
+from annotator.registry.quality import kind_of
 
 from .models import Snapshot
 
@@ -57,9 +58,13 @@ def examples(snapshot: Snapshot, split: str) -> list[Example]:
     return found
 
 
-def train_items(examples: list[Example], clip_len: int):
-    """Training items cropped along z to the object (± a clip), so memory stays small."""
-    items = []
+def train_items(examples: list[Example], clip_len: int, balance: str | None = None):
+    """Training items cropped along z to the object (± a clip), so memory stays small, weighted
+    by the replay recipe (inference.replay: every kind/label/appearance group drawn equally
+    often); and the groups' shares, for the round's record."""
+    from inference import replay
+
+    items, kinds = [], []
     for ex in examples:
         z = np.flatnonzero(ex.mask.reshape(ex.mask.shape[0], -1).any(axis=1))
         if z.size == 0:
@@ -68,4 +73,5 @@ def train_items(examples: list[Example], clip_len: int):
         items.append(
             ex.task.train_item(ex.image[lo:hi], ex.mask[lo:hi], window=ex.window, label=ex.label)
         )
-    return items
+        kinds.append(kind_of(ex.kind, ex.modality))
+    return replay.weighted(items, kinds, balance or replay.RECIPE_BALANCE)

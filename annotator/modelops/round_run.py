@@ -21,10 +21,9 @@ from . import round_dist
 from .evaluation import evaluate_round, gate
 from .models import ACTIVE_ROUND_STATUSES, RoundStatus, Split, TrainingRound
 from .round_data import examples, train_items
-from .rounds import RECIPE_LR, fail, policy_for, promote_round, set_fields
+from .rounds import fail, policy_for, promote_round, set_fields
 
 PROGRESS_INTERVAL_S = 1.0
-ENCODER_LR_RATIO = 0.6  # MedSAM2: 3e-5 for the image encoder where the rest has 5e-5
 
 
 def run_dir(round_: TrainingRound) -> Path:
@@ -32,7 +31,8 @@ def run_dir(round_: TrainingRound) -> Path:
 
 
 def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
-    from inference.train import TrainConfig, TrainingError, train
+    from inference import replay
+    from inference.train import TrainingError, train
 
     round_ = TrainingRound.objects.select_related("project", "base_model", "snapshot").get(
         pk=round_id
@@ -53,21 +53,26 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
     if round_.candidate_id is None:
         set_fields(round_, status=RoundStatus.TRAINING, message="loading the training data")
         found = examples(round_.snapshot, Split.TRAIN)
-        lr = float(round_.config.get("learning_rate", RECIPE_LR))
-        config = TrainConfig(
-            model_config=round_.base_model.config,
-            steps=int(round_.config["steps"]),
-            batch_size=round_dist.global_batch(),  # one clip per process (1: in-process)
-            lr=lr,
-            encoder_lr=lr * ENCODER_LR_RATIO,
-            device=_device(),
+        steps = int(round_.config["steps"])
+        lr = round_.config.get("learning_rate") or replay.recipe_lr(round_.base_model.config)
+        config = replay.round_config(  # the recipe (docs/inference.md, "Rounds that do not forget")
+            round_.base_model.config,
+            steps=steps,
+            lr=float(lr),
             seed=round_.number,
-            checkpoint_every=max(1, min(50, int(round_.config["steps"]) // 10)),
+            batch_size=round_dist.global_batch(),  # one clip per process (1: in-process)
+            device=_device(),
+            checkpoint_every=max(1, min(50, steps // 10)),
         )
-        items = train_items(found, config.clip_len)
+        items, groups = train_items(found, config.clip_len)
         del found
         if not items:
             return fail(round_, "the snapshot has no non-empty training mask")
+        round_.config = {
+            **round_.config,
+            "replay": {"balance": replay.RECIPE_BALANCE, "anchor": config.anchor, "groups": groups},
+        }
+        set_fields(round_, config=round_.config)
         reporter = _TrainReporter(round_)
         try:
             how = dict(

@@ -16,6 +16,7 @@ from annotator.cases.models import CaseStatus
 from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
 from annotator.registry import services
 from annotator.registry.selectors import production_model
+from inference.replay import recipe_lr
 
 from . import progress
 from .models import (
@@ -30,7 +31,6 @@ from .models import (
 )
 
 log = logging.getLogger(__name__)
-RECIPE_LR = 5e-5  # MedSAM2: 5e-5, and 3e-5 for the image encoder
 LR_RANGE = (1e-7, 1e-2)  # accepted per-round learning rates (API, page)
 
 
@@ -177,7 +177,7 @@ def start_round(
                 config={
                     "steps": steps or policy.steps,
                     "model_config": base.config,
-                    "learning_rate": learning_rate or RECIPE_LR,
+                    "learning_rate": learning_rate or recipe_lr(base.config),
                 },
                 started_by=actor if getattr(actor, "is_authenticated", False) else None,
                 progress={"phase": "queued"},

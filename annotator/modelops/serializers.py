@@ -45,7 +45,10 @@ class RoundStartSerializer(serializers.Serializer):
         required=False,
         min_value=LR_RANGE[0],
         max_value=LR_RANGE[1],
-        help_text="peak learning rate; default 5e-5 (the image encoder gets 0.6x, MedSAM2's ratio)",
+        help_text=(
+            "peak learning rate; default 5e-5 for published weights, 2e-4 for the starters "
+            "(the image encoder gets 0.6x, MedSAM2's ratio)"
+        ),
     )
     force = serializers.BooleanField(
         default=False,

@@ -76,6 +76,22 @@ def test_gate():
     assert not regress and "b" in reason
 
 
+def test_the_gate_refuses_a_kind_that_regresses_under_a_shared_label():
+    # "lesion" on CT and MR: the label's mean rises while CT lesions get worse.
+    def block(mean, label, kinds):
+        return {"summary": {"dice": mean}, "labels": {"lesion": {"dice": label}},
+                "kinds": {k: {"dice": v} for k, v in kinds.items()}}  # fmt: skip
+
+    metrics = {
+        "candidate": block(0.85, 0.85, {"ct": 0.75, "mr": 0.95}),
+        "production": block(0.75, 0.75, {"ct": 0.80, "mr": 0.70}),
+    }
+    passed, reason = evaluation.gate(metrics, 0.02)
+    assert not passed and reason == "Dice fell for CT"
+    metrics["candidate"]["kinds"]["ct"]["dice"] = 0.80
+    assert evaluation.gate(metrics, 0.02)[0]
+
+
 def test_one_round_at_a_time_and_the_schedule_fires_once(project, accepted, tmp_path):
     factories.tiny_model_version(tmp_path, project=project)
     assert schedules.maybe_start(project) == "started round 1"

@@ -27,6 +27,12 @@ def test_a_round_from_a_weak_model_improves_heldout_dice_and_the_gate_decides(
     assert round_.status == RoundStatus.PROMOTED, round_.message
     assert round_.progress["step"] == 60 == round_.progress["total"]
     assert round_.config["trained_steps"] == 60 and round_.config["learning_rate"] == 2e-3
+    # Replay with balanced sampling: every accepted training mask, each group an equal share.
+    groups = round_.config["replay"]["groups"]
+    assert round_.config["replay"]["balance"] == "group"
+    assert sum(g["masks"] for g in groups.values()) == round_.snapshot.train_count
+    assert sum(g["share"] for g in groups.values()) == pytest.approx(1.0, abs=1e-3)
+    assert len({g["share"] for g in groups.values()}) == 1, groups
     cand, prod = round_.metrics["candidate"], round_.metrics["production"]
     heldout = {e.case_id for e in round_.snapshot.entries.filter(split="heldout")}
     assert {t["target"] for t in cand["targets"]} == {t.pk for c, t, _ in cohort if c.pk in heldout}

@@ -112,7 +112,7 @@ def test_presegmentation_training_and_evaluation_see_the_same_frames(
         assert np.array_equal(frames, preseg[ex.target.pk]), ex.target.pk
 
     # Training: the items the round trains on, prepared as inference.train prepares them.
-    items = round_data.train_items(examples, clip_len=2)
+    items, _ = round_data.train_items(examples, clip_len=2)
     for ex, item in zip(examples, items, strict=True):
         train_data.PreparedItem(item, 32, None, intensity_rule(version.config))
         frames = record["training"][-1]

@@ -1,0 +1,139 @@
+"""The round recipe (inference.replay): appearance groups, balanced sampling weights, the trainer
+drawing by weight, and the pull toward the production weights."""
+
+import hashlib
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+from inference import replay
+from inference.checkpoint import read_state_dict, save_checkpoint
+from inference.model import TINY_TEST, build_model
+from inference.phantoms import make_phantom
+from inference.train import TrainConfig, TrainingError, TrainItem, _sampler, train
+from inference.train_data import PreparedItem, load_items, save_items
+
+
+def _blob(inside: float, outside: float) -> tuple[np.ndarray, np.ndarray]:
+    image = np.full((4, 32, 32), outside, dtype=np.float32)
+    mask = np.zeros((4, 32, 32), dtype=np.uint8)
+    mask[1:3, 10:20, 10:20] = 1
+    image[mask > 0] = inside
+    return image, mask
+
+
+def test_appearance_tells_dark_from_bright_objects():
+    assert replay.appearance(*_blob(-50.0, 60.0)) == "darker"
+    assert replay.appearance(*_blob(150.0, 60.0)) == "brighter"
+    assert replay.appearance(np.zeros((2, 8, 8)), np.zeros((2, 8, 8))) == "empty"
+    # The phantoms: an echo cavity is dark in its bright wall.
+    echo = make_phantom("echo", 3)
+    assert replay.appearance(echo.image, echo.mask) == "darker"
+
+
+def test_ct_phantom_lesions_of_both_signs_fall_in_their_groups():
+    found = {
+        replay.appearance(p.image, p.mask) for p in map(lambda s: make_phantom("ct", s), range(12))
+    }
+    assert found == {"darker", "brighter"}
+
+
+def test_sampling_weights_give_every_group_the_same_share():
+    groups = (
+        [("ct", "lesion", "darker")] * 6
+        + [("ct", "lesion", "brighter")] * 2
+        + [("echo", "left ventricle", "darker")] * 4
+    )
+    none = replay.sampling_weights(groups, "none")
+    assert np.allclose(none, 1 / 12)
+    kind = replay.sampling_weights(groups, "kind")
+    assert np.isclose(kind[:8].sum(), 0.5) and np.isclose(kind[8:].sum(), 0.5)
+    group = replay.sampling_weights(groups, "group")
+    assert np.isclose(group[:6].sum(), 1 / 3) and np.isclose(group[6:8].sum(), 1 / 3)
+    assert np.isclose(group.sum(), 1.0) and np.allclose(group[:6], group[0])
+    assert replay.sampling_weights([], "group").size == 0
+    with pytest.raises(ValueError, match="balance"):
+        replay.sampling_weights(groups, "by-size")
+
+
+def test_weighted_sets_item_weights_and_reports_the_groups():
+    dark, bright = _blob(-50.0, 60.0), _blob(150.0, 60.0)
+    items = [TrainItem(*dark, label="lesion") for _ in range(3)] + [
+        TrainItem(*bright, label="lesion")
+    ]
+    items, shares = replay.weighted(items, ["ct"] * 4, "group")
+    assert [round(i.weight, 4) for i in items] == [0.1667, 0.1667, 0.1667, 0.5]
+    assert shares == {
+        "ct/lesion/brighter": {"masks": 1, "share": 0.5},
+        "ct/lesion/darker": {"masks": 3, "share": 0.5},
+    }
+
+
+def test_the_sampler_draws_in_proportion_to_the_weights_and_is_unchanged_when_equal():
+    image, mask = _blob(-50.0, 60.0)
+    preps = [PreparedItem(TrainItem(image, mask, weight=w), 32) for w in (0.0, 3.0, 1.0)]
+    drawn = _sampler(preps)(np.random.default_rng(0), 4000)
+    counts = np.bincount(drawn, minlength=3)
+    assert counts[0] == 0 and 2.6 < counts[1] / counts[2] < 3.4
+    equal = [PreparedItem(TrainItem(image, mask, weight=2.0), 32) for _ in range(3)]
+    assert np.array_equal(
+        _sampler(equal)(np.random.default_rng(5), 9), np.random.default_rng(5).integers(0, 3, 9)
+    )  # the draw of every run before weights existed
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(TrainingError, match="weights"):
+            _sampler([PreparedItem(TrainItem(image, mask, weight=bad), 32)])
+
+
+def test_item_weights_survive_the_files_torchrun_reads(tmp_path):
+    image, mask = _blob(-50.0, 60.0)
+    save_items([TrainItem(image, mask, weight=0.25), TrainItem(image, mask)], tmp_path)
+    assert [i.weight for i in load_items(tmp_path)] == [0.25, 1.0]
+
+
+def _items():
+    return [
+        TrainItem(p.image, p.mask, p.modality, p.window, p.label, p.is_video)
+        for p in (make_phantom("ct", 1), make_phantom("mr", 2))
+    ]
+
+
+def _distance(a: dict, b: dict) -> float:
+    return float(sum(((a[k].float() - b[k].float()) ** 2).sum() for k in a))
+
+
+def test_the_anchor_keeps_fine_tuning_near_the_production_weights(tmp_path):
+    torch.manual_seed(0)
+    init = tmp_path / "init.pt"
+    save_checkpoint(build_model(TINY_TEST, training=True), init)
+    base = dict(model_config=TINY_TEST, steps=6, clip_len=3, lr=3e-3, encoder_lr=3e-3, seed=2)
+    free = train(_items(), TrainConfig(**base), tmp_path / "free", init_checkpoint=init)
+    held = train(
+        _items(), TrainConfig(**base, anchor=50.0), tmp_path / "held", init_checkpoint=init
+    )
+    start = read_state_dict(init)
+    moved_free = _distance(read_state_dict(free.model_path), start)
+    moved_held = _distance(read_state_dict(held.model_path), start)
+    assert 0 < moved_held < 0.8 * moved_free, (moved_held, moved_free)
+
+
+def test_an_anchor_of_zero_leaves_the_run_and_its_fingerprint_as_before():
+    config = TrainConfig(model_config=TINY_TEST)
+    before = {k: v for k, v in asdict(config).items()
+              if k not in {"device", "checkpoint_every", "anchor"}}  # fmt: skip
+    digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    assert config.fingerprint() == digest  # a run saved before the anchor existed resumes
+    assert config.fingerprint() != TrainConfig(model_config=TINY_TEST, anchor=0.1).fingerprint()
+
+
+def test_round_config_is_the_recipe():
+    starter = replay.round_config("starter_c128", steps=300, seed=3)
+    assert starter.lr == replay.STARTER_LR and starter.encoder_lr == pytest.approx(1.2e-4)
+    assert starter.anchor == replay.RECIPE_ANCHOR
+    assert starter.loss_weights["dice"] == replay.STARTER_DICE_WEIGHT
+    assert replay.round_config("medsam2_t512").lr == replay.RECIPE_LR == 5e-5
+    published = replay.round_config("medsam2_t512", steps=1000, lr=1e-5, batch_size=2)
+    assert published.loss_weights["dice"] == 1.0
+    assert published.batch_size == 2 and published.encoder_lr == pytest.approx(6e-6)

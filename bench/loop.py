@@ -1,199 +1,439 @@
-"""Simulated annotation study: does the labelling loop cut annotation cost round after round?
+"""Simulated annotation study: does the labelling loop make each batch cheaper without forgetting?
 
-    python bench/loop.py                          # start from a model that has seen CT only
-    python bench/loop.py --start var/models/x.pt --config starter_s256
+    python bench/loop.py                     # weak CT-only start, four rounds, both orders
+    python bench/loop.py --seed 1            # other cohorts, other start set
+    python bench/loop.py --orders random --balance none --anchor 0   # one arm, another recipe
 
-The study (the MedSAM2 paper's pipeline, on synthetic cohorts from ``inference.phantoms``):
-three batches of targets, each mixing CT-like lesions, MR-like liver lesions and echo clips.
-Round r: the current model pre-segments batch r from a box on each target's key slice (the
-ground truth's box, as an annotator draws it); the simulated annotator accepts the mask as is
-when its Dice is at least ``--accept-dice`` (0.90), otherwise corrects every wrong voxel. The
-corrected masks of batches 0..r (= ground truth) then fine-tune the next model from the current
-one with ``inference.train`` (the product's trainer), and round r + 1 uses that model.
+The MedSAM2 paper's pipeline on synthetic cohorts (``inference.phantoms``: CT lesions, MR liver
+lesions, echo clips), run as the product runs it (docs/inference.md, "The simulated study"):
 
-Cost model (voxel units, stated): drawing a target from scratch costs its area, summed over the
-slices/frames it appears on (every voxel painted once). With the AI: the box prompt costs its
-perimeter, a mask accepted as is costs nothing more, and a corrected mask costs the voxels that
-had to change (false positives erased + false negatives painted). ``cost_vs_manual`` is the
-mean over the batch's targets of assisted cost / manual cost (0.15 means 85% saved), so each
-target counts the same whatever its size.
+- **Start**: a model trained briefly on CT phantoms only (``--start-steps``), a model meeting a
+  new site's MR and echo data. Or ``--start``.
+- **Round r**: the production model pre-segments the round's batch (``--per-batch`` targets per
+  kind, picked from a pool of ``--pool`` batches in ``import``, ``random`` or ``uncertainty``
+  order, the last as the product's queue orders cases: ``inference.qc.uncertainty``) from a box
+  on each target's key slice. A simulated annotator checks every slice/frame and redraws those
+  whose Dice is below ``--slice-ok`` (0.90); the rest of the model's mask stays. What they
+  submitted, not the ground truth, is the accepted mask.
+- **Fine-tuning**: the accepted cases are split train/held-out by the product's own hash
+  (``modelops.rounds.case_split``, 20% held out). The candidate trains from production on every
+  accepted training mask so far (replay) with the product's recipe (``inference.replay``: sampling
+  balanced by kind/label/appearance, ``anchor`` toward production), then the product's gate
+  (``modelops.evaluation.gate``: beats production by the margin on the held-out accepted masks,
+  no label or kind regresses) and the quality floors decide whether it is promoted. A candidate
+  that fails stays a candidate, and the next round fine-tunes production again.
 
-The default start model is trained briefly on CT phantoms only (``--start-steps``), i.e. a
-model that has not seen MR or echo, as a published model meets a new site's data; fine-tuning
-uses ``--lr`` (1e-4, above MedSAM2's 5e-5 because this small model starts far from its goal)
-and a dice weight of 5 (``--dice-weight``; SAM2's 1 lets a small model collapse to empty masks
-on small lesions, seen here: round-1 lesion Dice fell from 0.68 to 0.39 with weight 1 and lr 3e-4).
-It ends by printing one JSON line: ``{"rounds": [{"round": 0, "mean_dice": …,
-"accepted_unchanged": …, "cost_vs_manual": …}, …]}``.
+**Time model** (seconds of a person's time; the one unit of every cost). Assumed, not measured:
 
-What to label next (issue #15 item 3): ``--order`` picks each round's batch from a pool of
-``--pool`` batches' worth of targets (default: as many as rounds, i.e. the whole cohort ends up
-labelled whatever the order; give more to make the order matter). ``import``: cohort order (the
-default, as before); ``random``: shuffled with ``--seed``; ``uncertainty``: the current model
-pre-segments every target left in the pool and the most doubtful (``inference.qc.uncertainty``,
-as the product's queues order them) are labelled first. The same ``--seed`` gives the same
-cohort to every order. With ``--heldout N`` (targets per kind) the model is also fine-tuned after
-the last round and every model's ``cost_vs_manual`` on a fixed held-out cohort is added per
-round (``heldout_cost_vs_manual``): the fair figure between orders, since an uncertain batch
-costs more to correct by design.
+    drawing the box on the key slice ...... DRAW_BOX_S        5
+    checking a pre-segmented target ....... CHECK_TARGET_S   10   (every target, accepted or not)
+    correcting one slice/frame ............ CORRECT_SLICE_S  15   (slice Dice ≥ 0.5, or erasing)
+    drawing one slice/frame from scratch .. MANUAL_SLICE_S   30
+    the reviewer's verdict on a target .... REVIEW_TARGET_S  10   (in both workflows)
+
+A target's manual cost is MANUAL_SLICE_S per slice/frame showing it plus the review; assisted, it
+is the box, the check, the review and each slice the annotator redraws: CORRECT_SLICE_S, or
+MANUAL_SLICE_S where the model's slice was mostly wrong (Dice below 0.5: drawn from scratch).
+``cost_vs_manual`` is assisted over manual seconds summed over targets (the share of a project's
+time the AI leaves).
+
+**Figures per round** come from the production model of that round on a fixed evaluation cohort
+(ground truth known), so rounds and orders compare on the same targets: ``mean_dice``,
+``dice_by_kind``, ``accepted_unchanged`` (share of targets with no slice redrawn),
+``cost_vs_manual``; ``batch_cost_vs_manual`` is what labelling the round's own batch cost, and
+``promoted`` whether the candidate trained after the round passed. Overall: ``max_kind_drop``
+(largest fall of any kind's Dice between consecutive production models) and
+``uncertainty_vs_random_cost`` (round-2 ``cost_vs_manual`` with uncertainty order over random
+order; both arms share the start model and the cohorts, and run in parallel processes).
+
+The start set, the pool and the evaluation cohort come from disjoint seeds; the code asserts that
+no phantom seed and no image is shared (:func:`check_disjoint`). One JSON line ends the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import multiprocessing
+import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import repo_path  # noqa: F401
-import torch
 
-from inference import qc
-from inference.bootstrap import as_item, segment_phantom
-from inference.checkpoint import load_checkpoint
-from inference.engine import Prompt
-from inference.metrics import dice
-from inference.model import STARTER
-from inference.phantoms import KINDS, Phantom, make_phantoms
-from inference.segtask import task_for
-from inference.train import LOSS_WEIGHTS, TrainConfig, train
+DRAW_BOX_S = 5.0
+CHECK_TARGET_S = 10.0
+CORRECT_SLICE_S = 15.0
+MANUAL_SLICE_S = 30.0
+REVIEW_TARGET_S = 10.0
+FROM_SCRATCH_BELOW = 0.5  # a slice whose Dice is below this is redrawn, not corrected
 
-COHORT_SEED = 424_242
-HELDOUT_SEED = 515_151
+SEED_BASES = {"start": 1_000, "pool": 2_000, "eval": 3_000}  # + --seed (< 1000)
+PROJECT_ID = 1  # for the product's train/held-out hash
 ORDERS = ("import", "random", "uncertainty")
 
 
-def costs(pred: np.ndarray, p: Phantom, accept_dice: float) -> tuple[float, float, bool, float]:
-    """(dice, assisted cost, accepted unchanged, manual cost) for one target."""
-    truth = p.mask.astype(bool)
-    pred = pred.astype(bool)
-    score = dice(pred, truth)
-    x0, y0, x1, y1 = p.box
-    prompt = 2 * ((x1 - x0) + (y1 - y0))
-    unchanged = score >= accept_dice
-    edits = 0 if unchanged else int((pred ^ truth).sum())
-    return score, prompt + edits, unchanged, float(truth.sum())
+def cohort_seeds(seed: int) -> dict[str, int]:
+    if not 0 <= seed < 1_000:
+        raise ValueError("--seed must be in [0, 1000)")
+    return {name: base + seed for name, base in SEED_BASES.items()}
 
 
-def run_round(model_path: Path, config: str, batch: list[Phantom], accept_dice: float) -> dict:
-    loaded = load_checkpoint(model_path, config, "cpu")
-    rows = [costs(segment_phantom(loaded, p), p, accept_dice) for p in batch]
-    scores: dict[str, list[float]] = {}
-    ratios: dict[str, list[float]] = {}
-    for row, p in zip(rows, batch, strict=True):
-        scores.setdefault(p.kind, []).append(row[0])
-        ratios.setdefault(p.kind, []).append(row[1] / row[3])
+def check_disjoint(cohorts: dict[str, tuple[int, list]]) -> None:
+    """No phantom seed and no image is in two cohorts ({name: (cohort seed, phantoms)})."""
+    from inference.phantoms import phantom_seeds
+
+    seen_seeds: dict[int, str] = {}
+    seen_images: dict[str, str] = {}
+    for name, (seed, phantoms) in cohorts.items():
+        for s, p in zip(phantom_seeds(seed, len(phantoms)), phantoms, strict=True):
+            digest = hashlib.sha256(np.ascontiguousarray(p.image).tobytes()).hexdigest()
+            assert s not in seen_seeds, f"phantom seed {s} is in {seen_seeds.get(s)} and {name}"
+            assert digest not in seen_images, f"an image of {name} is in {seen_images[digest]}"
+            seen_seeds[s], seen_images[digest] = name, name
+
+
+# ---------------------------------------------------------------- the simulated annotator
+
+
+@dataclass
+class Labelled:
+    produced: np.ndarray  # the mask the annotator submitted
+    seconds: float
+    manual_seconds: float
+    redrawn: int  # slices/frames redrawn
+    model_dice: float  # the model's mask against the truth
+
+
+def _slice_dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+def annotate(pred: np.ndarray, truth: np.ndarray, slice_ok: float) -> Labelled:
+    """Check every slice showing the model's mask or the object; redraw those below
+    ``slice_ok``; keep the model's mask elsewhere."""
+    from inference.metrics import dice
+
+    pred, truth = pred.astype(bool), truth.astype(bool)
+    produced = pred.copy()
+    redrawn = 0
+    shown = pred.reshape(len(pred), -1).any(axis=1) | truth.reshape(len(truth), -1).any(axis=1)
+    seconds = DRAW_BOX_S + CHECK_TARGET_S + REVIEW_TARGET_S
+    for z in np.flatnonzero(shown):
+        score = _slice_dice(pred[z], truth[z])
+        if score < slice_ok:
+            produced[z] = truth[z]
+            redrawn += 1
+            # Erasing a stray mask or fixing an edge is a correction; where the model's slice is
+            # mostly wrong the annotator draws it from scratch, as without the AI.
+            fresh = truth[z].any() and score < FROM_SCRATCH_BELOW
+            seconds += MANUAL_SLICE_S if fresh else CORRECT_SLICE_S
+    on = int(truth.reshape(len(truth), -1).any(axis=1).sum())
+    return Labelled(
+        produced=produced.astype(np.uint8),
+        seconds=seconds,
+        manual_seconds=MANUAL_SLICE_S * on + REVIEW_TARGET_S,
+        redrawn=redrawn,
+        model_dice=float(dice(pred, truth)),
+    )
+
+
+def figures(phantoms: list, labelled: list[Labelled]) -> dict:
+    """Dice, acceptance and cost over targets, overall and per kind."""
+
+    def block(rows: list[tuple]) -> dict:
+        return {
+            "dice": round(float(np.mean([lab.model_dice for _, lab in rows])), 4),
+            "accepted_unchanged": round(float(np.mean([lab.redrawn == 0 for _, lab in rows])), 4),
+            "cost_vs_manual": round(
+                sum(lab.seconds for _, lab in rows) / sum(lab.manual_seconds for _, lab in rows), 4
+            ),
+        }
+
+    rows = list(zip(phantoms, labelled, strict=True))
+    kinds = sorted({p.kind for p in phantoms})
+    per_kind = {k: block([r for r in rows if r[0].kind == k]) for k in kinds}
+    overall = block(rows)
     return {
-        "mean_dice": round(float(np.mean([r[0] for r in rows])), 4),
-        "accepted_unchanged": round(float(np.mean([r[2] for r in rows])), 4),
-        # Mean over targets, so an echo clip's large area does not outweigh a small lesion.
-        "cost_vs_manual": round(float(np.mean([r[1] / r[3] for r in rows])), 4),
-        "dice_per_kind": {k: round(float(np.mean(v)), 3) for k, v in sorted(scores.items())},
-        "cost_per_kind": {k: round(float(np.mean(v)), 3) for k, v in sorted(ratios.items())},
+        "mean_dice": overall["dice"],
+        "dice_by_kind": {k: v["dice"] for k, v in per_kind.items()},
+        "accepted_unchanged": overall["accepted_unchanged"],
+        "cost_vs_manual": overall["cost_vs_manual"],
+        "cost_by_kind": {k: v["cost_vs_manual"] for k, v in per_kind.items()},
     }
 
 
-def doubt(loaded, p: Phantom) -> float:
-    """The model's uncertainty about its mask of ``p``, as pre-segmentation stores it."""
+# ---------------------------------------------------------------- one arm of the study
+
+
+def _segment(loaded, p, with_doubt: bool = False):
+    """The model's mask of ``p`` from the annotator's box, and (optionally) its uncertainty as
+    pre-segmentation stores it (unknown: -1, after every scored target)."""
+    from inference import qc
+    from inference.engine import Prompt
+    from inference.segtask import task_for
+
     task = task_for(p.modality, p.is_video)
     prompts = [Prompt(index=p.key_index, box=p.box)]
     mask, track = task.segment_detailed(loaded, p.image, prompts, window=p.window)
+    if not with_doubt:
+        return mask, None
     scores = track.absolute_scores()
     flags = qc.check_mask(
         mask, key_index=p.key_index, box=p.box, scores=scores, is_video=p.is_video
     )
     frames = np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1)).tolist()
     value = qc.uncertainty(scores, flags, frames=frames)
-    return -1.0 if value is None else value  # unknown: after the scored ones
+    return mask, -1.0 if value is None else value
 
 
-def next_batch(order: str, pool: list[Phantom], size: int, model: Path, config: str):
-    """The next ``size`` targets to label from ``pool`` (already shuffled for "random")."""
-    if order != "uncertainty":
-        return pool[:size]
-    loaded = load_checkpoint(model, config, "cpu")
-    ranked = sorted(enumerate(pool), key=lambda ip: (-doubt(loaded, ip[1]), ip[0]))
-    return [p for _, p in ranked[:size]]
+def _django():
+    """The product's gate and floors are its own code: import them, do not copy them."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
+    import django
+
+    django.setup()
+    from annotator.modelops.evaluation import gate, summaries
+    from annotator.modelops.models import RoundPolicy
+    from annotator.modelops.rounds import case_split
+    from annotator.registry.quality import DEFAULT_FLOORS, KIND_NAMES
+
+    defaults = {f.name: f.default for f in RoundPolicy._meta.fields if f.name in
+                ("heldout_fraction", "promote_margin", "nsd_tolerance_mm")}  # fmt: skip
+    return gate, summaries, case_split, defaults, DEFAULT_FLOORS, KIND_NAMES
+
+
+def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> dict:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from inference import replay
+    from inference.checkpoint import load_checkpoint
+    from inference.metrics import dice, normalized_surface_distance
+    from inference.phantoms import KINDS, make_phantoms
+    from inference.segtask import task_for
+    from inference.train import train
+
+    gate, summaries, case_split, policy, floors, kind_names = _django()
+    seeds = cohort_seeds(args.seed)
+    per_batch = args.per_batch * len(KINDS)
+    pool = make_phantoms(KINDS, per_batch * max(args.pool, args.rounds), seed=seeds["pool"])
+    cohort = make_phantoms(KINDS, args.eval_per_kind * len(KINDS), seed=seeds["eval"])
+    remaining = list(range(len(pool)))  # case id = pool index + 1 (import order)
+    if order == "random":
+        remaining = [int(i) for i in np.random.default_rng(args.seed).permutation(len(pool))]
+
+    def load(path: Path):
+        return load_checkpoint(path, args.config, "cpu")
+
+    evaluated: dict[Path, dict] = {}
+
+    def on_cohort(path: Path) -> dict:
+        if path not in evaluated:
+            loaded = load(path)
+            labelled = [annotate(_segment(loaded, p)[0], p.mask, args.slice_ok) for p in cohort]
+            evaluated[path] = figures(cohort, labelled)
+        return evaluated[path]
+
+    def heldout_summary(path: Path, held: list[tuple]) -> dict:
+        """Production's or a candidate's figures on the held-out accepted masks, in the
+        product's summary schema (what its gate reads)."""
+        loaded = load(path)
+        rows = []
+        for p, produced in held:
+            pred = _segment(loaded, p)[0]
+            nsd = normalized_surface_distance(pred, produced, p.spacing_zyx,
+                                              policy["nsd_tolerance_mm"])  # fmt: skip
+            rows.append({"label": p.label, "kind": p.kind, "dice": float(dice(pred, produced)),
+                         "nsd": float(nsd)})  # fmt: skip
+        return summaries(rows)
+
+    production, productions = start, [start]
+    accepted: list[tuple[int, object, np.ndarray]] = []  # (case id, phantom, submitted mask)
+    results = []
+    for r in range(args.rounds):
+        loaded = load(production)
+        if order == "uncertainty":  # the product's queue: most doubtful first
+            scored = {i: _segment(loaded, pool[i], with_doubt=True) for i in remaining}
+            picked = sorted(remaining, key=lambda i: (-scored[i][1], i))[:per_batch]
+            masks = {i: scored[i][0] for i in picked}
+        else:
+            picked = remaining[:per_batch]
+            masks = {i: _segment(loaded, pool[i])[0] for i in picked}
+        remaining = [i for i in remaining if i not in masks]
+        batch = [pool[i] for i in picked]
+        labelled = [annotate(masks[i], pool[i].mask, args.slice_ok) for i in picked]
+        accepted += [
+            (i + 1, pool[i], lab.produced) for i, lab in zip(picked, labelled, strict=True)
+        ]
+        batch_figures = figures(batch, labelled)
+        row = {
+            "round": r,
+            **on_cohort(production),
+            "batch_cost_vs_manual": batch_figures["cost_vs_manual"],
+            "batch_accepted_unchanged": batch_figures["accepted_unchanged"],
+            "label_dice": round(
+                float(
+                    np.mean(
+                        [dice(lab.produced, p.mask) for p, lab in zip(batch, labelled, strict=True)]
+                    )
+                ),
+                4,
+            ),
+            "promoted": None,
+        }
+        if r + 1 < args.rounds:
+            split = {cid: case_split(PROJECT_ID, cid, policy["heldout_fraction"])
+                     for cid, _, _ in accepted}  # fmt: skip
+            train_rows = [(p, m) for cid, p, m in accepted if split[cid] == "train"]
+            held = [(p, m) for cid, p, m in accepted if split[cid] == "heldout"]
+            items = [task_for(p.modality, p.is_video).train_item(
+                p.image, m, window=p.window, label=p.label) for p, m in train_rows]  # fmt: skip
+            items, shares = replay.weighted(items, [p.kind for p, _ in train_rows], args.balance)
+            config = replay.round_config(
+                args.config, steps=args.steps, lr=args.lr, seed=r + 1, anchor=args.anchor
+            )
+            run = work / f"{order}-round-{r + 1}"
+            result = train(items, config, run, init_checkpoint=production,
+                           out_path=run.with_suffix(".pt"))  # fmt: skip
+            metrics = {
+                "candidate": heldout_summary(result.model_path, held),
+                "production": heldout_summary(production, held),
+            }
+            passed, reason = gate(metrics, policy["promote_margin"])
+            below = [
+                f"{kind_names.get(k, k)} {v['dice']:.3f} < {floors[k]}"
+                for k, v in metrics["candidate"]["kinds"].items()
+                if v["dice"] is not None and v["dice"] < floors.get(k, 0.5)
+            ]
+            promoted = passed and not below
+            row.update(promoted=promoted, gate=reason + ("; below floor: " + ", ".join(below)
+                       if below else ""), trained_on=len(items), held_out=len(held),
+                       groups=shares)  # fmt: skip
+            if promoted:
+                production = result.model_path
+                productions.append(production)
+        results.append(row)
+        print(f"[{order}] round {r}: Dice {row['mean_dice']:.3f} {row['dice_by_kind']}, "
+              f"cost {row['cost_vs_manual']:.3f} {row['cost_by_kind']}, batch cost "
+              f"{row['batch_cost_vs_manual']:.3f}, label Dice {row['label_dice']:.3f}, promoted "
+              f"{row['promoted']} ({row.get('gate', '-')})", flush=True)  # fmt: skip
+    chain = [on_cohort(m) for m in productions]  # production models, in the order promoted
+    drops = [
+        before["dice_by_kind"][k] - after["dice_by_kind"][k]
+        for before, after in zip(chain, chain[1:], strict=False)
+        for k in before["dice_by_kind"]
+    ]
+    costs = [c["cost_vs_manual"] for c in chain]
+    return {
+        "order": order,
+        "rounds": results,
+        "max_kind_drop": round(max([0.0, *drops]), 4),
+        "cost_never_rises": all(nxt <= prev for prev, nxt in zip(costs, costs[1:], strict=False)),
+    }
+
+
+def _arm(job: tuple) -> dict:
+    return run_arm(*job)
+
+
+def start_model(args: argparse.Namespace, work: Path) -> Path:
+    """A model trained briefly on CT phantoms only, from the start cohort."""
+    import torch
+
+    from inference.phantoms import make_phantoms
+    from inference.segtask import task_for
+    from inference.train import LOSS_WEIGHTS, TrainConfig, train
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    seed = cohort_seeds(args.seed)["start"]
+    ct_only = make_phantoms(["ct"], 48, seed=seed)
+    items = [
+        task_for(p.modality, p.is_video).train_item(p.image, p.mask, window=p.window, label=p.label)
+        for p in ct_only
+    ]
+    path = work / f"start-{args.config}-seed{args.seed}-{args.start_steps}.pt"
+    if path.exists():  # the same start for every recipe compared in one --work folder
+        return path
+    print(f"start model: {args.start_steps} steps on CT phantoms only", flush=True)
+    train(items,
+          TrainConfig(model_config=args.config, steps=args.start_steps, lr=1e-3, encoder_lr=6e-4,
+                      weight_decay=0.01, warmup_steps=30, seed=args.seed,
+                      loss_weights={**LOSS_WEIGHTS, "dice": 5.0}),
+          work / f"{path.stem}-run", out_path=path)  # fmt: skip
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
+    from inference import replay
+    from inference.model import STARTER
+    from inference.phantoms import KINDS, make_phantoms
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--start", type=Path, help="start model (default: train a CT-only one)")
     parser.add_argument("--config", default=STARTER)
     parser.add_argument("--start-steps", type=int, default=300)
     parser.add_argument("--per-batch", type=int, default=6, help="targets per kind and batch")
-    parser.add_argument("--steps", type=int, default=300, help="fine-tuning steps per round")
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--dice-weight", type=float, default=5.0)
-    parser.add_argument("--accept-dice", type=float, default=0.90)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--order", choices=ORDERS, default="import", help="what to label next")
-    parser.add_argument("--pool", type=int, help="batches in the pool (default: --rounds)")
-    parser.add_argument("--heldout", type=int, default=0, help="held-out targets per kind")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="loop-bench-"))
-
-    weights = {**LOSS_WEIGHTS, "dice": args.dice_weight}
-    model = args.start
-    if model is None:
-        print(f"start model: {args.start_steps} steps on CT phantoms only", flush=True)
-        ct_only = make_phantoms(["ct"], 48, seed=COHORT_SEED + 1)
-        model = work / "start.pt"
-        train([as_item(p) for p in ct_only],
-              TrainConfig(model_config=args.config, steps=args.start_steps, lr=1e-3,
-                          encoder_lr=6e-4, weight_decay=0.01, warmup_steps=30, seed=args.seed,
-                          loss_weights=weights),
-              work / "start-run", out_path=model)  # fmt: skip
-
-    per_batch = args.per_batch * len(KINDS)
-    pool_batches = max(args.pool or args.rounds, args.rounds)
-    pool = make_phantoms(KINDS, per_batch * pool_batches, seed=COHORT_SEED + args.seed)
-    if args.order == "random":
-        pool = [pool[i] for i in np.random.default_rng(args.seed).permutation(len(pool))]
-    heldout = (
-        make_phantoms(KINDS, args.heldout * len(KINDS), seed=HELDOUT_SEED) if args.heldout else []
+    parser.add_argument(
+        "--pool", type=int, default=8, help="batches' worth of targets to pick from"
     )
-    batches: list[list[Phantom]] = []
-    results = []
-    for r in range(args.rounds):
-        batch = next_batch(args.order, pool, per_batch, model, args.config)
-        pool = [p for p in pool if all(p is not b for b in batch)]
-        batches.append(batch)
-        figures = run_round(model, args.config, batch, args.accept_dice)
-        if heldout:
-            held = run_round(model, args.config, heldout, args.accept_dice)
-            figures["heldout_cost_vs_manual"] = held["cost_vs_manual"]
-        results.append({"round": r, **figures})
-        print(f"round {r}: mean Dice {figures['mean_dice']:.3f} {figures['dice_per_kind']}, "
-              f"accepted unchanged {figures['accepted_unchanged']:.0%}, "
-              f"cost vs manual {figures['cost_vs_manual']:.3f} {figures['cost_per_kind']}",
-              flush=True)  # fmt: skip
-        if r + 1 == args.rounds and not heldout:
-            break
-        corrected = [as_item(p) for b in batches[: r + 1] for p in b]  # corrected = truth
-        result = train(corrected,
-                       TrainConfig(model_config=args.config, steps=args.steps, lr=args.lr,
-                                   encoder_lr=args.lr * 0.6, warmup_steps=20,
-                                   seed=args.seed + r + 1, loss_weights=weights),
-                       work / f"round-{r + 1}", init_checkpoint=model,
-                       out_path=work / f"round-{r + 1}.pt")  # fmt: skip
-        model = result.model_path
-        print(f"fine-tuned round {r + 1} on {len(corrected)} corrected targets "
-              f"({result.step} steps, loss {result.final_loss:.3f})", flush=True)  # fmt: skip
-    final = {}
-    if heldout:  # the model after the last round's masks, on the same held-out cohort
-        final = {"final_heldout_cost_vs_manual": run_round(
-            model, args.config, heldout, args.accept_dice)["cost_vs_manual"]}  # fmt: skip
+    parser.add_argument("--eval-per-kind", type=int, default=8, help="evaluation targets per kind")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=900, help="per round (RoundPolicy.steps)")
+    parser.add_argument("--lr", type=float, help="default: the recipe's for --config")
+    parser.add_argument("--balance", choices=replay.BALANCE, default=replay.RECIPE_BALANCE)
+    parser.add_argument("--anchor", type=float, default=replay.RECIPE_ANCHOR)
+    parser.add_argument("--slice-ok", type=float, default=0.90, help="slice Dice left as is")
+    parser.add_argument("--orders", nargs="+", choices=ORDERS, default=["random", "uncertainty"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per arm")
+    parser.add_argument("--work", type=Path, help="keep the models here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    work = args.work or Path(tempfile.mkdtemp(prefix="loop-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+
+    seeds = cohort_seeds(args.seed)
+    per_batch = args.per_batch * len(KINDS)
+    check_disjoint({
+        "start": (seeds["start"], make_phantoms(["ct"], 48, seed=seeds["start"])),
+        "pool": (seeds["pool"], make_phantoms(KINDS, per_batch * max(args.pool, args.rounds),
+                                              seed=seeds["pool"])),
+        "eval": (seeds["eval"], make_phantoms(KINDS, args.eval_per_kind * len(KINDS),
+                                              seed=seeds["eval"])),
+    })  # fmt: skip
+    start = args.start or start_model(args, work)
+    jobs = [(order, args, start, work) for order in args.orders]
+    if len(jobs) > 1:
+        with multiprocessing.get_context("spawn").Pool(len(jobs)) as workers:
+            arms = workers.map(_arm, jobs)
+    else:
+        arms = [_arm(jobs[0])]
+    by_order = {arm["order"]: arm for arm in arms}
+    lr = args.lr or replay.recipe_lr(args.config)
+    recipe = {"balance": args.balance, "anchor": args.anchor, "lr": lr, "steps": args.steps}
+    out: dict = {"seed": args.seed, "recipe": recipe}
+    keep = ("round", "mean_dice", "dice_by_kind", "accepted_unchanged", "cost_vs_manual",
+            "batch_cost_vs_manual", "label_dice", "promoted")  # fmt: skip
+    for order, arm in by_order.items():
+        out[order] = {
+            "rounds": [{k: row[k] for k in keep} for row in arm["rounds"]],
+            "max_kind_drop": arm["max_kind_drop"],
+            "cost_never_rises": arm["cost_never_rises"],
+        }
+    if {"random", "uncertainty"} <= by_order.keys() and args.rounds > 2:
+        ratio = (by_order["uncertainty"]["rounds"][2]["cost_vs_manual"]
+                 / by_order["random"]["rounds"][2]["cost_vs_manual"])  # fmt: skip
+        out["uncertainty_vs_random_cost"] = round(ratio, 4)
+    out["max_kind_drop"] = max(arm["max_kind_drop"] for arm in arms)
     print(f"total {(time.monotonic() - started) / 60:.1f} min", flush=True)
-    keep = ("round", "mean_dice", "accepted_unchanged", "cost_vs_manual", "heldout_cost_vs_manual")
-    rounds = [{k: r[k] for k in keep if k in r} for r in results]
-    print(json.dumps({"order": args.order, "rounds": rounds, **final}))
+    print(json.dumps(out))
     return 0
 
 

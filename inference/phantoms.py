@@ -214,10 +214,23 @@ def make_phantom(kind: str, seed: int, **kwargs) -> Phantom:
     return _MAKERS[kind](seed, **kwargs)
 
 
+SEED_STRIDE = 100_003  # cohorts of fewer phantoms than this from different seeds never share one
+
+
+def phantom_seeds(seed: int, count: int) -> list[int]:
+    """The seed of each phantom :func:`make_phantoms` makes from ``seed``."""
+    if count > SEED_STRIDE:
+        raise ValueError(f"at most {SEED_STRIDE} phantoms per cohort")
+    return [seed * SEED_STRIDE + i for i in range(count)]
+
+
 def make_phantoms(kinds, count: int, seed: int, **kwargs) -> list[Phantom]:
     """``count`` phantoms cycling through ``kinds``, with seeds derived from ``seed``."""
     kinds = list(kinds)
-    return [make_phantom(kinds[i % len(kinds)], seed * 100_003 + i, **kwargs) for i in range(count)]
+    return [
+        make_phantom(kinds[i % len(kinds)], s, **kwargs)
+        for i, s in enumerate(phantom_seeds(seed, count))
+    ]
 
 
 def ct_demo_case(seed: int, slices: int = 64, size: int = 256) -> tuple[np.ndarray, list[Phantom]]:

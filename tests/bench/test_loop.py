@@ -1,0 +1,80 @@
+"""bench/loop.py's pure parts: the cohorts' seeds are disjoint (asserted in code), the simulated
+annotator submits the model's mask where it accepts it and its correction elsewhere, and the
+time model charges what docs/inference.md says."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import loop  # noqa: E402
+
+from inference.phantoms import KINDS, make_phantoms  # noqa: E402
+
+
+def test_the_cohorts_seeds_are_disjoint_and_overlap_is_refused():
+    for seed in (0, 1):
+        seeds = loop.cohort_seeds(seed)
+        assert len(set(seeds.values())) == 3
+        loop.check_disjoint({
+            "start": (seeds["start"], make_phantoms(["ct"], 6, seed=seeds["start"])),
+            "pool": (seeds["pool"], make_phantoms(KINDS, 6, seed=seeds["pool"])),
+            "eval": (seeds["eval"], make_phantoms(KINDS, 6, seed=seeds["eval"])),
+        })  # fmt: skip
+    # The old bench's mistake: with --seed 1 its cohort seed was the start set's.
+    same = make_phantoms(["ct"], 3, seed=7)
+    with pytest.raises(AssertionError, match="phantom seed"):
+        loop.check_disjoint({"start": (7, same), "pool": (7, same)})
+    # Different seeds, the same image (a cohort copied under another name): refused too.
+    with pytest.raises(AssertionError, match="image"):
+        loop.check_disjoint({"start": (7, same), "pool": (8, same)})
+    with pytest.raises(ValueError):
+        loop.cohort_seeds(1000)
+
+
+def _target() -> np.ndarray:
+    truth = np.zeros((6, 20, 20), dtype=np.uint8)
+    truth[1:5, 5:15, 5:15] = 1  # on 4 slices
+    return truth
+
+
+def test_a_mask_accepted_as_is_costs_the_box_the_check_and_the_review():
+    truth = _target()
+    lab = loop.annotate(truth.copy(), truth, 0.9)
+    assert lab.redrawn == 0 and lab.model_dice == 1.0
+    assert lab.seconds == loop.DRAW_BOX_S + loop.CHECK_TARGET_S + loop.REVIEW_TARGET_S == 25
+    assert lab.manual_seconds == 4 * loop.MANUAL_SLICE_S + loop.REVIEW_TARGET_S == 130
+    assert np.array_equal(lab.produced, truth)
+
+
+def test_the_annotator_redraws_wrong_slices_and_keeps_the_models_mask_elsewhere():
+    truth = _target()
+    pred = truth.copy()
+    pred[1, 5:15, 14] = 0  # slice 1: one column short, Dice 0.947, left as it is
+    pred[2] = 0  # slice 2 missed: drawn from scratch
+    pred[3, 5:15, 5:15] = 0
+    pred[3, 5:15, 8:15] = 1  # slice 3: Dice 0.82, corrected
+    pred[5, 0:3, 0:3] = 1  # slice 5: a stray blob, erased
+    lab = loop.annotate(pred, truth, 0.9)
+    assert lab.redrawn == 3
+    assert lab.seconds == 25 + loop.MANUAL_SLICE_S + 2 * loop.CORRECT_SLICE_S
+    assert np.array_equal(lab.produced[1], pred[1])  # what they accepted is what they submit
+    assert np.array_equal(lab.produced[2:], truth[2:])
+    assert 0.9 < float(lab.produced.sum()) / truth.sum() < 1.0
+
+
+def test_figures_sum_seconds_over_targets():
+    class P:
+        def __init__(self, kind):
+            self.kind = kind
+
+    truth = _target()
+    good = loop.annotate(truth.copy(), truth, 0.9)
+    empty = loop.annotate(np.zeros_like(truth), truth, 0.9)
+    out = loop.figures([P("ct"), P("mr")], [good, empty])
+    assert out["cost_by_kind"] == {"ct": round(25 / 130, 4), "mr": round((25 + 120) / 130, 4)}
+    assert out["cost_vs_manual"] == round((25 + 145) / 260, 4)
+    assert out["accepted_unchanged"] == 0.5 and out["dice_by_kind"] == {"ct": 1.0, "mr": 0.0}

@@ -184,12 +184,8 @@ def _segment(loaded, p, with_doubt: bool = False):
     mask, track = task.segment_detailed(loaded, p.image, prompts, window=p.window)
     if not with_doubt:
         return mask, None
-    scores = track.absolute_scores()
-    flags = qc.check_mask(
-        mask, key_index=p.key_index, box=p.box, scores=scores, is_video=p.is_video
-    )
-    frames = np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1)).tolist()
-    value = qc.uncertainty(scores, flags, frames=frames)
+    _, value = qc.assess(mask, key_index=p.key_index, box=p.box,
+                         scores=track.absolute_scores(), is_video=p.is_video)  # fmt: skip
     return mask, -1.0 if value is None else value
 
 

@@ -269,6 +269,22 @@ def uncertainty(
     return round(min(max(1.0 - keep, 0.0), 1.0), 4)
 
 
+def assess(
+    mask: np.ndarray,
+    *,
+    key_index: int,
+    box: Sequence[float] | None = None,
+    scores: Mapping[int, Score] | None = None,
+    is_video: bool = False,
+) -> tuple[list[dict], float | None]:
+    """A model mask's flags (:func:`check_mask`) and its :func:`uncertainty` over the slices
+    that have voxels: what pre-segmentation stores, and what bench/loop.py orders by."""
+    flags = check_mask(mask, key_index=key_index, box=box, scores=scores, is_video=is_video)
+    mask = np.asarray(mask)
+    frames = np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1)).tolist()
+    return flags, uncertainty(scores, flags, frames=frames)
+
+
 def _sigmoid(x: float) -> float:
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))

@@ -419,12 +419,15 @@ def save_model_revision(
     prompt that made it (default: the target's key slice and box) and the model's confidence
     per slice (``scores``: {slice: FrameScore}, when the engine gave them), and the doubt they
     add up to (``MaskRevision.uncertainty``, inference.qc.uncertainty over the mask's slices)."""
-    from inference.qc import uncertainty
+    from inference.qc import assess
 
-    flags = model_flags(
-        target, mask_zyx, prompt_index=prompt_index, prompt_box=prompt_box, scores=scores
+    flags, doubt = assess(
+        mask_zyx,
+        key_index=target.key_index if prompt_index is None else prompt_index,
+        box=target.box if prompt_box is UNCHANGED else prompt_box,
+        scores=scores,
+        is_video=target.case.image.kind == "video",
     )
-    frames = np.flatnonzero(np.asarray(mask_zyx).reshape(len(mask_zyx), -1).any(axis=1))
     return store_revision(
         target,
         masks.summarize(mask_zyx),
@@ -434,21 +437,5 @@ def save_model_revision(
         note=note,
         idempotency_key=idempotency_key,
         flags=flags,
-        uncertainty=uncertainty(scores, flags, frames=frames.tolist()),
-    )
-
-
-def model_flags(
-    target: Target, mask_zyx: np.ndarray, *, prompt_index=None, prompt_box=UNCHANGED, scores=None
-) -> list[dict]:
-    """inference.qc's checks of a model's mask (empty, off_box, border, area_jump,
-    low_confidence); [] when it passes."""
-    from inference.qc import check_mask
-
-    return check_mask(
-        mask_zyx,
-        key_index=target.key_index if prompt_index is None else prompt_index,
-        box=target.box if prompt_box is UNCHANGED else prompt_box,
-        scores=scores,
-        is_video=target.case.image.kind == "video",
+        uncertainty=doubt,
     )

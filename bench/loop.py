@@ -343,9 +343,10 @@ def start_model(args: argparse.Namespace, work: Path) -> Path:
     """A model trained briefly on CT phantoms only, from the start cohort."""
     import torch
 
+    from inference import replay
     from inference.phantoms import make_phantoms
     from inference.segtask import task_for
-    from inference.train import LOSS_WEIGHTS, TrainConfig, train
+    from inference.train import TrainConfig, train
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     seed = cohort_seeds(args.seed)["start"]
@@ -361,7 +362,7 @@ def start_model(args: argparse.Namespace, work: Path) -> Path:
     train(items,
           TrainConfig(model_config=args.config, steps=args.start_steps, lr=1e-3, encoder_lr=6e-4,
                       weight_decay=0.01, warmup_steps=30, seed=args.seed,
-                      loss_weights={**LOSS_WEIGHTS, "dice": 5.0}),
+                      loss_weights=replay.loss_weights_for(args.config)),
           work / f"{path.stem}-run", out_path=path)  # fmt: skip
     return path
 

@@ -32,8 +32,6 @@ RECIPE_ANCHOR = 0.0  # TrainConfig.anchor of a round (L2-SP strength toward prod
 RECIPE_LR = 5e-5  # MedSAM2: 5e-5, and 3e-5 for the image encoder
 STARTER_LR = 2e-4  # the small starters move too little at 5e-5 (docs/inference.md, the sweep)
 ENCODER_LR_RATIO = 0.6
-RECIPE_STEPS = 300
-STARTER_DICE_WEIGHT = 5.0  # the starters are trained with it (inference.bootstrap)
 RING_PX = 3  # the ring around the object that appearance compares with, in pixels
 
 
@@ -102,17 +100,18 @@ def recipe_lr(model_config: str) -> float:
 def loss_weights_for(model_config: str) -> dict[str, float]:
     """Fine-tune with the loss the model was trained with: the starters' dice weight of 5 (on
     small lesions SAM2's 1 lets a small model collapse to empty masks), SAM2's own otherwise."""
+    from inference.bootstrap import BootstrapSettings
     from inference.train_loss import LOSS_WEIGHTS
 
     if str(model_config).startswith("starter"):
-        return {**LOSS_WEIGHTS, "dice": STARTER_DICE_WEIGHT}
+        return {**LOSS_WEIGHTS, "dice": BootstrapSettings.dice_weight}
     return dict(LOSS_WEIGHTS)
 
 
 def round_config(
     model_config: str,
     *,
-    steps: int = RECIPE_STEPS,
+    steps: int,
     lr: float | None = None,
     seed: int = 0,
     anchor: float = RECIPE_ANCHOR,

@@ -54,11 +54,10 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
         set_fields(round_, status=RoundStatus.TRAINING, message="loading the training data")
         found = examples(round_.snapshot, Split.TRAIN)
         steps = int(round_.config["steps"])
-        lr = round_.config.get("learning_rate") or replay.recipe_lr(round_.base_model.config)
         config = replay.round_config(  # the recipe (docs/inference.md, "Rounds that do not forget")
             round_.base_model.config,
             steps=steps,
-            lr=float(lr),
+            lr=round_.config.get("learning_rate"),  # None: the recipe's for the model
             seed=round_.number,
             batch_size=round_dist.global_batch(),  # one clip per process (1: in-process)
             device=_device(),

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from inference import replay
+from inference.bootstrap import BootstrapSettings
 from inference.checkpoint import read_state_dict, save_checkpoint
 from inference.model import TINY_TEST, build_model
 from inference.phantoms import make_phantom
@@ -132,8 +133,8 @@ def test_round_config_is_the_recipe():
     starter = replay.round_config("starter_c128", steps=300, seed=3)
     assert starter.lr == replay.STARTER_LR and starter.encoder_lr == pytest.approx(1.2e-4)
     assert starter.anchor == replay.RECIPE_ANCHOR
-    assert starter.loss_weights["dice"] == replay.STARTER_DICE_WEIGHT
-    assert replay.round_config("medsam2_t512").lr == replay.RECIPE_LR == 5e-5
+    assert starter.loss_weights["dice"] == BootstrapSettings.dice_weight
+    assert replay.round_config("medsam2_t512", steps=300).lr == replay.RECIPE_LR == 5e-5
     published = replay.round_config("medsam2_t512", steps=1000, lr=1e-5, batch_size=2)
     assert published.loss_weights["dice"] == 1.0
     assert published.batch_size == 2 and published.encoder_lr == pytest.approx(6e-6)

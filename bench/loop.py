@@ -18,10 +18,11 @@ lesions, echo clips), run as the product runs it (docs/inference.md, "The simula
 - **Fine-tuning**: the accepted cases are split train/held-out by the product's own hash
   (``modelops.rounds.case_split``, 20% held out). The candidate trains from production on every
   accepted training mask so far (replay) with the product's recipe (``inference.replay``: sampling
-  balanced by kind/label/appearance, ``anchor`` toward production), then the product's gate
-  (``modelops.evaluation.gate``: beats production by the margin on the held-out accepted masks,
-  no label or kind regresses) and the quality floors decide whether it is promoted. A candidate
-  that fails stays a candidate, and the next round fine-tunes production again.
+  balanced by kind/label/appearance, ``anchor`` toward production, a slower object-score head),
+  then the product's gate (``modelops.evaluation.gate``: beats production by the margin on the
+  held-out accepted masks, no label or kind regresses) and the quality floors decide whether it
+  is promoted. A candidate that fails stays a candidate, and the next round fine-tunes
+  production again.
 
 **Time model** (seconds of a person's time; the one unit of every cost). Assumed, not measured:
 
@@ -293,8 +294,9 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
                 p.image, m, window=p.window, label=p.label) for p, m in train_rows]  # fmt: skip
             items, shares = replay.weighted(items, [p.kind for p, _ in train_rows], args.balance)
             config = replay.round_config(
-                args.config, steps=args.steps, lr=args.lr, seed=r + 1, anchor=args.anchor
-            )
+                args.config, steps=args.steps, lr=args.lr, seed=r + 1, anchor=args.anchor,
+                object_head_lr_ratio=args.object_head_lr_ratio, invert=args.invert,
+            )  # fmt: skip
             run = work / f"{order}-round-{r + 1}"
             result = train(items, config, run, init_checkpoint=production,
                            out_path=run.with_suffix(".pt"))  # fmt: skip
@@ -386,6 +388,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, help="default: the recipe's for --config")
     parser.add_argument("--balance", choices=replay.BALANCE, default=replay.RECIPE_BALANCE)
     parser.add_argument("--anchor", type=float, default=replay.RECIPE_ANCHOR)
+    parser.add_argument(
+        "--object-head-lr-ratio", type=float, default=replay.OBJECT_HEAD_LR_RATIO,
+        help="the object-score head's lr over the rest's (1: no slower)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--invert", type=float, default=0.0, help="share of clips inverted (not in the recipe)"
+    )
     parser.add_argument("--slice-ok", type=float, default=0.90, help="slice Dice left as is")
     parser.add_argument("--orders", nargs="+", choices=ORDERS, default=["random", "uncertainty"])
     parser.add_argument("--seed", type=int, default=0)
@@ -414,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         arms = [_arm(jobs[0])]
     by_order = {arm["order"]: arm for arm in arms}
     lr = args.lr or replay.recipe_lr(args.config)
-    recipe = {"balance": args.balance, "anchor": args.anchor, "lr": lr, "steps": args.steps}
+    recipe = {"balance": args.balance, "anchor": args.anchor, "lr": lr, "steps": args.steps,
+              "object_head_lr_ratio": args.object_head_lr_ratio, "invert": args.invert}  # fmt: skip
     out: dict = {"seed": args.seed, "recipe": recipe}
     keep = ("round", "mean_dice", "dice_by_kind", "accepted_unchanged", "cost_vs_manual",
             "batch_cost_vs_manual", "label_dice", "promoted")  # fmt: skip

@@ -11,7 +11,8 @@ weights that give every *group* the same share of the steps, whatever its size:
 where the appearance says whether the object is darker or brighter than what surrounds it
 (:func:`appearance`); within a group every mask counts the same. The trainer's own regulariser
 (``TrainConfig.anchor``) pulls the weights toward the production model's, so what the model did
-well before is not traded away for the new batch. The recipe's figures are in docs/inference.md.
+well before is not traded away for the new batch, and the mask decoder's object-score head
+learns at ``OBJECT_HEAD_LR_RATIO`` of the rate. The recipe's figures are in docs/inference.md.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ if TYPE_CHECKING:  # the constants import without torch (the web process reads t
 BALANCE = ("none", "kind", "group")  # what the sampling weights equalise; "group" is the recipe
 RECIPE_BALANCE = "group"
 RECIPE_ANCHOR = 0.0  # TrainConfig.anchor of a round (L2-SP strength toward production weights)
+# The object-score head (is the object on this frame? it decides how far propagation goes) learns
+# at a tenth of the rate: at the full rate one round re-calibrated it so that CT lesions "left"
+# after the key slice (docs/inference.md, "Rounds that do not forget").
+OBJECT_HEAD_LR_RATIO = 0.1
 RECIPE_LR = 5e-5  # MedSAM2: 5e-5, and 3e-5 for the image encoder
 STARTER_LR = 2e-4  # the small starters move too little at 5e-5 (docs/inference.md, the sweep)
 ENCODER_LR_RATIO = 0.6
@@ -115,10 +120,13 @@ def round_config(
     lr: float | None = None,
     seed: int = 0,
     anchor: float = RECIPE_ANCHOR,
+    object_head_lr_ratio: float = OBJECT_HEAD_LR_RATIO,
     **overrides,
 ) -> TrainConfig:
     """A fine-tuning round's training settings (the product's rounds and bench/loop.py): the
-    paper's learning rates, the starters' loss, the pull toward production."""
+    paper's learning rates, the starters' loss, the pull toward production, the slower
+    object-score head."""
+    from inference.sam2_adapter import OBJECT_SCORE_HEAD
     from inference.train import TrainConfig
 
     lr = recipe_lr(model_config) if lr is None else lr
@@ -130,5 +138,6 @@ def round_config(
         seed=seed,
         anchor=anchor,
         loss_weights=loss_weights_for(model_config),
+        lr_ratios={} if object_head_lr_ratio == 1 else {OBJECT_SCORE_HEAD: object_head_lr_ratio},
         **overrides,
     )

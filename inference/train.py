@@ -112,12 +112,21 @@ class TrainConfig:
     # L2-SP: each step adds anchor * (w - w0) to every gradient, w0 the init_checkpoint's weights,
     # so fine-tuning stays near the production model (0: off; without init_checkpoint: unused).
     anchor: float = 0.0
+    # Parameter-name prefix -> multiplier of its group's lr (0: frozen), e.g. a round's slower
+    # object-score head (inference/replay.py says why).
+    lr_ratios: dict[str, float] = field(default_factory=dict)
+    invert: float = 0.0  # probability that a clip's intensities are inverted (augmentation)
 
     def fingerprint(self) -> str:
         """Identifies a run for resuming (device and checkpoint cadence may change)."""
         keep = {k: v for k, v in asdict(self).items() if k not in {"device", "checkpoint_every"}}
-        if not keep["anchor"]:  # runs from before the anchor existed resume as before
-            del keep["anchor"]
+        for added in (
+            "anchor",
+            "lr_ratios",
+            "invert",
+        ):  # runs from before these existed resume as before
+            if not keep[added]:
+                del keep[added]
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -134,13 +143,22 @@ class TrainResult:
 
 
 def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
-    encoder, rest = [], []
+    """AdamW with the image encoder at ``encoder_lr``, the rest at ``lr``, and the parts named
+    in ``lr_ratios`` at their multiple of it (the longest matching prefix wins)."""
+    for ratio in config.lr_ratios.values():
+        if not (math.isfinite(ratio) and ratio >= 0):
+            raise TrainingError(f"lr ratios must be finite and non-negative, not {ratio}")
+    groups: dict[tuple[bool, float], list] = {(True, 1.0): [], (False, 1.0): []}
     for name, param in model.named_parameters():
-        if param.requires_grad:
-            (encoder if name.startswith("image_encoder.") else rest).append(param)
+        if not param.requires_grad:
+            continue
+        matches = [p for p in config.lr_ratios if name.startswith(p)]
+        ratio = config.lr_ratios[max(matches, key=len)] if matches else 1.0
+        groups.setdefault((name.startswith("image_encoder."), ratio), []).append(param)
     return torch.optim.AdamW(
-        [{"params": encoder, "lr": config.encoder_lr, "base_lr": config.encoder_lr},
-         {"params": rest, "lr": config.lr, "base_lr": config.lr}],
+        [{"params": params, "lr": lr, "base_lr": lr}
+         for (encoder, ratio), params in groups.items()
+         for lr in [(config.encoder_lr if encoder else config.lr) * ratio]],
         weight_decay=config.weight_decay,
     )  # fmt: skip
 
@@ -336,7 +354,9 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         indices = draw(rng, config.batch_size)
-        frames, masks, boxes = make_batch(preps, indices, config.clip_len, config.box_jitter, rng)
+        frames, masks, boxes = make_batch(
+            preps, indices, config.clip_len, config.box_jitter, rng, config.invert
+        )
         if net is None:
             with autocast:
                 loss = clip_loss(model, frames.to(device), masks, boxes, config.loss_weights)

@@ -172,7 +172,9 @@ def sample_clip(prep: PreparedItem, clip_len: int, rng: np.random.Generator):
     return prep.frames[idx], prep.masks[idx]
 
 
-def _augment(frames: torch.Tensor, masks: torch.Tensor, rng: np.random.Generator):
+def _augment(
+    frames: torch.Tensor, masks: torch.Tensor, rng: np.random.Generator, invert: float = 0.0
+):
     if rng.random() < 0.5:
         frames, masks = frames.flip(-1), masks.flip(-1)
     if rng.random() < 0.3:
@@ -181,6 +183,10 @@ def _augment(frames: torch.Tensor, masks: torch.Tensor, rng: np.random.Generator
     if rng.random() < 0.5:  # contrast/brightness/gamma, as a different scanner might give
         gamma = float(np.exp(rng.normal(0.0, 0.2)))
         x = (x.clamp(0, 1) ** gamma) * float(rng.uniform(0.85, 1.15)) + float(rng.normal(0, 0.04))
+    # A dark object becomes a bright one: a batch of bright lesions also teaches dark ones. Drawn
+    # only when on, so runs without it sample exactly as before.
+    if invert and rng.random() < invert:
+        x = 1.0 - x
     return x.clamp(0, 1), masks
 
 
@@ -203,12 +209,13 @@ def make_batch(
     clip_len: int,
     box_jitter: float,
     rng: np.random.Generator,
+    invert: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(T, B, 3, S, S) normalised frames, (T, B, S, S) masks, (B, 4) boxes."""
     frames, masks, boxes = [], [], []
     for i in indices:
         f, m = sample_clip(preps[i], clip_len, rng)
-        x, m = _augment(f, m, rng)
+        x, m = _augment(f, m, rng, invert)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         frames.append(x)

@@ -126,8 +126,11 @@ def mask_file(data: bytes, name: str = "mask.nii.gz") -> io.BytesIO:
     return f
 
 
-def tiny_model_version(tmp_dir, *, project=None, promote: bool = True, seed: int = 0):
-    """Register a random-weights tiny_test checkpoint (fast on CPU) as a model version."""
+def tiny_model_version(
+    tmp_dir, *, project=None, promote: bool = True, seed: int = 0, object_bias: float | None = None
+):
+    """Register a random-weights tiny_test checkpoint (fast on CPU) as a model version;
+    ``object_bias`` pins its object-score head's bias (positive: the object is there)."""
     import torch
 
     from annotator.registry import services as modelops
@@ -137,7 +140,11 @@ def tiny_model_version(tmp_dir, *, project=None, promote: bool = True, seed: int
 
     torch.manual_seed(seed)
     path = Path(tmp_dir) / f"tiny-{seed}.pt"
-    save_checkpoint(build_model(TINY_TEST), path)
+    model = build_model(TINY_TEST)
+    if object_bias is not None:
+        with torch.no_grad():
+            model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(object_bias)
+    save_checkpoint(model, path)
     version = modelops.register(
         path, name=f"tiny-{seed}", origin=ModelOrigin.BOOTSTRAP, config=TINY_TEST, project=project
     )

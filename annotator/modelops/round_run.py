@@ -69,7 +69,12 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
             return fail(round_, "the snapshot has no non-empty training mask")
         round_.config = {
             **round_.config,
-            "replay": {"balance": replay.RECIPE_BALANCE, "anchor": config.anchor, "groups": groups},
+            "replay": {
+                "balance": replay.RECIPE_BALANCE,
+                "anchor": config.anchor,
+                "lr_ratios": config.lr_ratios,
+                "groups": groups,
+            },
         }
         set_fields(round_, config=round_.config)
         reporter = _TrainReporter(round_)

@@ -14,6 +14,7 @@ from inference.bootstrap import BootstrapSettings
 from inference.checkpoint import read_state_dict, save_checkpoint
 from inference.model import TINY_TEST, build_model
 from inference.phantoms import make_phantom
+from inference.sam2_adapter import OBJECT_SCORE_HEAD
 from inference.train import TrainConfig, TrainingError, TrainItem, _sampler, train
 from inference.train_data import PreparedItem, load_items, save_items
 
@@ -120,13 +121,18 @@ def test_the_anchor_keeps_fine_tuning_near_the_production_weights(tmp_path):
     assert 0 < moved_held < 0.8 * moved_free, (moved_held, moved_free)
 
 
-def test_an_anchor_of_zero_leaves_the_run_and_its_fingerprint_as_before():
+def test_settings_left_off_leave_the_fingerprint_as_before():
     config = TrainConfig(model_config=TINY_TEST)
-    before = {k: v for k, v in asdict(config).items()
-              if k not in {"device", "checkpoint_every", "anchor"}}  # fmt: skip
+    before = {
+        k: v
+        for k, v in asdict(config).items()
+        if k not in {"device", "checkpoint_every", "anchor", "lr_ratios", "invert"}
+    }
     digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
-    assert config.fingerprint() == digest  # a run saved before the anchor existed resumes
+    assert config.fingerprint() == digest  # a run saved before these existed resumes
     assert config.fingerprint() != TrainConfig(model_config=TINY_TEST, anchor=0.1).fingerprint()
+    slow = TrainConfig(model_config=TINY_TEST, lr_ratios={"sam_mask_decoder.": 0.1})
+    assert config.fingerprint() != slow.fingerprint()
 
 
 def test_round_config_is_the_recipe():
@@ -134,6 +140,8 @@ def test_round_config_is_the_recipe():
     assert starter.lr == replay.STARTER_LR and starter.encoder_lr == pytest.approx(1.2e-4)
     assert starter.anchor == replay.RECIPE_ANCHOR
     assert starter.loss_weights["dice"] == BootstrapSettings.dice_weight
+    assert starter.lr_ratios == {OBJECT_SCORE_HEAD: replay.OBJECT_HEAD_LR_RATIO}
+    assert replay.round_config("starter_c128", steps=3, object_head_lr_ratio=1).lr_ratios == {}
     assert replay.round_config("medsam2_t512", steps=300).lr == replay.RECIPE_LR == 5e-5
     published = replay.round_config("medsam2_t512", steps=1000, lr=1e-5, batch_size=2)
     assert published.loss_weights["dice"] == 1.0

@@ -7,6 +7,7 @@ import torch
 from inference.checkpoint import load_checkpoint, read_state_dict, save_checkpoint
 from inference.model import TINY_TEST, build_model
 from inference.phantoms import make_phantoms
+from inference.sam2_adapter import OBJECT_SCORE_HEAD
 from inference.train import (
     RESUME_FILE,
     TrainConfig,
@@ -15,6 +16,7 @@ from inference.train import (
     lr_factor,
     train,
 )
+from inference.train_data import _augment
 from inference.train_loss import frame_loss
 
 
@@ -68,6 +70,42 @@ def test_cancel_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_pa
     a, b = read_state_dict(whole.model_path), read_state_dict(resumed.model_path)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert [h[0] for h in resumed.history] == [1, 2, 3, 4]
+
+
+def test_lr_ratios_slow_or_freeze_the_parts_they_name(tmp_path):
+    init = tmp_path / "init.pt"
+    save_checkpoint(build_model(TINY_TEST, training=True), init)
+    frozen = config(steps=2, lr_ratios={OBJECT_SCORE_HEAD: 0.0})
+    result = train(items(), frozen, tmp_path / "run", init_checkpoint=init)
+    before, after = read_state_dict(init), read_state_dict(result.model_path)
+    head = [k for k in before if k.startswith(OBJECT_SCORE_HEAD)]
+    assert head and all(torch.equal(before[k], after[k]) for k in head)
+    rest = [k for k in before if k.startswith("sam_mask_decoder.") and k not in head]
+    assert any(not torch.equal(before[k], after[k]) for k in rest)
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(TrainingError, match="lr ratios"):
+            train(items(), config(lr_ratios={"image_encoder.": bad}), tmp_path / f"bad{bad}")
+
+
+def test_inverting_turns_a_dark_object_bright_and_off_changes_no_draw():
+    frames = torch.full((2, 1, 8, 8), 200, dtype=torch.uint8)
+    frames[:, :, 2:5, 2:5] = 40  # a dark object
+    masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+    masks[:, 2:5, 2:5] = True
+    off_rng, plain_rng = np.random.default_rng(3), np.random.default_rng(3)
+    off, off_masks = _augment(frames, masks, off_rng, invert=0.0)
+    plain, _ = _augment(frames, masks, plain_rng)
+    assert torch.equal(off, plain) and off_rng.random() == plain_rng.random()
+    on, on_masks = _augment(frames, masks, np.random.default_rng(3), invert=1.0)
+    assert torch.allclose(on, 1.0 - off) and torch.equal(on_masks, off_masks)
+    inside = on[0, 0][on_masks[0]].mean()
+    assert inside > on[0, 0][~on_masks[0]].mean()  # now brighter than what surrounds it
+
+
+def test_a_run_with_inversion_trains_and_has_its_own_fingerprint(tmp_path):
+    result = train(items(), config(steps=2, invert=0.5), tmp_path / "run")
+    assert result.status == "finished" and np.isfinite(result.final_loss)
+    assert config(invert=0.5).fingerprint() != config().fingerprint()
 
 
 def test_a_changed_config_does_not_resume_someone_elses_run(tmp_path):

@@ -16,7 +16,9 @@ first frame; the rest of the clip is tracked through SAM2's memory, as at infere
 played forwards or backwards at random, so both propagation directions are learnt. The loss per
 frame is SAM2's: 20 x focal + 1 x dice on the best of the predicted masks, 1 x L1 between the
 predicted and the real IoU of every mask, and 1 x object-score BCE (mask terms only count on frames
-where the object is present). bf16 autocast on CUDA, fp32 on the CPU.
+where the object is present). bf16 autocast on CUDA, fp32 on the CPU. ``lr_ratios`` slows or
+freezes parts by name (a round's object-score head, :mod:`inference.replay`); ``invert`` flips
+the intensities of that share of clips (a bench experiment, off in the recipe).
 
 Resumable: every ``checkpoint_every`` steps the model, optimizer and step are written atomically
 to ``run_dir/last.pt`` (the random state needs no saving: it is derived from the step); calling

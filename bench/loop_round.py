@@ -1,0 +1,130 @@
+"""One round of the simulated study, to compare recipes (docs/inference.md, "Where the forgetting
+was"): the CT-only start, the study's first batch in random order, the product's split and gate.
+
+    python bench/loop_round.py                                  # the recipe, 900 steps
+    python bench/loop_round.py --object-head-lr-ratio 1         # the recipe before
+    python bench/loop_round.py --steps 1800 --invert 0.5 --train-seed 2
+
+Prints Dice per kind and the cost on the study's evaluation cohort (truth), the held-out accepted
+masks' Dice per kind for the candidate and for production, the gate's verdict, and per CT target
+of the cohort its appearance (darker/brighter) and Dice; one JSON line ends the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import loop
+import numpy as np
+import repo_path  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    from inference import replay
+    from inference.model import STARTER
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=STARTER)
+    parser.add_argument("--seed", type=int, default=0, help="the study's --seed")
+    parser.add_argument("--start-steps", type=int, default=300)
+    parser.add_argument("--per-batch", type=int, default=6)
+    parser.add_argument("--eval-per-kind", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=900)
+    parser.add_argument("--train-seed", type=int, default=1, help="the study's round 1 uses 1")
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--object-head-lr-ratio", type=float, default=replay.OBJECT_HEAD_LR_RATIO)
+    parser.add_argument("--encoder-lr-ratio", type=float, default=1.0)
+    parser.add_argument("--invert", type=float, default=0.0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--work", type=Path, help="keep the models here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    work = args.work or Path(tempfile.mkdtemp(prefix="loop-round-"))
+    work.mkdir(parents=True, exist_ok=True)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from inference.checkpoint import load_checkpoint
+    from inference.metrics import dice, normalized_surface_distance
+    from inference.phantoms import KINDS, make_phantoms
+    from inference.segtask import task_for
+    from inference.train import train
+
+    gate, summaries, case_split, policy, _, _ = loop._django()
+    seeds = loop.cohort_seeds(args.seed)
+    per_batch = args.per_batch * len(KINDS)
+    pool = make_phantoms(KINDS, per_batch * 8, seed=seeds["pool"])  # the study's default pool
+    cohort = make_phantoms(KINDS, args.eval_per_kind * len(KINDS), seed=seeds["eval"])
+    start = loop.start_model(args, work)
+    production = load_checkpoint(start, args.config, "cpu")
+    picked = [int(i) for i in np.random.default_rng(args.seed).permutation(len(pool))][:per_batch]
+    accepted = [
+        (i + 1, pool[i], loop.annotate(loop._segment(production, pool[i])[0], pool[i].mask, 0.9))
+        for i in picked
+    ]
+    split = {cid: case_split(loop.PROJECT_ID, cid, policy["heldout_fraction"])
+             for cid, _, _ in accepted}  # fmt: skip
+    train_rows = [(p, lab.produced) for cid, p, lab in accepted if split[cid] == "train"]
+    held = [(p, lab.produced) for cid, p, lab in accepted if split[cid] == "heldout"]
+    items = [task_for(p.modality, p.is_video).train_item(p.image, m, window=p.window,
+             label=p.label) for p, m in train_rows]  # fmt: skip
+    items, shares = replay.weighted(items, [p.kind for p, _ in train_rows])
+    ratios = {} if args.encoder_lr_ratio == 1 else {"image_encoder.": args.encoder_lr_ratio}
+    config = replay.round_config(
+        args.config, steps=args.steps, lr=args.lr, seed=args.train_seed, invert=args.invert,
+        object_head_lr_ratio=args.object_head_lr_ratio,
+    )  # fmt: skip
+    config.lr_ratios.update(ratios)
+    result = train(items, config, work / "round", init_checkpoint=start,
+                   out_path=work / "candidate.pt")  # fmt: skip
+    candidate = load_checkpoint(result.model_path, args.config, "cpu")
+
+    def on_held(model) -> dict:
+        rows = []
+        for p, produced in held:
+            pred = loop._segment(model, p)[0]
+            nsd = normalized_surface_distance(pred, produced, p.spacing_zyx,
+                                              policy["nsd_tolerance_mm"])  # fmt: skip
+            rows.append({"label": p.label, "kind": p.kind, "dice": float(dice(pred, produced)),
+                         "nsd": float(nsd)})  # fmt: skip
+        return summaries(rows)
+
+    metrics = {"candidate": on_held(candidate), "production": on_held(production)}
+    passed, reason = gate(metrics, policy["promote_margin"])
+    pairs = [(loop._segment(candidate, p)[0], p) for p in cohort]
+    figures = loop.figures(cohort, [loop.annotate(m, p.mask, 0.9) for m, p in pairs])
+    ct = [
+        {"appearance": replay.appearance(p.image, p.mask), "dice": round(float(dice(m, p.mask)), 3)}
+        for m, p in pairs
+        if p.kind == "ct"
+    ]
+    out = {
+        "recipe": {
+            "steps": args.steps,
+            "train_seed": args.train_seed,
+            "invert": args.invert,
+            "lr_ratios": config.lr_ratios,
+            "lr": config.lr,
+        },  # fmt: skip
+        "groups": shares,
+        "dice_by_kind": figures["dice_by_kind"],
+        "cost_vs_manual": figures["cost_vs_manual"],
+        "heldout": {
+            who: {k: v["dice"] for k, v in m["kinds"].items()} for who, m in metrics.items()
+        },
+        "gate": {"passed": passed, "reason": reason},
+        "ct_targets": ct,
+        "minutes": round((time.monotonic() - started) / 60, 1),
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

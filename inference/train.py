@@ -122,11 +122,7 @@ class TrainConfig:
     def fingerprint(self) -> str:
         """Identifies a run for resuming (device and checkpoint cadence may change)."""
         keep = {k: v for k, v in asdict(self).items() if k not in {"device", "checkpoint_every"}}
-        for added in (
-            "anchor",
-            "lr_ratios",
-            "invert",
-        ):  # runs from before these existed resume as before
+        for added in ("anchor", "lr_ratios", "invert"):  # saved before these: resume as before
             if not keep[added]:
                 del keep[added]
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
@@ -151,12 +147,16 @@ def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
         if not (math.isfinite(ratio) and ratio >= 0):
             raise TrainingError(f"lr ratios must be finite and non-negative, not {ratio}")
     groups: dict[tuple[bool, float], list] = {(True, 1.0): [], (False, 1.0): []}
+    used: set[str] = set()
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         matches = [p for p in config.lr_ratios if name.startswith(p)]
         ratio = config.lr_ratios[max(matches, key=len)] if matches else 1.0
+        used.update(matches)
         groups.setdefault((name.startswith("image_encoder."), ratio), []).append(param)
+    if unknown := sorted(set(config.lr_ratios) - used):  # a typo would silently do nothing
+        raise TrainingError(f"lr_ratios name no parameter of the model: {', '.join(unknown)}")
     return torch.optim.AdamW(
         [{"params": params, "lr": lr, "base_lr": lr}
          for (encoder, ratio), params in groups.items()
@@ -283,6 +283,8 @@ def train(
     config_path(config.model_config)
     if config.steps < 1 or config.batch_size < 1 or config.clip_len < 1:
         raise TrainingError("steps, batch_size and clip_len must be at least 1")
+    if not 0 <= config.invert <= 1:
+        raise TrainingError(f"invert is a probability, not {config.invert}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     out_path = Path(out_path) if out_path else run_dir / MODEL_FILE

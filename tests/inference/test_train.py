@@ -85,6 +85,8 @@ def test_lr_ratios_slow_or_freeze_the_parts_they_name(tmp_path):
     for bad in (-0.1, float("nan")):
         with pytest.raises(TrainingError, match="lr ratios"):
             train(items(), config(lr_ratios={"image_encoder.": bad}), tmp_path / f"bad{bad}")
+    with pytest.raises(TrainingError, match="name no parameter of the model: sam_mask_decodr"):
+        train(items(), config(lr_ratios={"sam_mask_decodr.": 0.1}), tmp_path / "typo")
 
 
 def test_inverting_turns_a_dark_object_bright_and_off_changes_no_draw():
@@ -106,6 +108,9 @@ def test_a_run_with_inversion_trains_and_has_its_own_fingerprint(tmp_path):
     result = train(items(), config(steps=2, invert=0.5), tmp_path / "run")
     assert result.status == "finished" and np.isfinite(result.final_loss)
     assert config(invert=0.5).fingerprint() != config().fingerprint()
+    for bad in (-0.1, 1.5):
+        with pytest.raises(TrainingError, match="invert is a probability"):
+            train(items(), config(invert=bad), tmp_path / f"bad{bad}")
 
 
 def test_a_changed_config_does_not_resume_someone_elses_run(tmp_path):

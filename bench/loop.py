@@ -190,6 +190,20 @@ def _segment(loaded, p, with_doubt: bool = False):
     return mask, -1.0 if value is None else value
 
 
+def heldout_summary(loaded, held: list[tuple], summaries, tolerance_mm: float) -> dict:
+    """A model's figures on the held-out accepted masks ``[(phantom, submitted mask)]``, in the
+    product's summary schema (what its gate reads; ``summaries`` is the product's)."""
+    from inference.metrics import dice, normalized_surface_distance
+
+    rows = []
+    for p, produced in held:
+        pred = _segment(loaded, p)[0]
+        nsd = normalized_surface_distance(pred, produced, p.spacing_zyx, tolerance_mm)
+        rows.append({"label": p.label, "kind": p.kind, "dice": float(dice(pred, produced)),
+                     "nsd": float(nsd)})  # fmt: skip
+    return summaries(rows)
+
+
 def _django():
     """The product's gate and floors are its own code: import them, do not copy them."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
@@ -212,7 +226,7 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
     torch.set_num_threads(args.threads)
     from inference import replay
     from inference.checkpoint import load_checkpoint
-    from inference.metrics import dice, normalized_surface_distance
+    from inference.metrics import dice
     from inference.phantoms import KINDS, make_phantoms
     from inference.segtask import task_for
     from inference.train import train
@@ -237,19 +251,6 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             labelled = [annotate(_segment(loaded, p)[0], p.mask, args.slice_ok) for p in cohort]
             evaluated[path] = figures(cohort, labelled)
         return evaluated[path]
-
-    def heldout_summary(path: Path, held: list[tuple]) -> dict:
-        """Production's or a candidate's figures on the held-out accepted masks, in the
-        product's summary schema (what its gate reads)."""
-        loaded = load(path)
-        rows = []
-        for p, produced in held:
-            pred = _segment(loaded, p)[0]
-            nsd = normalized_surface_distance(pred, produced, p.spacing_zyx,
-                                              policy["nsd_tolerance_mm"])  # fmt: skip
-            rows.append({"label": p.label, "kind": p.kind, "dice": float(dice(pred, produced)),
-                         "nsd": float(nsd)})  # fmt: skip
-        return summaries(rows)
 
     production, productions = start, [start]
     accepted: list[tuple[int, object, np.ndarray]] = []  # (case id, phantom, submitted mask)
@@ -301,8 +302,8 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             result = train(items, config, run, init_checkpoint=production,
                            out_path=run.with_suffix(".pt"))  # fmt: skip
             metrics = {
-                "candidate": heldout_summary(result.model_path, held),
-                "production": heldout_summary(production, held),
+                who: heldout_summary(load(path), held, summaries, policy["nsd_tolerance_mm"])
+                for who, path in (("candidate", result.model_path), ("production", production))
             }
             passed, reason = gate(metrics, policy["promote_margin"])
             below = [

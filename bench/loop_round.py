@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     from inference.checkpoint import load_checkpoint
-    from inference.metrics import dice, normalized_surface_distance
+    from inference.metrics import dice
     from inference.phantoms import KINDS, make_phantoms
     from inference.segtask import task_for
     from inference.train import train
@@ -85,17 +85,10 @@ def main(argv: list[str] | None = None) -> int:
                    out_path=work / "candidate.pt")  # fmt: skip
     candidate = load_checkpoint(result.model_path, args.config, "cpu")
 
-    def on_held(model) -> dict:
-        rows = []
-        for p, produced in held:
-            pred = loop._segment(model, p)[0]
-            nsd = normalized_surface_distance(pred, produced, p.spacing_zyx,
-                                              policy["nsd_tolerance_mm"])  # fmt: skip
-            rows.append({"label": p.label, "kind": p.kind, "dice": float(dice(pred, produced)),
-                         "nsd": float(nsd)})  # fmt: skip
-        return summaries(rows)
-
-    metrics = {"candidate": on_held(candidate), "production": on_held(production)}
+    metrics = {
+        who: loop.heldout_summary(model, held, summaries, policy["nsd_tolerance_mm"])
+        for who, model in (("candidate", candidate), ("production", production))
+    }
     passed, reason = gate(metrics, policy["promote_margin"])
     pairs = [(loop._segment(candidate, p)[0], p) for p in cohort]
     figures = loop.figures(cohort, [loop.annotate(m, p.mask, 0.9) for m, p in pairs])

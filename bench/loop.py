@@ -15,8 +15,9 @@ lesions, echo clips), run as the product runs it (docs/inference.md, "The simula
   on each target's key slice. A simulated annotator checks every slice/frame and redraws those
   whose Dice is below ``--slice-ok`` (0.90); the rest of the model's mask stays. What they
   submitted, not the ground truth, is the accepted mask.
-- **Fine-tuning**: the accepted cases are split train/held-out by the product's own hash
-  (``modelops.rounds.case_split``, 20% held out). The candidate trains from production on every
+- **Fine-tuning**: the accepted cases are split train/held-out by the product's own split
+  (``modelops.rounds.assign_sides``: a hash, 20% held out, then every kind on both sides; a case
+  keeps its side from round to round). The candidate trains from production on every
   accepted training mask so far (replay) with the product's recipe (``inference.replay``: sampling
   balanced by kind/label/appearance, ``anchor`` toward production, a slower object-score head),
   then the product's gate (``modelops.evaluation.gate``: beats production by the margin on the
@@ -204,6 +205,11 @@ def heldout_summary(loaded, held: list[tuple], summaries, tolerance_mm: float) -
     return summaries(rows)
 
 
+def strata(accepted: list[tuple]) -> dict[int, set]:
+    """{case id: {(kind, label)}}: what the product's split covers on both sides."""
+    return {cid: {(p.kind, p.label)} for cid, p, _ in accepted}
+
+
 def _django():
     """The product's gate and floors are its own code: import them, do not copy them."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
@@ -212,12 +218,12 @@ def _django():
     django.setup()
     from annotator.modelops.evaluation import gate, summaries
     from annotator.modelops.models import RoundPolicy
-    from annotator.modelops.rounds import case_split
+    from annotator.modelops.rounds import assign_sides
     from annotator.registry.quality import DEFAULT_FLOORS, KIND_NAMES
 
     defaults = {f.name: f.default for f in RoundPolicy._meta.fields if f.name in
                 ("heldout_fraction", "promote_margin", "nsd_tolerance_mm")}  # fmt: skip
-    return gate, summaries, case_split, defaults, DEFAULT_FLOORS, KIND_NAMES
+    return gate, summaries, assign_sides, defaults, DEFAULT_FLOORS, KIND_NAMES
 
 
 def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> dict:
@@ -231,7 +237,7 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
     from inference.segtask import task_for
     from inference.train import train
 
-    gate, summaries, case_split, policy, floors, kind_names = _django()
+    gate, summaries, assign_sides, policy, floors, kind_names = _django()
     seeds = cohort_seeds(args.seed)
     per_batch = args.per_batch * len(KINDS)
     pool = make_phantoms(KINDS, per_batch * max(args.pool, args.rounds), seed=seeds["pool"])
@@ -254,6 +260,7 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
 
     production, productions = start, [start]
     accepted: list[tuple[int, object, np.ndarray]] = []  # (case id, phantom, submitted mask)
+    split: dict[int, str] = {}  # case id: side, kept from round to round as snapshots keep it
     results = []
     for r in range(args.rounds):
         loaded = load(production)
@@ -287,8 +294,8 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             "promoted": None,
         }
         if r + 1 < args.rounds:
-            split = {cid: case_split(PROJECT_ID, cid, policy["heldout_fraction"])
-                     for cid, _, _ in accepted}  # fmt: skip
+            split = assign_sides(PROJECT_ID, [cid for cid, _, _ in accepted], split,
+                                 policy["heldout_fraction"], strata(accepted))  # fmt: skip
             train_rows = [(p, m) for cid, p, m in accepted if split[cid] == "train"]
             held = [(p, m) for cid, p, m in accepted if split[cid] == "heldout"]
             items = [task_for(p.modality, p.is_video).train_item(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from annotator.annotations.models import PresegmentJob
+from annotator.annotations.models import PresegmentJob, Target
 from annotator.cases.models import CaseStatus
 from annotator.core.errors import Conflict, InvalidInput
 from annotator.modelops import evaluation, rounds, schedules
@@ -46,6 +46,75 @@ def test_split_stays_stable_as_cases_are_added(project, people, accepted):
         blob_case(project, people["annotator"], people["reviewer"], seed=seed)
     second = {e.case_id: e.split for e in rounds.take_snapshot(project).entries.all()}
     assert all(second[cid] == split for cid, split in first.items())
+
+
+CT, MR, ECHO = ("ct", "lesion"), ("mr", "lesion"), ("video", "left ventricle")
+
+
+def _hashed(fraction: float, sides: dict[str, int], after: int = 0) -> dict:
+    """Case ids above ``after`` whose hashed side (project 1) is as asked: {"train": [n of
+    them], "heldout": [...]}."""
+    found: dict[str, list[int]] = {"train": [], "heldout": []}
+    cid = after
+    while any(len(found[s]) < n for s, n in sides.items()):
+        cid += 1
+        side = rounds.case_split(1, cid, fraction)
+        if len(found[side]) < sides.get(side, 0):
+            found[side].append(cid)
+    return found
+
+
+def test_the_split_holds_out_and_trains_on_every_kind():
+    # Four CT cases the hash puts all on the training side: one is held out after all (the one
+    # nearest the cut), or the gate could not see CT regress.
+    ct = _hashed(0.2, {"train": 4})["train"]
+    mr = _hashed(0.2, {"heldout": 2, "train": 2}, after=max(ct))
+    echo = _hashed(0.2, {"heldout": 1}, after=max(ct + mr["train"] + mr["heldout"]))["heldout"]
+    ids = sorted({*ct, *mr["train"], *mr["heldout"], *echo})
+    strata = {**{c: {CT} for c in ct}, **{c: {MR} for c in mr["train"] + mr["heldout"]},
+              **{c: {ECHO} for c in echo}}  # fmt: skip
+    sides = rounds.assign_sides(1, ids, {}, 0.2, strata)
+    nearest = min(ct, key=lambda c: rounds._position(1, c))
+    assert [c for c in ct if sides[c] == "heldout"] == [nearest]
+    assert all(sides[c] == "train" for c in mr["train"]) and all(
+        sides[c] == "heldout" for c in mr["heldout"]
+    )  # a kind covered on both sides keeps its hashed sides
+    assert sides[echo[0]] == "train"  # one case of a kind: trained on, not held out
+    assert rounds.assign_sides(1, ids, {}, 0.2, {}) == {
+        c: rounds.case_split(1, c, 0.2) for c in ids
+    }  # without strata: the hash (and the rule that both sides are used)
+
+
+def test_only_new_cases_change_side():
+    ct = _hashed(0.2, {"train": 3})["train"]
+    earlier = {c: "train" for c in ct[:2]}
+    sides = rounds.assign_sides(1, ct, earlier, 0.2, {c: {CT} for c in ct})
+    assert sides == {ct[0]: "train", ct[1]: "train", ct[2]: "heldout"}
+    # The old ones were held out: a new CT case the hash holds out too trains instead.
+    late = _hashed(0.2, {"heldout": 1}, after=max(ct))["heldout"]
+    held = {c: "heldout" for c in ct[:2]}
+    sides = rounds.assign_sides(1, ct[:2] + late, held, 0.2, {c: {CT} for c in ct[:2] + late})
+    assert sides == {**held, late[0]: "train"}
+    # A case with two strata is not held out if it is the last training case of either.
+    two = _hashed(0.2, {"train": 3})["train"]
+    strata = {two[0]: {CT, MR}, two[1]: {CT}, two[2]: {MR, ECHO}}
+    sides = rounds.assign_sides(1, two, {}, 0.2, strata)
+    assert sides[two[0]] == "heldout" or sides[two[1]] == "heldout"
+    assert {s for c in two if sides[c] == "train" for s in strata[c]} == {CT, MR, ECHO}
+
+
+def test_a_snapshot_holds_out_every_label(project, people):
+    policy = rounds.policy_for(project)
+    policy.heldout_fraction = 0.0  # the hash holds nothing out
+    policy.save()
+    cases = [blob_case(project, people["annotator"], people["reviewer"], seed=s)
+             for s in range(4)]  # fmt: skip
+    for _, target, _ in cases[2:]:
+        Target.objects.filter(pk=target.pk).update(label="cyst")
+    side = {e.case_id: e.split for e in rounds.take_snapshot(project).entries.all()}
+    labels = dict(Target.objects.values_list("case_id", "label"))
+    held = [labels[cid] for cid, s in side.items() if s == "heldout"]
+    assert sorted(held) == ["cyst", "lesion"]  # one of each; the hash alone: none
 
 
 def test_snapshot_needs_two_cases(project, people):

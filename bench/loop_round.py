@@ -1,9 +1,13 @@
 """One round of the simulated study, to compare recipes (docs/inference.md, "Where the forgetting
 was"): the CT-only start, the study's first batch in random order, the product's split and gate.
+``--pseudo`` is not the product's: the pool's unlabelled CT cases, segmented by production, join
+the training set as if accepted (a rehearsal of what production already does well).
 
     python bench/loop_round.py                                  # the recipe, 900 steps
     python bench/loop_round.py --object-head-lr-ratio 1         # the recipe before
     python bench/loop_round.py --steps 1800 --invert 0.5 --train-seed 2
+    python bench/loop_round.py --seed 1 --split hash              # the split before the strata
+    python bench/loop_round.py --pseudo 12   # + production's masks of 12 unlabelled CT cases
 
 Prints Dice per kind and the cost on the study's evaluation cohort (truth), the held-out accepted
 masks' Dice per kind for the candidate and for production, the gate's verdict, and per CT target
@@ -40,6 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--object-head-lr-ratio", type=float, default=replay.OBJECT_HEAD_LR_RATIO)
     parser.add_argument("--encoder-lr-ratio", type=float, default=1.0)
     parser.add_argument("--invert", type=float, default=0.0)
+    parser.add_argument(
+        "--split",
+        choices=("hash", "strata"),
+        default="strata",
+        help="the product's (strata: every kind trains and is held out) or the hash alone",
+    )
+    parser.add_argument(
+        "--pseudo",
+        type=int,
+        default=0,
+        help="train also on production's masks of this many unlabelled CT cases",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work", type=Path, help="keep the models here (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -56,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.segtask import task_for
     from inference.train import train
 
-    gate, summaries, case_split, policy, _, _ = loop._django()
+    gate, summaries, assign_sides, policy, _, _ = loop._django()
     seeds = loop.cohort_seeds(args.seed)
     per_batch = args.per_batch * len(KINDS)
     pool = make_phantoms(KINDS, per_batch * 8, seed=seeds["pool"])  # the study's default pool
@@ -68,13 +84,24 @@ def main(argv: list[str] | None = None) -> int:
         (i + 1, pool[i], loop.annotate(loop._segment(production, pool[i])[0], pool[i].mask, 0.9))
         for i in picked
     ]
-    split = {cid: case_split(loop.PROJECT_ID, cid, policy["heldout_fraction"])
-             for cid, _, _ in accepted}  # fmt: skip
+    rows = [(cid, p, lab.produced) for cid, p, lab in accepted]
+    by_case = loop.strata(rows) if args.split == "strata" else {}
+    split = assign_sides(loop.PROJECT_ID, [cid for cid, _, _ in rows], {},
+                         policy["heldout_fraction"], by_case)  # fmt: skip
     train_rows = [(p, lab.produced) for cid, p, lab in accepted if split[cid] == "train"]
     held = [(p, lab.produced) for cid, p, lab in accepted if split[cid] == "heldout"]
     items = [task_for(p.modality, p.is_video).train_item(p.image, m, window=p.window,
              label=p.label) for p, m in train_rows]  # fmt: skip
-    items, shares = replay.weighted(items, [p.kind for p, _ in train_rows])
+    kinds = [p.kind for p, _ in train_rows]
+    if args.pseudo:
+        unlabelled = [i for i in range(len(pool)) if i not in picked and pool[i].kind == "ct"]
+        for i in unlabelled[: args.pseudo]:
+            p = pool[i]
+            mask = loop._segment(production, p)[0]
+            items.append(task_for(p.modality, p.is_video).train_item(
+                p.image, mask, window=p.window, label=p.label))  # fmt: skip
+            kinds.append(p.kind)
+    items, shares = replay.weighted(items, kinds)
     ratios = {} if args.encoder_lr_ratio == 1 else {"image_encoder.": args.encoder_lr_ratio}
     config = replay.round_config(
         args.config, steps=args.steps, lr=args.lr, seed=args.train_seed, invert=args.invert,
@@ -102,10 +129,12 @@ def main(argv: list[str] | None = None) -> int:
             "steps": args.steps,
             "train_seed": args.train_seed,
             "invert": args.invert,
+            "split": args.split,
             "lr_ratios": config.lr_ratios,
             "lr": config.lr,
         },  # fmt: skip
         "groups": shares,
+        "held_out": len(held),
         "dice_by_kind": figures["dice_by_kind"],
         "cost_vs_manual": figures["cost_vs_manual"],
         "heldout": {

@@ -78,3 +78,18 @@ def test_figures_sum_seconds_over_targets():
     assert out["cost_by_kind"] == {"ct": round(25 / 130, 4), "mr": round((25 + 120) / 130, 4)}
     assert out["cost_vs_manual"] == round((25 + 145) / 260, 4)
     assert out["accepted_unchanged"] == 0.5 and out["dice_by_kind"] == {"ct": 1.0, "mr": 0.0}
+
+
+def test_the_bench_splits_with_the_products_strata_and_keeps_sides():
+    _, _, assign_sides, policy, _, _ = loop._django()
+    pool = make_phantoms(KINDS, 24, seed=loop.cohort_seeds(0)["pool"])
+    first = [(i + 1, p, p.mask) for i, p in enumerate(pool[:12])]
+    sides = assign_sides(loop.PROJECT_ID, [c for c, _, _ in first], {},
+                         policy["heldout_fraction"], loop.strata(first))  # fmt: skip
+    for kind in KINDS:  # every kind trains, and is held out once it has two cases
+        on = [sides[c] for c, p, _ in first if p.kind == kind]
+        assert "train" in on and ("heldout" in on or len(on) < 2), (kind, on)
+    both = first + [(i + 1, p, p.mask) for i, p in enumerate(pool[12:], start=12)]
+    later = assign_sides(loop.PROJECT_ID, [c for c, _, _ in both], sides,
+                         policy["heldout_fraction"], loop.strata(both))  # fmt: skip
+    assert {c: later[c] for c in sides} == sides  # a case keeps its side

@@ -114,6 +114,13 @@ def check_version() -> str:
     return installed
 
 
+def pin_object_score(model: torch.nn.Module, bias: float) -> None:
+    """Set the object-score head's output bias (tests and diagnostics: a large positive value
+    says the object is on every frame, a large negative one on none)."""
+    with torch.no_grad():
+        model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(bias)
+
+
 def connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """What sam2's CUDA ``get_connected_componnets`` returns for (N, 1, H, W) binary masks.
 

@@ -137,13 +137,13 @@ def tiny_model_version(
     from annotator.registry.models import ModelOrigin
     from inference.checkpoint import save_checkpoint
     from inference.model import TINY_TEST, build_model
+    from inference.sam2_adapter import pin_object_score
 
     torch.manual_seed(seed)
     path = Path(tmp_dir) / f"tiny-{seed}.pt"
     model = build_model(TINY_TEST)
     if object_bias is not None:
-        with torch.no_grad():
-            model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(object_bias)
+        pin_object_score(model, object_bias)
     save_checkpoint(model, path)
     version = modelops.register(
         path, name=f"tiny-{seed}", origin=ModelOrigin.BOOTSTRAP, config=TINY_TEST, project=project

@@ -8,6 +8,7 @@ import torch
 
 from inference.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from inference.model import TINY_TEST, build_model
+from inference.sam2_adapter import pin_object_score
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -31,8 +32,8 @@ def tiny_model(seed: int = 0, object_bias: float | None = None) -> torch.nn.Modu
     with torch.no_grad():
         for param in model.sam_mask_decoder.output_hypernetworks_mlps.parameters():
             param.mul_(8.0)
-        if object_bias is not None:
-            model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(object_bias)
+    if object_bias is not None:
+        pin_object_score(model, object_bias)
     return model.eval()
 
 

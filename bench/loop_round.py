@@ -45,6 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder-lr-ratio", type=float, default=1.0)
     parser.add_argument("--invert", type=float, default=0.0)
     parser.add_argument(
+        "--lr-ratio",
+        action="append",
+        default=[],
+        metavar="PREFIX=RATIO",
+        help="another TrainConfig.lr_ratios entry (repeatable)",
+    )
+    parser.add_argument(
         "--split",
         choices=("hash", "strata"),
         default="strata",
@@ -108,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         object_head_lr_ratio=args.object_head_lr_ratio,
     )  # fmt: skip
     config.lr_ratios.update(ratios)
+    for entry in args.lr_ratio:
+        prefix, _, ratio = entry.partition("=")
+        config.lr_ratios[prefix] = float(ratio)
     result = train(items, config, work / "round", init_checkpoint=start,
                    out_path=work / "candidate.pt")  # fmt: skip
     candidate = load_checkpoint(result.model_path, args.config, "cpu")

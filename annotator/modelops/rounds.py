@@ -86,27 +86,36 @@ def assign_sides(
     bench/loop.py splits with this too."""
     sides = {cid: earlier.get(cid) or case_split(project_id, cid, fraction) for cid in case_ids}
     new = [cid for cid in case_ids if cid not in earlier]
+    members: dict = {}  # stratum: its case ids
+    for cid in case_ids:
+        for stratum in strata.get(cid, ()):
+            members.setdefault(stratum, []).append(cid)
 
     def position(cid: int) -> int:
         return _position(project_id, cid)
 
     def on(stratum, side: str) -> list[int]:
-        return [cid for cid in case_ids if stratum in strata.get(cid, ()) and sides[cid] == side]
+        return [cid for cid in members[stratum] if sides[cid] == side]
 
-    for stratum in sorted({s for cid in case_ids for s in strata.get(cid, ())}):
+    movable = set(new)
+    for stratum in sorted(members):
         if not on(stratum, Split.TRAIN):
-            movable = [cid for cid in on(stratum, Split.HELDOUT) if cid in new]
-            if movable:
-                sides[max(movable, key=position)] = Split.TRAIN
-    for stratum in sorted({s for cid in case_ids for s in strata.get(cid, ())}):
+            held = [cid for cid in on(stratum, Split.HELDOUT) if cid in movable]
+            if held:
+                sides[max(held, key=position)] = Split.TRAIN
+    trains = {stratum: len(on(stratum, Split.TRAIN)) for stratum in members}
+    for stratum in sorted(members):
         if not on(stratum, Split.HELDOUT):
-            movable = [  # never the last training case of any of its strata
+            spare = [  # never the last training case of any of its strata
                 cid
                 for cid in on(stratum, Split.TRAIN)
-                if cid in new and all(len(on(s, Split.TRAIN)) > 1 for s in strata[cid])
+                if cid in movable and all(trains[s] > 1 for s in strata[cid])
             ]
-            if movable:
-                sides[min(movable, key=position)] = Split.HELDOUT
+            if spare:
+                cid = min(spare, key=position)
+                sides[cid] = Split.HELDOUT
+                for s in strata[cid]:
+                    trains[s] -= 1
     fresh = new or case_ids
     if len(case_ids) >= 2 and Split.HELDOUT not in sides.values():
         sides[min(fresh, key=position)] = Split.HELDOUT

@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     by_case = loop.strata(rows) if args.split == "strata" else {}
     split = assign_sides(loop.PROJECT_ID, [cid for cid, _, _ in rows], {},
                          policy["heldout_fraction"], by_case)  # fmt: skip
-    train_rows = [(p, lab.produced) for cid, p, lab in accepted if split[cid] == "train"]
-    held = [(p, lab.produced) for cid, p, lab in accepted if split[cid] == "heldout"]
+    train_rows = [(p, m) for cid, p, m in rows if split[cid] == "train"]
+    held = [(p, m) for cid, p, m in rows if split[cid] == "heldout"]
     items = [task_for(p.modality, p.is_video).train_item(p.image, m, window=p.window,
              label=p.label) for p, m in train_rows]  # fmt: skip
     kinds = [p.kind for p, _ in train_rows]
@@ -110,14 +110,14 @@ def main(argv: list[str] | None = None) -> int:
             kinds.append(p.kind)
     items, shares = replay.weighted(items, kinds)
     ratios = {} if args.encoder_lr_ratio == 1 else {"image_encoder.": args.encoder_lr_ratio}
+    for entry in args.lr_ratio:
+        prefix, _, ratio = entry.partition("=")
+        ratios[prefix] = float(ratio)
     config = replay.round_config(
         args.config, steps=args.steps, lr=args.lr, seed=args.train_seed, invert=args.invert,
         object_head_lr_ratio=args.object_head_lr_ratio,
     )  # fmt: skip
     config.lr_ratios.update(ratios)
-    for entry in args.lr_ratio:
-        prefix, _, ratio = entry.partition("=")
-        config.lr_ratios[prefix] = float(ratio)
     result = train(items, config, work / "round", init_checkpoint=start,
                    out_path=work / "candidate.pt")  # fmt: skip
     candidate = load_checkpoint(result.model_path, args.config, "cpu")

@@ -48,7 +48,7 @@ def test_split_stays_stable_as_cases_are_added(project, people, accepted):
     assert all(second[cid] == split for cid, split in first.items())
 
 
-CT, MR, ECHO = ("ct", "lesion"), ("mr", "lesion"), ("video", "left ventricle")
+CT, MR, ECHO = ("ct", "lesion"), ("mr", "lesion"), ("echo", "left ventricle")
 
 
 def _hashed(fraction: float, sides: dict[str, int], after: int = 0) -> dict:

@@ -11,8 +11,10 @@ weights that give every *group* the same share of the steps, whatever its size:
 where the appearance says whether the object is darker or brighter than what surrounds it
 (:func:`appearance`); within a group every mask counts the same. The trainer's own regulariser
 (``TrainConfig.anchor``) pulls the weights toward the production model's, so what the model did
-well before is not traded away for the new batch, and the mask decoder's object-score head
-learns at ``OBJECT_HEAD_LR_RATIO`` of the rate. The recipe's figures are in docs/inference.md.
+well before is not traded away for the new batch; the mask decoder learns at
+``DECODER_LR_RATIO`` of the rate and its object-score head at ``OBJECT_HEAD_LR_RATIO``. Where
+production is already good, its own masks of unopened cases join training as pseudo-labels
+(modelops.rounds.pseudo_heads). The recipe's figures are in docs/inference.md.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ RECIPE_ANCHOR = 0.0  # TrainConfig.anchor of a round (L2-SP strength toward prod
 # at a tenth of the rate: at the full rate one round re-calibrated it so that CT lesions "left"
 # after the key slice (docs/inference.md, "Rounds that do not forget").
 OBJECT_HEAD_LR_RATIO = 0.1
+# The rest of the mask decoder too: with it at the full rate the decoder re-learnt what a lesion
+# looks like from each round's handful of masks (docs/inference.md, "Pseudo-labels").
+DECODER_LR_RATIO = 0.1
 RECIPE_LR = 5e-5  # MedSAM2: 5e-5, and 3e-5 for the image encoder
 STARTER_LR = 2e-4  # the small starters move too little at 5e-5 (docs/inference.md, the sweep)
 ENCODER_LR_RATIO = 0.6
@@ -121,15 +126,19 @@ def round_config(
     seed: int = 0,
     anchor: float = RECIPE_ANCHOR,
     object_head_lr_ratio: float = OBJECT_HEAD_LR_RATIO,
+    decoder_lr_ratio: float = DECODER_LR_RATIO,
     **overrides,
 ) -> TrainConfig:
     """A fine-tuning round's training settings (the product's rounds and bench/loop.py): the
-    paper's learning rates, the starters' loss, the pull toward production, the slower
-    object-score head."""
-    from inference.sam2_adapter import OBJECT_SCORE_HEAD
+    paper's learning rates, the starters' loss, the pull toward production, the slower mask
+    decoder and object-score head."""
+    from inference.sam2_adapter import MASK_DECODER, OBJECT_SCORE_HEAD
     from inference.train import TrainConfig
 
     lr = recipe_lr(model_config) if lr is None else lr
+    ratios = {} if decoder_lr_ratio == 1 else {MASK_DECODER: decoder_lr_ratio}
+    if object_head_lr_ratio != decoder_lr_ratio:  # the head is in the decoder: longest prefix wins
+        ratios[OBJECT_SCORE_HEAD] = object_head_lr_ratio
     return TrainConfig(
         model_config=model_config,
         steps=steps,
@@ -138,6 +147,6 @@ def round_config(
         seed=seed,
         anchor=anchor,
         loss_weights=loss_weights_for(model_config),
-        lr_ratios={} if object_head_lr_ratio == 1 else {OBJECT_SCORE_HEAD: object_head_lr_ratio},
+        lr_ratios=ratios,
         **overrides,
     )

@@ -51,6 +51,7 @@ PINNED_VERSION = "1.0.3"
 # ``sam_mask_decoder.pred_obj_score_head``): whether the object is on a frame, which decides
 # where propagation goes on and where it stops. A round trains it slower (inference/replay.py).
 OBJECT_SCORE_HEAD = "sam_mask_decoder.pred_obj_score_head."
+MASK_DECODER = "sam_mask_decoder."  # the whole decoder: masks, IoU, object score
 
 # Keys of the dict ``init_state`` returns, and of sam2's per-frame output dicts and point inputs.
 # Only this module may index sam2 state with them (the boundary test reads these tuples).

@@ -14,7 +14,7 @@ from inference.bootstrap import BootstrapSettings
 from inference.checkpoint import read_state_dict, save_checkpoint
 from inference.model import TINY_TEST, build_model
 from inference.phantoms import make_phantom
-from inference.sam2_adapter import OBJECT_SCORE_HEAD
+from inference.sam2_adapter import MASK_DECODER, OBJECT_SCORE_HEAD
 from inference.train import TrainConfig, TrainingError, TrainItem, _sampler, train
 from inference.train_data import PreparedItem, load_items, save_items
 
@@ -140,8 +140,17 @@ def test_round_config_is_the_recipe():
     assert starter.lr == replay.STARTER_LR and starter.encoder_lr == pytest.approx(1.2e-4)
     assert starter.anchor == replay.RECIPE_ANCHOR
     assert starter.loss_weights["dice"] == BootstrapSettings.dice_weight
-    assert starter.lr_ratios == {OBJECT_SCORE_HEAD: replay.OBJECT_HEAD_LR_RATIO}
-    assert replay.round_config("starter_c128", steps=3, object_head_lr_ratio=1).lr_ratios == {}
+    # The decoder at a tenth, its object-score head with it (the longest prefix wins).
+    assert replay.DECODER_LR_RATIO == replay.OBJECT_HEAD_LR_RATIO == 0.1
+    assert starter.lr_ratios == {MASK_DECODER: 0.1}
+
+    def ratios(**kw):
+        return replay.round_config("starter_c128", steps=3, **kw).lr_ratios
+
+    assert ratios(decoder_lr_ratio=1) == {OBJECT_SCORE_HEAD: 0.1}
+    # A full-rate head inside a slower decoder is named, or the decoder's ratio would take it.
+    assert ratios(object_head_lr_ratio=1) == {MASK_DECODER: 0.1, OBJECT_SCORE_HEAD: 1}
+    assert ratios(decoder_lr_ratio=1, object_head_lr_ratio=1) == {}
     assert replay.round_config("medsam2_t512", steps=300).lr == replay.RECIPE_LR == 5e-5
     published = replay.round_config("medsam2_t512", steps=1000, lr=1e-5, batch_size=2)
     assert published.loss_weights["dice"] == 1.0

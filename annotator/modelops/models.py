@@ -19,6 +19,11 @@ class RoundPolicy(models.Model):
     # Threshold schedule: start a round once this many newly accepted masks exist (0 = off).
     min_new_accepted = models.PositiveIntegerField(default=0)
     nsd_tolerance_mm = models.FloatField(default=2.0)
+    # Pseudo-labels (docs/inference.md, "Pseudo-labels"): a round also trains on production's own
+    # masks of up to this many unopened cases per kind (0 = off), but only of kinds where
+    # production's held-out Dice is at least `pseudo_min_dice`.
+    pseudo_per_kind = models.PositiveIntegerField(default=12)
+    pseudo_min_dice = models.FloatField(default=0.9)
 
     def __str__(self) -> str:
         return f"round policy of {self.project}"
@@ -27,22 +32,26 @@ class RoundPolicy(models.Model):
 class Split(models.TextChoices):
     TRAIN = "train", "Train"
     HELDOUT = "heldout", "Held out"
+    PSEUDO = "pseudo", "Pseudo-label"  # production's mask of an unopened case: trained on only
 
 
 class Snapshot(WriteOnce, models.Model):
-    """An immutable, hashed list of accepted mask revisions, split into train/held-out by case."""
+    """An immutable, hashed list of accepted mask revisions, split into train/held-out by case,
+    and of the pseudo-labels the round also trains on."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="snapshots")
     sha256 = models.CharField(max_length=64)
     train_count = models.PositiveIntegerField()
     heldout_count = models.PositiveIntegerField()
+    pseudo_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"snapshot {self.sha256[:12]} ({self.train_count}+{self.heldout_count})"
+        pseudo = f"+{self.pseudo_count} pseudo" if self.pseudo_count else ""
+        return f"snapshot {self.sha256[:12]} ({self.train_count}+{self.heldout_count}{pseudo})"
 
 
 class SnapshotEntry(models.Model):

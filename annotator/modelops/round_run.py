@@ -53,6 +53,7 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
     if round_.candidate_id is None:
         set_fields(round_, status=RoundStatus.TRAINING, message="loading the training data")
         found = examples(round_.snapshot, Split.TRAIN)
+        pseudo = examples(round_.snapshot, Split.PSEUDO)  # production's own, where trusted
         steps = int(round_.config["steps"])
         config = replay.round_config(  # the recipe (docs/inference.md, "Rounds that do not forget")
             round_.base_model.config,
@@ -63,8 +64,8 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
             device=_device(),
             checkpoint_every=max(1, min(50, steps // 10)),
         )
-        items, groups = train_items(found, config.clip_len)
-        del found
+        items, groups = train_items(found + pseudo, config.clip_len)
+        del found, pseudo
         if not items:
             return fail(round_, "the snapshot has no non-empty training mask")
         round_.config = {
@@ -74,6 +75,7 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
                 "anchor": config.anchor,
                 "lr_ratios": config.lr_ratios,
                 "groups": groups,
+                "pseudo_labels": round_.snapshot.pseudo_count,
             },
         }
         set_fields(round_, config=round_.config)

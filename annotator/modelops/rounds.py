@@ -10,11 +10,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotator.annotations.models import Target
+from annotator.annotations.models import RevisionSource, Target
 from annotator.audit.services import record
 from annotator.cases.models import CaseStatus
 from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
-from annotator.registry import services
+from annotator.registry import quality, services
 from annotator.registry.quality import kind_of
 from annotator.registry.selectors import production_model
 from inference.replay import recipe_lr
@@ -128,6 +128,7 @@ def _splits(project, heads: list[Target], fraction: float) -> dict[int, str]:
     case_ids = sorted({t.case_id for t in heads})
     earlier = dict(
         SnapshotEntry.objects.filter(snapshot__project=project, case_id__in=case_ids)
+        .exclude(split=Split.PSEUDO)  # a pseudo-labelled case, accepted since, gets a side now
         .order_by("snapshot__created_at", "snapshot_id")
         .values_list("case_id", "split")
     )  # later snapshots overwrite earlier ones in the dict
@@ -138,8 +139,64 @@ def _splits(project, heads: list[Target], fraction: float) -> dict[int, str]:
     return assign_sides(project.pk, case_ids, earlier, fraction, strata)
 
 
+def trusted_kinds(figures: dict[str, dict], min_dice: float) -> set[str]:
+    """The kinds of data on which a model's held-out Dice (``quality.heldout``) reaches
+    ``min_dice``: only there are its own masks good enough to train on."""
+    return {k for k, f in figures.items() if (f or {}).get("dice") is not None
+            and f["dice"] >= min_dice}  # fmt: skip
+
+
+def pick_pseudo(
+    candidates: list[tuple[int, str, float | None]], trusted: set[str], per_kind: int
+) -> list[int]:
+    """Of ``(case id, kind, uncertainty)`` rows, the case ids to pseudo-label: per trusted kind,
+    the ``per_kind`` cases the model is surest of (lowest uncertainty; unknown last; ties by
+    case id). bench/loop.py picks with this too."""
+    chosen = []
+    for kind in sorted(trusted):
+        rows = [(u is None, u or 0.0, cid) for cid, k, u in candidates if k == kind]
+        chosen += [cid for _, _, cid in sorted(rows)[:per_kind]]
+    return sorted(chosen)
+
+
+def pseudo_heads(project, base, policy: RoundPolicy) -> list[Target]:
+    """Production's own masks of unopened cases that a round also trains on: cases still
+    "ready" that no annotator has opened, every target's head made by ``base`` (the production
+    model: promotion pre-segments unopened cases again), of kinds production is trusted on
+    (:func:`trusted_kinds` of its stored held-out figures), at most ``pseudo_per_kind`` cases per
+    kind, the surest first (:func:`pick_pseudo`)."""
+    if base is None or policy.pseudo_per_kind == 0:
+        return []
+    trusted = trusted_kinds(quality.heldout(base), policy.pseudo_min_dice)
+    if not trusted:
+        return []
+    targets = list(
+        Target.objects.filter(
+            case__project=project, case__status=CaseStatus.READY,
+            case__first_opened_at__isnull=True,
+        ).select_related("head", "case__image").order_by("case_id", "id")
+    )  # fmt: skip
+    by_case: dict[int, list[Target]] = {}
+    for t in targets:
+        by_case.setdefault(t.case_id, []).append(t)
+    candidates = []
+    for cid, ts in by_case.items():
+        heads = [t.head for t in ts]
+        if not all(h is not None and h.source == RevisionSource.MODEL and
+                   h.model_version_id == base.pk for h in heads):  # fmt: skip
+            continue  # not (wholly) production's: an older model's, or a person's
+        image = ts[0].case.image
+        doubts = [h.uncertainty for h in heads]
+        doubt = None if None in doubts else max(doubts)  # the case is as doubtful as its worst
+        candidates.append((cid, kind_of(image.kind, image.modality), doubt))
+    chosen = set(pick_pseudo(candidates, trusted, policy.pseudo_per_kind))
+    return [t for t in targets if t.case_id in chosen]
+
+
 @transaction.atomic
-def take_snapshot(project) -> Snapshot:
+def take_snapshot(project, base=None) -> Snapshot:
+    """The accepted masks split train/held-out, and (given ``base``, the production model the
+    round starts from) the pseudo-labels of :func:`pseudo_heads`."""
     policy = policy_for(project)
     heads = list(accepted_heads(project))
     case_ids = sorted({t.case_id for t in heads})
@@ -150,14 +207,18 @@ def take_snapshot(project) -> Snapshot:
             code="not_enough_data",
         )
     splits = _splits(project, heads, policy.heldout_fraction)
-    lines = sorted(f"{t.head_id}:{t.head.checksum}:{splits[t.case_id]}" for t in heads)
+    pseudo = pseudo_heads(project, base, policy)
+    splits.update({t.case_id: Split.PSEUDO for t in pseudo})
+    chosen = heads + pseudo
+    lines = sorted(f"{t.head_id}:{t.head.checksum}:{splits[t.case_id]}" for t in chosen)
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
-    counts = {s: sum(1 for t in heads if splits[t.case_id] == s) for s in Split.values}
+    counts = {s: sum(1 for t in chosen if splits[t.case_id] == s) for s in Split.values}
     snapshot = Snapshot.objects.create(
         project=project,
         sha256=digest,
         train_count=counts[Split.TRAIN],
         heldout_count=counts[Split.HELDOUT],
+        pseudo_count=counts[Split.PSEUDO],
     )
     SnapshotEntry.objects.bulk_create(
         SnapshotEntry(
@@ -167,7 +228,7 @@ def take_snapshot(project) -> Snapshot:
             case_id=t.case_id,
             split=splits[t.case_id],
         )
-        for t in heads
+        for t in chosen
     )
     return snapshot
 
@@ -177,7 +238,7 @@ def new_accepted_since_last_round(project) -> int:
     heads = accepted_heads(project).values_list("head_id", flat=True)
     if last is None:
         return heads.count()
-    seen = last.snapshot.entries.values_list("revision_id", flat=True)
+    seen = last.snapshot.entries.exclude(split=Split.PSEUDO).values_list("revision_id", flat=True)
     return heads.exclude(head_id__in=seen).count()
 
 
@@ -216,7 +277,7 @@ def start_round(
     policy = policy_for(project)
     try:
         with transaction.atomic():
-            snapshot = take_snapshot(project)
+            snapshot = take_snapshot(project, base)
             number = (
                 TrainingRound.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0
             ) + 1

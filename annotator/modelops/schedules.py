@@ -27,7 +27,7 @@ TASK = "annotator.modelops.tasks.scheduled_round"
 KEEP = object()  # update_policy(cron=KEEP): leave the timed schedule as it is
 POLICY_FIELDS = frozenset(
     {"heldout_fraction", "steps", "auto_promote", "promote_margin", "min_new_accepted",
-     "nsd_tolerance_mm"}
+     "nsd_tolerance_mm", "pseudo_per_kind", "pseudo_min_dice"}
 )  # fmt: skip
 
 
@@ -79,6 +79,7 @@ STEPS_RANGE = (1, 1_000_000)
 PROMOTE_MARGIN_RANGE = (-1.0, 1.0)
 NSD_TOLERANCE_MAX_MM = 100.0
 MIN_NEW_ACCEPTED_MAX = 1_000_000
+PSEUDO_PER_KIND_MAX = 1_000
 
 
 def check_policy(policy) -> None:
@@ -102,6 +103,13 @@ def check_policy(policy) -> None:
             f"nsd_tolerance_mm must be more than 0 and at most {NSD_TOLERANCE_MAX_MM:g} mm"
         )
     _check_threshold(policy.min_new_accepted)
+    per_kind = policy.pseudo_per_kind
+    if not (isinstance(per_kind, int) and not isinstance(per_kind, bool)
+            and 0 <= per_kind <= PSEUDO_PER_KIND_MAX):  # fmt: skip
+        raise InvalidInput(f"pseudo_per_kind must be 0 (off) to {PSEUDO_PER_KIND_MAX:,}")
+    trust = policy.pseudo_min_dice
+    if not (number(trust) and math.isfinite(trust) and 0 < trust <= 1):
+        raise InvalidInput("pseudo_min_dice must be more than 0 and at most 1 (Dice)")
 
 
 def _schedule(project, policy, cron: str | None, actor) -> None:

@@ -35,7 +35,8 @@ class RoundSerializer(serializers.ModelSerializer):
 
     def get_snapshot(self, round_) -> dict:
         s = round_.snapshot
-        return {"id": s.pk, "sha256": s.sha256, "train": s.train_count, "heldout": s.heldout_count}
+        return {"id": s.pk, "sha256": s.sha256, "train": s.train_count, "heldout": s.heldout_count,
+                "pseudo": s.pseudo_count}  # fmt: skip
 
 
 class RoundStartSerializer(serializers.Serializer):
@@ -91,6 +92,8 @@ class RoundPolicySerializer(serializers.ModelSerializer):
             "promote_margin": {"min_value": -1.0, "max_value": 1.0},
             "nsd_tolerance_mm": {"min_value": 0.001, "max_value": 100.0},
             "min_new_accepted": {"min_value": 0, "max_value": 1_000_000},
+            "pseudo_per_kind": {"min_value": 0, "max_value": 1_000},
+            "pseudo_min_dice": {"min_value": 0.001, "max_value": 1.0},
         }
         fields = [
             "heldout_fraction",
@@ -99,6 +102,8 @@ class RoundPolicySerializer(serializers.ModelSerializer):
             "promote_margin",
             "min_new_accepted",
             "nsd_tolerance_mm",
+            "pseudo_per_kind",
+            "pseudo_min_dice",
             "cron",
             "dice_floor",
         ]

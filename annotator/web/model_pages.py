@@ -90,6 +90,8 @@ def save_policy(request: HttpRequest, pk: int) -> HttpResponse:
             promote_margin=float(form.get("promote_margin", current.promote_margin)),
             auto_promote=form.get("auto_promote") == "on",
             min_new_accepted=int(form.get("min_new_accepted") or 0),
+            pseudo_per_kind=int(form.get("pseudo_per_kind", current.pseudo_per_kind)),
+            pseudo_min_dice=float(form.get("pseudo_min_dice", current.pseudo_min_dice)),
             dice_floor={
                 kind: float(form[f"floor_{kind}"])
                 for kind in quality.KINDS

@@ -5,8 +5,8 @@ import pytest
 from annotator.modelops import evaluation, round_data, rounds
 from annotator.modelops.models import RoundPolicy, RoundStatus
 from annotator.registry.models import ModelStatus
-from inference.replay import OBJECT_HEAD_LR_RATIO
-from inference.sam2_adapter import OBJECT_SCORE_HEAD
+from inference.replay import DECODER_LR_RATIO, OBJECT_HEAD_LR_RATIO
+from inference.sam2_adapter import MASK_DECODER
 from tests import factories
 from tests.modelops.helpers import blob_case
 
@@ -20,7 +20,7 @@ def test_a_round_from_a_weak_model_improves_heldout_dice_and_the_gate_decides(
     project, people, cohort, tmp_path, django_capture_on_commit_callbacks
 ):
     # Random weights, but an object-score head that says "there", as a trained model's does: a
-    # round trains that head at a tenth of the rate (replay.OBJECT_HEAD_LR_RATIO).
+    # round trains the decoder, that head included, at a tenth of the rate (inference.replay).
     weak = factories.tiny_model_version(tmp_path, project=project, object_bias=2.0)
     RoundPolicy.objects.update_or_create(
         project=project, defaults={"heldout_fraction": 0.25, "auto_promote": True}
@@ -34,7 +34,9 @@ def test_a_round_from_a_weak_model_improves_heldout_dice_and_the_gate_decides(
     # Replay with balanced sampling: every accepted training mask, each group an equal share.
     groups = round_.config["replay"]["groups"]
     assert round_.config["replay"]["balance"] == "group"
-    assert round_.config["replay"]["lr_ratios"] == {OBJECT_SCORE_HEAD: OBJECT_HEAD_LR_RATIO}
+    assert DECODER_LR_RATIO == OBJECT_HEAD_LR_RATIO == 0.1  # the head's own entry is not needed
+    assert round_.config["replay"]["lr_ratios"] == {MASK_DECODER: 0.1}
+    assert round_.config["replay"]["pseudo_labels"] == 0 == round_.snapshot.pseudo_count
     assert sum(g["masks"] for g in groups.values()) == round_.snapshot.train_count
     assert sum(g["share"] for g in groups.values()) == pytest.approx(1.0, abs=1e-3)
     assert len({g["share"] for g in groups.values()}) == 1, groups

@@ -27,13 +27,13 @@ from ..models import Export, ExportScope, TargetOutcome
 class TargetItem:
     target: Target
     revision: MaskRevision
-    status: str  # "accepted", "rejected", "submitted" (not reviewed yet) or "draft"
+    status: str  # "accepted", "rejected", "submitted" (not reviewed yet), "draft" or "pseudo"
     review: Review | None
     outcome: TargetOutcome | None
     label_index: int  # 1-based position of the label in the project's labels
     model_revision: MaskRevision | None  # the target's first model-made mask
     files: list[str] = field(default_factory=list)  # zip members written for it
-    split: str | None = None  # snapshot exports: "train" or "heldout"
+    split: str | None = None  # snapshot exports: "train", "heldout" or "pseudo"
 
     @property
     def model_version(self):
@@ -104,7 +104,9 @@ def case_items(export: Export) -> list[CaseItem]:
             outcome = getattr(target, "outcome", None)
             entry = entries.get(target.pk)
             if entry is not None:  # the snapshot's revision, even if the target moved on since
-                status, revision = "accepted", entry.revision
+                # A pseudo-label is production's mask of an unopened case: nobody accepted it.
+                status = "pseudo" if entry.split == "pseudo" else "accepted"
+                revision = entry.revision
             elif latest is not None and latest.decision == Decision.ACCEPT and latest.revision:
                 status, revision = "accepted", latest.revision
             elif include_unaccepted and target.head is not None:

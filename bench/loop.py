@@ -222,8 +222,44 @@ def _django():
     from annotator.registry.quality import DEFAULT_FLOORS, KIND_NAMES
 
     defaults = {f.name: f.default for f in RoundPolicy._meta.fields if f.name in
-                ("heldout_fraction", "promote_margin", "nsd_tolerance_mm")}  # fmt: skip
+                ("heldout_fraction", "promote_margin", "nsd_tolerance_mm", "pseudo_per_kind",
+                 "pseudo_min_dice")}  # fmt: skip
     return gate, summaries, assign_sides, defaults, DEFAULT_FLOORS, KIND_NAMES
+
+
+def pseudo_rules():
+    """The product's choice of pseudo-labels (modelops.rounds)."""
+    _django()
+    from annotator.modelops.rounds import pick_pseudo, trusted_kinds
+
+    return trusted_kinds, pick_pseudo
+
+
+def pseudo_labels(
+    loaded,
+    pool: list,
+    remaining: list[int],
+    figures: dict,
+    per_kind: int,
+    min_dice: float,
+    known: dict | None = None,
+) -> list[tuple[int, np.ndarray]]:
+    """As the product's rounds pick them: production's masks of up to ``per_kind`` unlabelled
+    pool cases per kind it is trusted on (its held-out Dice per kind, ``figures``, at least
+    ``min_dice``), the surest first. ``known``: masks and doubts already computed."""
+    trusted_kinds, pick_pseudo = pseudo_rules()
+    trusted = trusted_kinds(figures, min_dice)
+    if per_kind == 0 or not trusted:
+        return []
+    known = dict(known or {})
+    rows = []
+    for i in remaining:
+        if pool[i].kind in trusted:
+            if i not in known:
+                known[i] = _segment(loaded, pool[i], with_doubt=True)
+            doubt = known[i][1]
+            rows.append((i, pool[i].kind, None if doubt < 0 else doubt))
+    return [(i, known[i][0]) for i in pick_pseudo(rows, trusted, per_kind)]
 
 
 def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> dict:
@@ -259,11 +295,15 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
         return evaluated[path]
 
     production, productions = start, [start]
+    # Each production model's held-out figures per kind, as the registry stores them (a promoted
+    # candidate's from its gate; the start model's from its first held-out evaluation).
+    stored: dict[Path, dict] = {}
     accepted: list[tuple[int, object, np.ndarray]] = []  # (case id, phantom, submitted mask)
     split: dict[int, str] = {}  # case id: side, kept from round to round as snapshots keep it
     results = []
     for r in range(args.rounds):
         loaded = load(production)
+        scored: dict = {}
         if order == "uncertainty":  # the product's queue: most doubtful first
             scored = {i: _segment(loaded, pool[i], with_doubt=True) for i in remaining}
             picked = sorted(remaining, key=lambda i: (-scored[i][1], i))[:per_batch]
@@ -298,20 +338,24 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
                                  policy["heldout_fraction"], strata(accepted))  # fmt: skip
             train_rows = [(p, m) for cid, p, m in accepted if split[cid] == "train"]
             held = [(p, m) for cid, p, m in accepted if split[cid] == "heldout"]
+            tol = policy["nsd_tolerance_mm"]
+            metrics = {"production": heldout_summary(loaded, held, summaries, tol)}
+            stored.setdefault(production, metrics["production"]["kinds"])
+            pseudo = pseudo_labels(loaded, pool, remaining, stored[production],
+                                   args.pseudo_per_kind, args.pseudo_min_dice, scored)  # fmt: skip
+            train_rows += [(pool[i], m) for i, m in pseudo]
             items = [task_for(p.modality, p.is_video).train_item(
                 p.image, m, window=p.window, label=p.label) for p, m in train_rows]  # fmt: skip
             items, shares = replay.weighted(items, [p.kind for p, _ in train_rows], args.balance)
             config = replay.round_config(
                 args.config, steps=args.steps, lr=args.lr, seed=r + 1, anchor=args.anchor,
                 object_head_lr_ratio=args.object_head_lr_ratio, invert=args.invert,
+                decoder_lr_ratio=args.decoder_lr_ratio,
             )  # fmt: skip
             run = work / f"{order}-round-{r + 1}"
             result = train(items, config, run, init_checkpoint=production,
                            out_path=run.with_suffix(".pt"))  # fmt: skip
-            metrics = {
-                who: heldout_summary(load(path), held, summaries, policy["nsd_tolerance_mm"])
-                for who, path in (("candidate", result.model_path), ("production", production))
-            }
+            metrics["candidate"] = heldout_summary(load(result.model_path), held, summaries, tol)
             passed, reason = gate(metrics, policy["promote_margin"])
             below = [
                 f"{kind_names.get(k, k)} {v['dice']:.3f} < {floors[k]}"
@@ -321,15 +365,17 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             promoted = passed and not below
             row.update(promoted=promoted, gate=reason + ("; below floor: " + ", ".join(below)
                        if below else ""), trained_on=len(items), held_out=len(held),
-                       groups=shares)  # fmt: skip
+                       pseudo=len(pseudo), groups=shares)  # fmt: skip
             if promoted:
                 production = result.model_path
+                stored[production] = metrics["candidate"]["kinds"]
                 productions.append(production)
         results.append(row)
         print(f"[{order}] round {r}: Dice {row['mean_dice']:.3f} {row['dice_by_kind']}, "
               f"cost {row['cost_vs_manual']:.3f} {row['cost_by_kind']}, batch cost "
               f"{row['batch_cost_vs_manual']:.3f}, label Dice {row['label_dice']:.3f}, promoted "
-              f"{row['promoted']} ({row.get('gate', '-')})", flush=True)  # fmt: skip
+              f"{row['promoted']} ({row.get('gate', '-')}; {row.get('pseudo', 0)} pseudo-labels)",
+              flush=True)  # fmt: skip
     chain = [on_cohort(m) for m in productions]  # production models, in the order promoted
     drops = [
         before["dice_by_kind"][k] - after["dice_by_kind"][k]
@@ -382,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.model import STARTER
     from inference.phantoms import KINDS, make_phantoms
 
+    policy = _django()[3]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--start", type=Path, help="start model (default: train a CT-only one)")
     parser.add_argument("--config", default=STARTER)
@@ -400,6 +447,15 @@ def main(argv: list[str] | None = None) -> int:
         "--object-head-lr-ratio", type=float, default=replay.OBJECT_HEAD_LR_RATIO,
         help="the object-score head's lr over the rest's (1: no slower)",
     )  # fmt: skip
+    parser.add_argument(
+        "--decoder-lr-ratio", type=float, default=replay.DECODER_LR_RATIO,
+        help="the mask decoder's lr over the rest's (1: no slower)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pseudo-per-kind", type=int, default=policy["pseudo_per_kind"],
+        help="pseudo-labels per trusted kind and round (RoundPolicy; 0: off)",
+    )  # fmt: skip
+    parser.add_argument("--pseudo-min-dice", type=float, default=policy["pseudo_min_dice"])
     parser.add_argument(
         "--invert", type=float, default=0.0, help="share of clips inverted (not in the recipe)"
     )
@@ -432,7 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     by_order = {arm["order"]: arm for arm in arms}
     lr = args.lr or replay.recipe_lr(args.config)
     recipe = {"balance": args.balance, "anchor": args.anchor, "lr": lr, "steps": args.steps,
-              "object_head_lr_ratio": args.object_head_lr_ratio, "invert": args.invert}  # fmt: skip
+              "object_head_lr_ratio": args.object_head_lr_ratio, "invert": args.invert,
+              "decoder_lr_ratio": args.decoder_lr_ratio, "pseudo_per_kind": args.pseudo_per_kind,
+              "pseudo_min_dice": args.pseudo_min_dice}  # fmt: skip
     out: dict = {"seed": args.seed, "recipe": recipe}
     keep = ("round", "mean_dice", "dice_by_kind", "accepted_unchanged", "cost_vs_manual",
             "batch_cost_vs_manual", "label_dice", "promoted")  # fmt: skip

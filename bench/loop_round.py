@@ -1,13 +1,12 @@
 """One round of the simulated study, to compare recipes (docs/inference.md, "Where the forgetting
-was"): the CT-only start, the study's first batch in random order, the product's split and gate.
-``--pseudo`` is not the product's: the pool's unlabelled CT cases, segmented by production, join
-the training set as if accepted (a rehearsal of what production already does well).
+was"): the CT-only start, the study's first batch in random order, the product's split, its
+pseudo-labels (production's masks of unlabelled pool cases of the kinds it is trusted on) and its
+gate.
 
     python bench/loop_round.py                                  # the recipe, 900 steps
-    python bench/loop_round.py --object-head-lr-ratio 1         # the recipe before
+    python bench/loop_round.py --pseudo-per-kind 0 --decoder-lr-ratio 1   # the recipe before
     python bench/loop_round.py --steps 1800 --invert 0.5 --train-seed 2
     python bench/loop_round.py --seed 1 --split hash              # the split before the strata
-    python bench/loop_round.py --pseudo 12   # + production's masks of 12 unlabelled CT cases
 
 Prints Dice per kind and the cost on the study's evaluation cohort (truth), the held-out accepted
 masks' Dice per kind for the candidate and for production, the gate's verdict, and per CT target
@@ -57,12 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         default="strata",
         help="the product's (strata: every kind trains and is held out) or the hash alone",
     )
-    parser.add_argument(
-        "--pseudo",
-        type=int,
-        default=0,
-        help="train also on production's masks of this many unlabelled CT cases",
-    )
+    parser.add_argument("--decoder-lr-ratio", type=float, default=replay.DECODER_LR_RATIO)
+    parser.add_argument("--pseudo-per-kind", type=int, help="default: RoundPolicy's")
+    parser.add_argument("--pseudo-min-dice", type=float, help="default: RoundPolicy's")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work", type=Path, help="keep the models here (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -97,35 +93,31 @@ def main(argv: list[str] | None = None) -> int:
                          policy["heldout_fraction"], by_case)  # fmt: skip
     train_rows = [(p, m) for cid, p, m in rows if split[cid] == "train"]
     held = [(p, m) for cid, p, m in rows if split[cid] == "heldout"]
+    tol = policy["nsd_tolerance_mm"]
+    metrics = {"production": loop.heldout_summary(production, held, summaries, tol)}
+    unlabelled = [i for i in range(len(pool)) if i not in picked]
+    per_kind = policy["pseudo_per_kind"] if args.pseudo_per_kind is None else args.pseudo_per_kind
+    min_dice = policy["pseudo_min_dice"] if args.pseudo_min_dice is None else args.pseudo_min_dice
+    pseudo = loop.pseudo_labels(production, pool, unlabelled, metrics["production"]["kinds"],
+                                per_kind, min_dice)  # fmt: skip
+    train_rows += [(pool[i], m) for i, m in pseudo]
     items = [task_for(p.modality, p.is_video).train_item(p.image, m, window=p.window,
              label=p.label) for p, m in train_rows]  # fmt: skip
-    kinds = [p.kind for p, _ in train_rows]
-    if args.pseudo:
-        unlabelled = [i for i in range(len(pool)) if i not in picked and pool[i].kind == "ct"]
-        for i in unlabelled[: args.pseudo]:
-            p = pool[i]
-            mask = loop._segment(production, p)[0]
-            items.append(task_for(p.modality, p.is_video).train_item(
-                p.image, mask, window=p.window, label=p.label))  # fmt: skip
-            kinds.append(p.kind)
-    items, shares = replay.weighted(items, kinds)
+    items, shares = replay.weighted(items, [p.kind for p, _ in train_rows])
     ratios = {} if args.encoder_lr_ratio == 1 else {"image_encoder.": args.encoder_lr_ratio}
     for entry in args.lr_ratio:
         prefix, _, ratio = entry.partition("=")
         ratios[prefix] = float(ratio)
     config = replay.round_config(
         args.config, steps=args.steps, lr=args.lr, seed=args.train_seed, invert=args.invert,
-        object_head_lr_ratio=args.object_head_lr_ratio,
+        object_head_lr_ratio=args.object_head_lr_ratio, decoder_lr_ratio=args.decoder_lr_ratio,
     )  # fmt: skip
     config.lr_ratios.update(ratios)
     result = train(items, config, work / "round", init_checkpoint=start,
                    out_path=work / "candidate.pt")  # fmt: skip
     candidate = load_checkpoint(result.model_path, args.config, "cpu")
 
-    metrics = {
-        who: loop.heldout_summary(model, held, summaries, policy["nsd_tolerance_mm"])
-        for who, model in (("candidate", candidate), ("production", production))
-    }
+    metrics["candidate"] = loop.heldout_summary(candidate, held, summaries, tol)
     passed, reason = gate(metrics, policy["promote_margin"])
     pairs = [(loop._segment(candidate, p)[0], p) for p in cohort]
     figures = loop.figures(cohort, [loop.annotate(m, p.mask, 0.9) for m, p in pairs])
@@ -140,11 +132,14 @@ def main(argv: list[str] | None = None) -> int:
             "train_seed": args.train_seed,
             "invert": args.invert,
             "split": args.split,
+            "pseudo_per_kind": per_kind,
+            "pseudo_min_dice": min_dice,
             "lr_ratios": config.lr_ratios,
             "lr": config.lr,
         },  # fmt: skip
         "groups": shares,
         "held_out": len(held),
+        "pseudo": len(pseudo),
         "dice_by_kind": figures["dice_by_kind"],
         "cost_vs_manual": figures["cost_vs_manual"],
         "heldout": {

@@ -93,3 +93,20 @@ def test_the_bench_splits_with_the_products_strata_and_keeps_sides():
     later = assign_sides(loop.PROJECT_ID, [c for c, _, _ in both], sides,
                          policy["heldout_fraction"], loop.strata(both))  # fmt: skip
     assert {c: later[c] for c in sides} == sides  # a case keeps its side
+
+
+def test_the_bench_pseudo_labels_as_the_product_picks_them():
+    pool = make_phantoms(KINDS, 12, seed=loop.cohort_seeds(0)["pool"])
+    # Masks and doubts already known (as the uncertainty order has them): no model is run.
+    known = {i: (p.mask, 0.05 * i if i % 3 else -1.0) for i, p in enumerate(pool)}
+    figures = {"ct": {"dice": 0.95}, "mr": {"dice": 0.5}, "echo": {"dice": 0.92}}
+    remaining = list(range(2, 12))
+    chosen = loop.pseudo_labels(None, pool, remaining, figures, 2, 0.9, known)
+    picked = [i for i, _ in chosen]
+    for kind in ("ct", "echo"):  # trusted: the two surest of the remaining, unknown doubt last
+        rows = sorted((known[i][1] < 0, known[i][1], i) for i in remaining if pool[i].kind == kind)
+        assert [i for i in picked if pool[i].kind == kind] == sorted(i for *_, i in rows[:2])
+    assert not [i for i in picked if pool[i].kind == "mr"]  # 0.5 < 0.9: not trusted
+    assert all(m is known[i][0] for i, m in chosen)  # production's own masks
+    assert loop.pseudo_labels(None, pool, remaining, figures, 0, 0.9, known) == []
+    assert loop.pseudo_labels(None, pool, remaining, figures, 2, 0.99, known) == []

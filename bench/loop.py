@@ -295,9 +295,6 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
         return evaluated[path]
 
     production, productions = start, [start]
-    # Each production model's held-out figures per kind, as the registry stores them (a promoted
-    # candidate's from its gate; the start model's from its first held-out evaluation).
-    stored: dict[Path, dict] = {}
     accepted: list[tuple[int, object, np.ndarray]] = []  # (case id, phantom, submitted mask)
     split: dict[int, str] = {}  # case id: side, kept from round to round as snapshots keep it
     results = []
@@ -340,8 +337,7 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             held = [(p, m) for cid, p, m in accepted if split[cid] == "heldout"]
             tol = policy["nsd_tolerance_mm"]
             metrics = {"production": heldout_summary(loaded, held, summaries, tol)}
-            stored.setdefault(production, metrics["production"]["kinds"])
-            pseudo = pseudo_labels(loaded, pool, remaining, stored[production],
+            pseudo = pseudo_labels(loaded, pool, remaining, metrics["production"]["kinds"],
                                    args.pseudo_per_kind, args.pseudo_min_dice, scored)  # fmt: skip
             train_rows += [(pool[i], m) for i, m in pseudo]
             items = [task_for(p.modality, p.is_video).train_item(
@@ -368,7 +364,6 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
                        pseudo=len(pseudo), groups=shares)  # fmt: skip
             if promoted:
                 production = result.model_path
-                stored[production] = metrics["candidate"]["kinds"]
                 productions.append(production)
         results.append(row)
         print(f"[{order}] round {r}: Dice {row['mean_dice']:.3f} {row['dice_by_kind']}, "

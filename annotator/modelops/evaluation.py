@@ -78,12 +78,22 @@ def summaries(per_target: list[dict]) -> dict:
     return {"summary": figures(per_target), "labels": by("label"), "kinds": by("kind")}
 
 
+def evaluate_production(round_: TrainingRound, tolerance_mm: float) -> dict:
+    """Production's figures on the round's held-out cases (before training: they decide which
+    kinds its pseudo-labels are trusted on)."""
+    cases = examples(round_.snapshot, Split.HELDOUT)
+    return evaluate_models({"production": round_.base_model}, cases, tolerance_mm)["production"]
+
+
 def evaluate_round(round_: TrainingRound, tolerance_mm: float) -> dict:
-    return evaluate_models(
-        {"candidate": round_.candidate, "production": round_.base_model},
-        examples(round_.snapshot, Split.HELDOUT),
-        tolerance_mm,
-    )
+    """Candidate and production on the held-out cases (production's figures from before
+    training, when the round has them)."""
+    done = round_.metrics.get("production")
+    versions = {"candidate": round_.candidate}
+    if done is None:
+        versions["production"] = round_.base_model
+    found = evaluate_models(versions, examples(round_.snapshot, Split.HELDOUT), tolerance_mm)
+    return {**found, "production": done or found["production"]}
 
 
 def gate(metrics: dict, margin: float) -> tuple[bool, str]:

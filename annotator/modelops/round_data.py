@@ -35,13 +35,17 @@ class Example:
         return task_for(self.modality, self.kind == "video")
 
 
-def examples(snapshot: Snapshot, split: str) -> list[Example]:
+def examples(snapshot: Snapshot, split: str, kinds: set[str] | None = None) -> list[Example]:
+    """The snapshot's entries of one split with their images and masks (only of ``kinds`` of
+    data, when given: the others' images are not loaded)."""
     entries = snapshot.entries.filter(split=split).select_related(
         "revision", "case__image", "target__case__project", "target__case__image"
     )
     found = []
     for entry in entries:
         image = entry.case.image
+        if kinds is not None and kind_of(image.kind, image.modality) not in kinds:
+            continue
         sx, sy, sz = image.spacing
         found.append(
             Example(

@@ -18,10 +18,10 @@ from annotator.registry import quality, services
 from annotator.registry.models import ModelOrigin
 
 from . import round_dist
-from .evaluation import evaluate_round, gate
+from .evaluation import evaluate_production, evaluate_round, gate
 from .models import ACTIVE_ROUND_STATUSES, RoundStatus, Split, TrainingRound
 from .round_data import examples, train_items
-from .rounds import fail, policy_for, promote_round, set_fields
+from .rounds import fail, policy_for, promote_round, set_fields, trusted_kinds
 
 PROGRESS_INTERVAL_S = 1.0
 
@@ -50,10 +50,20 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
         task_id=task_id or round_.task_id,
         started_at=round_.started_at or timezone.now(),
     )
+    policy = policy_for(round_.project)
     if round_.candidate_id is None:
+        if "production" not in round_.metrics:  # once: a resumed round keeps the figures
+            set_fields(round_, status=RoundStatus.TRAINING,
+                       message="evaluating production on the held-out cases")  # fmt: skip
+            figures = evaluate_production(round_, policy.nsd_tolerance_mm)
+            set_fields(round_, metrics={**round_.metrics, "production": figures})
         set_fields(round_, status=RoundStatus.TRAINING, message="loading the training data")
         found = examples(round_.snapshot, Split.TRAIN)
-        pseudo = examples(round_.snapshot, Split.PSEUDO)  # production's own, where trusted
+        # Production's own masks, only of kinds where it scored well on this project's held-out
+        # cases (docs/inference.md, "Pseudo-labels").
+        bar = round_.config.get("pseudo_min_dice", policy.pseudo_min_dice)
+        trusted = trusted_kinds(round_.metrics["production"].get("kinds", {}), bar)
+        pseudo = examples(round_.snapshot, Split.PSEUDO, kinds=trusted)
         steps = int(round_.config["steps"])
         config = replay.round_config(  # the recipe (docs/inference.md, "Rounds that do not forget")
             round_.base_model.config,
@@ -65,6 +75,7 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
             checkpoint_every=max(1, min(50, steps // 10)),
         )
         items, groups = train_items(found + pseudo, config.clip_len)
+        used = len(pseudo)
         del found, pseudo
         if not items:
             return fail(round_, "the snapshot has no non-empty training mask")
@@ -75,7 +86,8 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
                 "anchor": config.anchor,
                 "lr_ratios": config.lr_ratios,
                 "groups": groups,
-                "pseudo_labels": round_.snapshot.pseudo_count,
+                "pseudo_labels": used,
+                "trusted_kinds": sorted(trusted),
             },
         }
         set_fields(round_, config=round_.config)
@@ -121,7 +133,6 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
         set_fields(round_, candidate=candidate, config=round_.config)
     set_fields(round_, status=RoundStatus.EVALUATING, message="evaluating on held-out cases",
          progress={**round_.progress, "phase": "evaluating"})  # fmt: skip
-    policy = policy_for(round_.project)
     metrics = evaluate_round(round_, policy.nsd_tolerance_mm)
     passed, reason = gate(metrics, policy.promote_margin)
     verdict = {"passed": passed, "reason": reason}

@@ -14,7 +14,7 @@ from annotator.annotations.models import RevisionSource, Target
 from annotator.audit.services import record
 from annotator.cases.models import CaseStatus
 from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
-from annotator.registry import quality, services
+from annotator.registry import services
 from annotator.registry.quality import kind_of
 from annotator.registry.selectors import production_model
 from inference.replay import recipe_lr
@@ -140,7 +140,7 @@ def _splits(project, heads: list[Target], fraction: float) -> dict[int, str]:
 
 
 def trusted_kinds(figures: dict[str, dict], min_dice: float) -> set[str]:
-    """The kinds of data on which a model's held-out Dice (``quality.heldout``) reaches
+    """The kinds of data on which a model's held-out Dice (a summary's ``kinds``) reaches
     ``min_dice``: only there are its own masks good enough to train on."""
     return {k for k, f in figures.items() if (f or {}).get("dice") is not None
             and f["dice"] >= min_dice}  # fmt: skip
@@ -160,15 +160,12 @@ def pick_pseudo(
 
 
 def pseudo_heads(project, base, policy: RoundPolicy) -> list[Target]:
-    """Production's own masks of unopened cases that a round also trains on: cases still
-    "ready" that no annotator has opened, every target's head made by ``base`` (the production
-    model: promotion pre-segments unopened cases again), of kinds production is trusted on
-    (:func:`trusted_kinds` of its stored held-out figures), at most ``pseudo_per_kind`` cases per
-    kind, the surest first (:func:`pick_pseudo`)."""
+    """Production's own masks of unopened cases, for a round to train on where production is
+    trusted (the worker decides which kinds: :func:`trusted_kinds` of production's Dice on the
+    round's held-out cases): cases still "ready" that no annotator has opened, every target's
+    head made by ``base`` (the production model: promotion pre-segments unopened cases again),
+    at most ``pseudo_per_kind`` cases per kind, the surest first (:func:`pick_pseudo`)."""
     if base is None or policy.pseudo_per_kind == 0:
-        return []
-    trusted = trusted_kinds(quality.heldout(base), policy.pseudo_min_dice)
-    if not trusted:
         return []
     targets = list(
         Target.objects.filter(
@@ -189,14 +186,15 @@ def pseudo_heads(project, base, policy: RoundPolicy) -> list[Target]:
         doubts = [h.uncertainty for h in heads]
         doubt = None if None in doubts else max(doubts)  # the case is as doubtful as its worst
         candidates.append((cid, kind_of(image.kind, image.modality), doubt))
-    chosen = set(pick_pseudo(candidates, trusted, policy.pseudo_per_kind))
+    kinds = {kind for _, kind, _ in candidates}
+    chosen = set(pick_pseudo(candidates, kinds, policy.pseudo_per_kind))
     return [t for t in targets if t.case_id in chosen]
 
 
 @transaction.atomic
 def take_snapshot(project, base=None) -> Snapshot:
     """The accepted masks split train/held-out, and (given ``base``, the production model the
-    round starts from) the pseudo-labels of :func:`pseudo_heads`."""
+    round starts from) the pseudo-label candidates of :func:`pseudo_heads`."""
     policy = policy_for(project)
     heads = list(accepted_heads(project))
     case_ids = sorted({t.case_id for t in heads})
@@ -291,6 +289,7 @@ def start_round(
                     "steps": steps or policy.steps,
                     "model_config": base.config,
                     "learning_rate": learning_rate or recipe_lr(base.config),
+                    "pseudo_min_dice": policy.pseudo_min_dice,
                 },
                 started_by=actor if getattr(actor, "is_authenticated", False) else None,
                 progress={"phase": "queued"},

@@ -138,6 +138,7 @@ def round_page(request: HttpRequest, pk: int) -> HttpResponse:
             "comparison": comparison,
             "targets": targets,
             "gate": metrics.get("gate"),
+            "pseudo": _pseudo_used(round_),
             "problems": (
                 quality.promotion_problems(round_.candidate)
                 if round_.candidate and round_.status == "candidate"
@@ -146,6 +147,18 @@ def round_page(request: HttpRequest, pk: int) -> HttpResponse:
             "can_act": policy.can(request.user, "model.manage"),
         },
     )
+
+
+def _pseudo_used(round_) -> dict | None:
+    """What the round trained on of its pseudo-labels, once training started."""
+    replay = (round_.config or {}).get("replay") or {}
+    if "pseudo_labels" not in replay:
+        return None
+    return {
+        "count": replay["pseudo_labels"],
+        "kinds": [quality.KIND_NAMES.get(k, k) for k in replay.get("trusted_kinds", [])],
+        "bar": round_.config.get("pseudo_min_dice"),
+    }
 
 
 @login_required

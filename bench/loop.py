@@ -43,7 +43,8 @@ time the AI leaves).
 (ground truth known), so rounds and orders compare on the same targets: ``mean_dice``,
 ``dice_by_kind``, ``accepted_unchanged`` (share of targets with no slice redrawn),
 ``cost_vs_manual``; ``batch_cost_vs_manual`` is what labelling the round's own batch cost, and
-``promoted`` whether the candidate trained after the round passed. Overall: ``max_kind_drop``
+``promoted`` whether the candidate trained after the round passed (``candidate``: its own
+``dice_by_kind`` and ``cost_vs_manual`` on the cohort, promoted or not). Overall: ``max_kind_drop``
 (largest fall of any kind's Dice between consecutive production models) and
 ``uncertainty_vs_random_cost`` (round-2 ``cost_vs_manual`` with uncertainty order over random
 order; both arms share the start model and the cohorts, and run in parallel processes).
@@ -362,6 +363,8 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             row.update(promoted=promoted, gate=reason + ("; below floor: " + ", ".join(below)
                        if below else ""), trained_on=len(items), held_out=len(held),
                        pseudo=len(pseudo), groups=shares)  # fmt: skip
+            tried = on_cohort(result.model_path)  # what a refused candidate would have done
+            row["candidate"] = {k: tried[k] for k in ("dice_by_kind", "cost_vs_manual")}
             if promoted:
                 production = result.model_path
                 productions.append(production)
@@ -369,7 +372,8 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
         print(f"[{order}] round {r}: Dice {row['mean_dice']:.3f} {row['dice_by_kind']}, "
               f"cost {row['cost_vs_manual']:.3f} {row['cost_by_kind']}, batch cost "
               f"{row['batch_cost_vs_manual']:.3f}, label Dice {row['label_dice']:.3f}, promoted "
-              f"{row['promoted']} ({row.get('gate', '-')}; {row.get('pseudo', 0)} pseudo-labels)",
+              f"{row['promoted']} ({row.get('gate', '-')}; {row.get('pseudo', 0)} pseudo-labels; "
+              f"candidate {row.get('candidate', '-')})",
               flush=True)  # fmt: skip
     chain = [on_cohort(m) for m in productions]  # production models, in the order promoted
     drops = [
@@ -488,10 +492,10 @@ def main(argv: list[str] | None = None) -> int:
               "pseudo_min_dice": args.pseudo_min_dice}  # fmt: skip
     out: dict = {"seed": args.seed, "recipe": recipe}
     keep = ("round", "mean_dice", "dice_by_kind", "accepted_unchanged", "cost_vs_manual",
-            "batch_cost_vs_manual", "label_dice", "promoted")  # fmt: skip
+            "batch_cost_vs_manual", "label_dice", "promoted", "candidate")  # fmt: skip
     for order, arm in by_order.items():
         out[order] = {
-            "rounds": [{k: row[k] for k in keep} for row in arm["rounds"]],
+            "rounds": [{k: row[k] for k in keep if k in row} for row in arm["rounds"]],
             "max_kind_drop": arm["max_kind_drop"],
             "cost_never_rises": arm["cost_never_rises"],
         }

@@ -228,14 +228,6 @@ def _django():
     return gate, summaries, assign_sides, defaults, DEFAULT_FLOORS, KIND_NAMES
 
 
-def pseudo_rules():
-    """The product's choice of pseudo-labels (modelops.rounds)."""
-    _django()
-    from annotator.modelops.rounds import pick_pseudo, trusted_kinds
-
-    return trusted_kinds, pick_pseudo
-
-
 def pseudo_labels(
     loaded,
     pool: list,
@@ -248,7 +240,9 @@ def pseudo_labels(
     """As the product's rounds pick them: production's masks of up to ``per_kind`` unlabelled
     pool cases per kind it is trusted on (its held-out Dice per kind, ``figures``, at least
     ``min_dice``), the surest first. ``known``: masks and doubts already computed."""
-    trusted_kinds, pick_pseudo = pseudo_rules()
+    _django()
+    from annotator.modelops.rounds import pick_pseudo, trusted_kinds  # the product's rule
+
     trusted = trusted_kinds(figures, min_dice)
     if per_kind == 0 or not trusted:
         return []

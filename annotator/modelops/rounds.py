@@ -7,7 +7,7 @@ import hashlib
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from annotator.annotations.models import RevisionSource, Target
@@ -167,23 +167,23 @@ def pseudo_heads(project, base, policy: RoundPolicy) -> list[Target]:
     at most ``pseudo_per_kind`` cases per kind, the surest first (:func:`pick_pseudo`)."""
     if base is None or policy.pseudo_per_kind == 0:
         return []
+    # Only cases whose every target's head is production's: an older model's mask, a person's,
+    # or none on any target leaves the case out (filtered in the database, not in Python).
+    production_made = dict(head__source=RevisionSource.MODEL, head__model_version=base)
+    other = Target.objects.filter(case=OuterRef("case")).exclude(**production_made)
     targets = list(
         Target.objects.filter(
             case__project=project, case__status=CaseStatus.READY,
-            case__first_opened_at__isnull=True,
-        ).select_related("head", "case__image").order_by("case_id", "id")
+            case__first_opened_at__isnull=True, **production_made,
+        ).exclude(Exists(other)).select_related("head", "case__image").order_by("case_id", "id")
     )  # fmt: skip
     by_case: dict[int, list[Target]] = {}
     for t in targets:
         by_case.setdefault(t.case_id, []).append(t)
     candidates = []
     for cid, ts in by_case.items():
-        heads = [t.head for t in ts]
-        if not all(h is not None and h.source == RevisionSource.MODEL and
-                   h.model_version_id == base.pk for h in heads):  # fmt: skip
-            continue  # not (wholly) production's: an older model's, or a person's
         image = ts[0].case.image
-        doubts = [h.uncertainty for h in heads]
+        doubts = [t.head.uncertainty for t in ts]
         doubt = None if None in doubts else max(doubts)  # the case is as doubtful as its worst
         candidates.append((cid, kind_of(image.kind, image.modality), doubt))
     kinds = {kind for _, kind, _ in candidates}

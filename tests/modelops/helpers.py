@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import numpy as np
 
 from annotator.annotations.masks import summarize
@@ -34,3 +37,15 @@ def blob_case(
     ).revision
     Review.objects.create(target=target, revision=revision, reviewer=reviewer, decision="accept")
     return case, target, blob
+
+
+def snapshot_export(client, project, round_, fmt: str) -> zipfile.ZipFile:
+    """A round snapshot's export in ``fmt``, made through the API and downloaded."""
+    response = client.post(
+        "/api/v1/exports/",
+        {"project": project.pk, "scope": "snapshot", "training_round": round_.pk, "format": fmt},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = b"".join(client.get(response.json()["download"]).streaming_content)
+    return zipfile.ZipFile(io.BytesIO(body))

@@ -4,7 +4,6 @@ on (docs/inference.md)."""
 
 import csv
 import io
-import zipfile
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from annotator.core.errors import InvalidInput
 from annotator.modelops import round_run, rounds, schedules
 from annotator.modelops.models import RoundPolicy, RoundStatus, Split
 from tests import factories
-from tests.modelops.helpers import blob_case
+from tests.modelops.helpers import blob_case, snapshot_export
 
 
 def test_trusted_kinds_are_those_at_or_above_the_bar():
@@ -163,17 +162,8 @@ def test_a_round_leaves_out_pseudo_labels_where_production_scored_below_the_bar(
 def test_a_snapshot_export_marks_pseudo_labels(project, people, production, client_for):
     case = model_case(project, production, seed=10, doubt=0.1)
     round_ = rounds.start_round(project)
-    client = client_for(people["manager"])
-    response = client.post(
-        "/api/v1/exports/",
-        {"project": project.pk, "scope": "snapshot", "training_round": round_.pk,
-         "format": "manifest"},
-        format="json",
-    )  # fmt: skip
-    assert response.status_code == 201, response.json()
-    body = b"".join(client.get(response.json()["download"]).streaming_content)
-    manifest = csv.DictReader(io.StringIO(zipfile.ZipFile(io.BytesIO(body)).read(
-        "manifest.csv").decode()))  # fmt: skip
+    zf = snapshot_export(client_for(people["manager"]), project, round_, "manifest")
+    manifest = csv.DictReader(io.StringIO(zf.read("manifest.csv").decode()))
     rows = {r["study_id"]: r for r in manifest}
     assert (rows[case.study_id]["split"], rows[case.study_id]["status"]) == ("pseudo", "pseudo")
     assert {r["status"] for sid, r in rows.items() if sid != case.study_id} == {"accepted"}

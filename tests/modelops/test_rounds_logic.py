@@ -9,7 +9,7 @@ from annotator.modelops import evaluation, rounds, schedules
 from annotator.modelops.models import RoundStatus, TrainingRound
 from annotator.registry import services
 from tests import factories
-from tests.modelops.helpers import blob_case
+from tests.modelops.helpers import blob_case, snapshot_export
 
 
 @pytest.fixture
@@ -223,22 +223,13 @@ def test_round_snapshot_exports_in_medsam2_npz_with_its_split(
 ):
     import csv
     import io
-    import zipfile
 
     import numpy as np
 
     factories.tiny_model_version(tmp_path, project=project)
     round_ = rounds.start_round(project)
     client = client_for(people["manager"])
-    response = client.post(
-        "/api/v1/exports/",
-        {"project": project.pk, "scope": "snapshot", "training_round": round_.pk,
-         "format": "npz"},
-        format="json",
-    )  # fmt: skip
-    assert response.status_code == 201, response.json()
-    body = b"".join(client.get(response.json()["download"]).streaming_content)
-    zf = zipfile.ZipFile(io.BytesIO(body))
+    zf = snapshot_export(client, project, round_, "npz")
     entries = {e.case.study_id: e for e in round_.snapshot.entries.select_related("case")}
     npz_names = sorted(n for n in zf.namelist() if n.endswith(".npz"))
     assert npz_names == sorted(f"{sid}.npz" for sid in entries)

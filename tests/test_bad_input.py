@@ -77,6 +77,9 @@ def test_pages_refuse_ids_that_are_not_numbers(project, people, browser):
         ({"nsd_tolerance_mm": -5}, "nsd_tolerance_mm"),
         ({"nsd_tolerance_mm": 0}, "nsd_tolerance_mm"),
         ({"promote_margin": 5}, "promote_margin"),
+        ({"max_dice_drop": -0.01}, "max_dice_drop"),
+        ({"max_dice_drop": 0.9}, "max_dice_drop"),
+        ({"max_dice_drop": "a lot"}, "max_dice_drop"),
         ({"min_new_accepted": 10**12}, "min_new_accepted"),
     ],
 )
@@ -99,6 +102,9 @@ def test_round_policy_service_refuses_what_the_page_sends(project, people):
         {"steps": 0},
         {"nsd_tolerance_mm": -5.0},
         {"promote_margin": float("nan")},
+        {"max_dice_drop": float("nan")},
+        {"max_dice_drop": -0.01},
+        {"max_dice_drop": 0.6},
         {"heldout_fraction": float("inf")},
         {"cron": "not a valid cron at-all"},
     ):

@@ -96,23 +96,25 @@ def evaluate_round(round_: TrainingRound, tolerance_mm: float) -> dict:
     return {**found, "production": done or found["production"]}
 
 
-def gate(metrics: dict, margin: float) -> tuple[bool, str]:
-    """Candidate beats production by `margin` in mean held-out Dice, and neither a label nor a
-    kind of image regresses (a project's "lesion" may be on CT and MR: a model that gains on MR
-    lesions while it forgets CT ones must not pass on the label's mean)."""
+def gate(metrics: dict, margin: float, max_drop: float = 0.0) -> tuple[bool, str]:
+    """Candidate beats production by `margin` in mean held-out Dice, and no label and no kind of
+    image falls by more than `max_drop` in mean Dice (a project's "lesion" may be on CT and MR: a
+    model that gains on MR lesions while it forgets CT ones must not pass on the label's mean).
+    `max_drop` is the noise a few held-out targets allow; 0 refuses any fall at all."""
     cand, prod = metrics["candidate"], metrics["production"]
     c, p = cand["summary"]["dice"], prod["summary"]["dice"]
     if c is None or p is None:
         return False, "no held-out targets to compare on"
     regressions = [
-        name
+        f"{name} ({prod[group][key]['dice']:.3f} → {stats['dice']:.3f})"
         for group, names in (("labels", None), ("kinds", KIND_NAMES))
         for key, stats in cand.get(group, {}).items()
-        if prod.get(group, {}).get(key) and stats["dice"] < prod[group][key]["dice"]
+        if prod.get(group, {}).get(key) and stats["dice"] < prod[group][key]["dice"] - max_drop
         for name in [names.get(key, key) if names else key]
     ]
     if regressions:
-        return False, f"Dice fell for {', '.join(regressions)}"
+        allowed = f" by more than {max_drop:.3f}" if max_drop else ""
+        return False, f"Dice fell{allowed} for {', '.join(regressions)}"
     if c < p + margin:
         return False, f"mean Dice {c:.3f} does not beat production {p:.3f} by {margin:.3f}"
     return True, f"mean Dice {c:.3f} vs production {p:.3f} (margin {margin:.3f})"

@@ -26,8 +26,8 @@ from .models import ACTIVE_ROUND_STATUSES, RoundTrigger, TrainingRound
 TASK = "annotator.modelops.tasks.scheduled_round"
 KEEP = object()  # update_policy(cron=KEEP): leave the timed schedule as it is
 POLICY_FIELDS = frozenset(
-    {"heldout_fraction", "steps", "auto_promote", "promote_margin", "min_new_accepted",
-     "nsd_tolerance_mm", "pseudo_per_kind", "pseudo_min_dice"}
+    {"heldout_fraction", "steps", "auto_promote", "promote_margin", "max_dice_drop",
+     "min_new_accepted", "nsd_tolerance_mm", "pseudo_per_kind", "pseudo_min_dice"}
 )  # fmt: skip
 
 
@@ -80,6 +80,7 @@ PROMOTE_MARGIN_RANGE = (-1.0, 1.0)
 NSD_TOLERANCE_MAX_MM = 100.0
 MIN_NEW_ACCEPTED_MAX = 1_000_000
 PSEUDO_PER_KIND_MAX = 1_000
+MAX_DICE_DROP_MAX = 0.5
 
 
 def check_policy(policy) -> None:
@@ -97,6 +98,9 @@ def check_policy(policy) -> None:
     low, high = PROMOTE_MARGIN_RANGE
     if not (number(margin) and math.isfinite(margin) and low <= margin <= high):
         raise InvalidInput(f"promote_margin must be between {low} and {high} (Dice)")
+    drop = policy.max_dice_drop
+    if not (number(drop) and math.isfinite(drop) and 0 <= drop <= MAX_DICE_DROP_MAX):
+        raise InvalidInput(f"max_dice_drop must be between 0 and {MAX_DICE_DROP_MAX} (Dice)")
     nsd = policy.nsd_tolerance_mm
     if not (number(nsd) and math.isfinite(nsd) and 0 < nsd <= NSD_TOLERANCE_MAX_MM):
         raise InvalidInput(

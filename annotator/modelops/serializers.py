@@ -90,6 +90,7 @@ class RoundPolicySerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "steps": {"min_value": 1, "max_value": 1_000_000},
             "promote_margin": {"min_value": -1.0, "max_value": 1.0},
+            "max_dice_drop": {"min_value": 0.0, "max_value": 0.5},
             "nsd_tolerance_mm": {"min_value": 0.001, "max_value": 100.0},
             "min_new_accepted": {"min_value": 0, "max_value": 1_000_000},
             "pseudo_per_kind": {"min_value": 0, "max_value": 1_000},
@@ -100,6 +101,7 @@ class RoundPolicySerializer(serializers.ModelSerializer):
             "steps",
             "auto_promote",
             "promote_margin",
+            "max_dice_drop",
             "min_new_accepted",
             "nsd_tolerance_mm",
             "pseudo_per_kind",

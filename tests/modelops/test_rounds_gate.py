@@ -136,3 +136,37 @@ def test_a_threshold_schedule_never_forces(project, people, accepted):
     finish(rounds.start_round(project))
     assert schedules.maybe_start(project).startswith("not due: 0 new")
     assert TrainingRound.objects.count() == 1
+
+
+def _evaluation_by_kind(cand: dict, prod: dict):
+    def block(kinds):
+        rows = {k: {"n": 2, "dice": v, "nsd": v} for k, v in kinds.items()}
+        mean = sum(kinds.values()) / len(kinds)
+        summary = {"n": 2 * len(kinds), "dice": mean, "nsd": mean}
+        return {"summary": summary, "labels": {"lesion": summary}, "kinds": rows, "targets": []}
+
+    return lambda round_, tolerance: {"candidate": block(cand), "production": block(prod)}
+
+
+@pytest.mark.parametrize("max_drop, passed", [(None, True), (0.0, False), (0.01, False)])
+def test_the_round_reads_the_policy_s_allowed_fall(
+    project, people, accepted, tmp_path, monkeypatch, max_drop, passed
+):
+    # CT falls 0.015 while MR gains 0.3: within the default allowance (0.02), not within 0.01.
+    if max_drop is not None:
+        admin = Client()
+        admin.force_login(people["admin"])
+        admin.post(f"/projects/{project.pk}/rounds/policy", {"max_dice_drop": str(max_drop)})
+    assert rounds.policy_for(project).max_dice_drop == (0.02 if max_drop is None else max_drop)
+    round_ = rounds.start_round(project)
+    candidate = factories.tiny_model_version(tmp_path, project=project, seed=4, promote=False)
+    TrainingRound.objects.filter(pk=round_.pk).update(candidate=candidate)
+    monkeypatch.setattr(
+        round_run,
+        "evaluate_round",
+        _evaluation_by_kind({"ct": 0.935, "mr": 0.9}, {"ct": 0.95, "mr": 0.6}),
+    )
+    round_ = round_run.run_round(round_.pk)
+    assert round_.metrics["gate"]["passed"] is passed
+    if not passed:
+        assert "CT (0.950 → 0.935)" in round_.metrics["gate"]["reason"]

@@ -156,9 +156,31 @@ def test_the_gate_refuses_a_kind_that_regresses_under_a_shared_label():
         "production": block(0.75, 0.75, {"ct": 0.80, "mr": 0.70}),
     }
     passed, reason = evaluation.gate(metrics, 0.02)
-    assert not passed and reason == "Dice fell for CT"
+    assert not passed and reason == "Dice fell for CT (0.800 → 0.750)"
     metrics["candidate"]["kinds"]["ct"]["dice"] = 0.80
     assert evaluation.gate(metrics, 0.02)[0]
+
+
+def test_the_gate_allows_a_fall_within_max_drop_and_no_more():
+    # MR gains 0.25 while CT falls 0.015: within a 0.02 allowance, passed; at 0 (the strict
+    # rule) or when CT falls 0.05, refused, and the reason gives the figures and the allowance.
+    def block(mean, kinds):
+        return {"summary": {"dice": mean}, "labels": {"lesion": {"dice": mean}},
+                "kinds": {k: {"dice": v} for k, v in kinds.items()}}  # fmt: skip
+
+    metrics = {
+        "candidate": block(0.855, {"ct": 0.785, "mr": 0.95}),
+        "production": block(0.75, {"ct": 0.80, "mr": 0.70}),
+    }
+    assert evaluation.gate(metrics, 0.02, max_drop=0.02)[0]
+    assert evaluation.gate(metrics, 0.02, max_drop=0.0) == (
+        False, "Dice fell for CT (0.800 → 0.785)")  # fmt: skip
+    metrics["candidate"]["kinds"]["ct"]["dice"] = 0.75
+    assert evaluation.gate(metrics, 0.02, max_drop=0.02) == (
+        False, "Dice fell by more than 0.020 for CT (0.800 → 0.750)")  # fmt: skip
+    metrics["candidate"]["labels"]["lesion"]["dice"] = 0.70  # the label's mean, too
+    reason = evaluation.gate(metrics, 0.02, max_drop=0.02)[1]
+    assert reason == "Dice fell by more than 0.020 for lesion (0.750 → 0.700), CT (0.800 → 0.750)"
 
 
 def test_one_round_at_a_time_and_the_schedule_fires_once(project, accepted, tmp_path):

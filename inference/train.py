@@ -22,11 +22,12 @@ the intensities of that share of clips (a bench experiment, off in the recipe).
 
 Resumable: every ``checkpoint_every`` steps the model, optimizer and step are written atomically
 to ``run_dir/last.pt`` (the random state needs no saving: it is derived from the step); calling
-:func:`train` again with the same run_dir and config resumes from there (a killed worker loses
-at most ``checkpoint_every`` steps). Sampling is seeded by ``(seed, step)`` (clips, augmentation
-and dropout), so a resumed run ends with the same weights as an uninterrupted one. The number of
-steps is the config's, never a time budget; the ETA passed to ``progress`` is the mean duration
-of the last ``ETA_WINDOW`` steps times the steps left.
+:func:`train` again with the same run_dir, config and items (``data_fingerprint``) resumes from
+there (a killed worker loses at most ``checkpoint_every`` steps); anything else starts afresh.
+Sampling is seeded by ``(seed, step)`` (clips, augmentation and dropout), so a resumed run ends
+with the same weights as an uninterrupted one. The number of steps is the config's, never a time
+budget; the ETA passed to ``progress`` is the mean duration of the last ``ETA_WINDOW`` steps
+times the steps left.
 
 Data-parallel (several GPUs, several machines): when a ``torch.distributed`` process group is
 initialised (``torchrun``; :mod:`inference.train_dist` is the command line), every rank draws the
@@ -71,7 +72,13 @@ from inference.checkpoint import (
 )
 from inference.model import build_model, config_path
 from inference.preprocess import intensity_rule
-from inference.train_data import PreparedItem, TrainingError, TrainItem, make_batch
+from inference.train_data import (
+    PreparedItem,
+    TrainingError,
+    TrainItem,
+    data_fingerprint,
+    make_batch,
+)
 from inference.train_loss import LOSS_WEIGHTS, clip_loss
 
 __all__ = [
@@ -175,12 +182,15 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
 
 
-def _save_resume(path: Path, model, optimizer, step: int, config: TrainConfig, history) -> None:
+def _save_resume(
+    path: Path, model, optimizer, step: int, config: TrainConfig, history, data: str
+) -> None:
     state = {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
         "step": step,
         "fingerprint": config.fingerprint(),
+        "data": data,
         "history": history,
     }
     atomic_save(state, path)
@@ -314,10 +324,12 @@ def train(
     draw = _sampler(preps)
 
     step, history, resumed_from = 0, [], 0
+    data = data_fingerprint(items)
     resume_path = run_dir / RESUME_FILE
     if resume_path.exists():
         saved = torch.load(resume_path, map_location="cpu", weights_only=False)
-        if saved.get("fingerprint") == config.fingerprint():
+        # A state saved before the data fingerprint (no "data") resumes as it did then.
+        if saved.get("fingerprint") == config.fingerprint() and saved.get("data", data) == data:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             step = resumed_from = int(saved["step"])
@@ -347,7 +359,7 @@ def train(
             stop = ranks.from_rank0(stop)
         if stop:
             if main:
-                _save_resume(resume_path, model, optimizer, step, config, history)
+                _save_resume(resume_path, model, optimizer, step, config, history, data)
             if ranks is not None:
                 torch.distributed.barrier()
             return TrainResult("cancelled", step, config.steps, run_dir, None, loss_value,
@@ -382,7 +394,7 @@ def train(
         loss_value = float(batch_loss.detach())
         history.append((step, loss_value))
         if main and step % config.checkpoint_every == 0 and step < config.steps:
-            _save_resume(resume_path, model, optimizer, step, config, history)
+            _save_resume(resume_path, model, optimizer, step, config, history, data)
         recent.append(time.monotonic() - step_started)
         if main and progress is not None:
             rate = sum(recent) / len(recent)

@@ -16,7 +16,7 @@ from inference.train import (
     lr_factor,
     train,
 )
-from inference.train_data import _augment
+from inference.train_data import _augment, data_fingerprint
 from inference.train_loss import frame_loss
 
 
@@ -120,6 +120,37 @@ def test_a_changed_config_does_not_resume_someone_elses_run(tmp_path):
     train(data, cfg, tmp_path / "run", should_stop=lambda: next(calls))
     other = train(data, config(steps=2, seed=9), tmp_path / "run")
     assert other.resumed_from == 0 and other.step == 2
+
+
+def test_other_data_does_not_resume_a_run_and_the_same_data_does(tmp_path):
+    data, cfg = items(), config(steps=4, checkpoint_every=1)
+    calls = iter([False, True])
+    train(data, cfg, tmp_path / "run", should_stop=lambda: next(calls))
+    changed = [TrainItem(i.image, i.mask, i.modality, i.window, i.label, i.is_video)
+               for i in data]  # fmt: skip
+    changed[1].mask = changed[1].mask.copy()
+    changed[1].mask[changed[1].mask.nonzero()[0][0]] = 0  # one slice of one mask less
+    assert data_fingerprint(changed) != data_fingerprint(data)
+    reweighted = items()
+    reweighted[0].weight = 2.0  # drawn twice as often: other clips at the same step
+    assert data_fingerprint(reweighted) != data_fingerprint(data)
+    assert data_fingerprint(items()) == data_fingerprint(data)  # the same items, rebuilt
+
+    calls = iter([False, True])
+    other = train(changed, cfg, tmp_path / "run", should_stop=lambda: next(calls))
+    assert other.resumed_from == 0 and other.step == 1  # started afresh, saved its own state
+    same = train(changed, cfg, tmp_path / "run")
+    assert same.resumed_from == 1 and same.step == 4
+
+
+def test_a_resume_state_saved_before_the_data_fingerprint_still_resumes(tmp_path):
+    data, cfg = items(), config(steps=3, checkpoint_every=1)
+    calls = iter([False, True])
+    train(data, cfg, tmp_path / "run", should_stop=lambda: next(calls))
+    state = torch.load(tmp_path / "run" / RESUME_FILE, weights_only=False)
+    del state["data"]
+    torch.save(state, tmp_path / "run" / RESUME_FILE)
+    assert train(data, cfg, tmp_path / "run").resumed_from == 1
 
 
 def test_the_loss_is_small_for_a_right_mask_and_large_for_a_wrong_one():

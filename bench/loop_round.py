@@ -3,9 +3,9 @@ was"): the CT-only start, the study's first batch in random order, the product's
 pseudo-labels (production's masks of unlabelled pool cases of the kinds it is trusted on) and its
 gate.
 
-    python bench/loop_round.py                                  # the recipe, 900 steps
+    python bench/loop_round.py                                  # the recipe, 1,800 steps
     python bench/loop_round.py --pseudo-per-kind 0 --decoder-lr-ratio 1   # the recipe before
-    python bench/loop_round.py --steps 1800 --invert 0.5 --train-seed 2
+    python bench/loop_round.py --steps 900 --per-batch 6        # the sweep's round
     python bench/loop_round.py --seed 1 --split hash              # the split before the strata
 
 Prints Dice per kind and the cost on the study's evaluation cohort (truth), the held-out accepted
@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=STARTER)
     parser.add_argument("--seed", type=int, default=0, help="the study's --seed")
     parser.add_argument("--start-steps", type=int, default=300)
-    parser.add_argument("--per-batch", type=int, default=6)
+    parser.add_argument("--per-batch", type=int, default=12)  # bench/loop.py's
     parser.add_argument("--eval-per-kind", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=900)
+    parser.add_argument("--steps", type=int, default=1800)
     parser.add_argument("--train-seed", type=int, default=1, help="the study's round 1 uses 1")
     parser.add_argument("--lr", type=float)
     parser.add_argument("--object-head-lr-ratio", type=float, default=replay.OBJECT_HEAD_LR_RATIO)

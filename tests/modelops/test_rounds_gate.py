@@ -170,3 +170,16 @@ def test_the_round_reads_the_policy_s_allowed_fall(
     assert round_.metrics["gate"]["passed"] is passed
     if not passed:
         assert "CT (0.950 → 0.935)" in round_.metrics["gate"]["reason"]
+
+
+def test_the_allowed_fall_reads_back_from_the_api_and_a_bad_one_changes_nothing(
+    project, people, client_for
+):
+    url = f"/api/v1/projects/{project.pk}/round-policy"
+    admin = client_for(people["admin"])
+    assert admin.get(url).json()["max_dice_drop"] == 0.02  # the default
+    ok = admin.put(url, {"max_dice_drop": 0.0}, format="json")
+    assert ok.status_code == 200 and ok.json()["max_dice_drop"] == 0.0
+    refused = admin.put(url, {"max_dice_drop": 0.6}, format="json")
+    assert refused.status_code == 400 and "max_dice_drop" in refused.content.decode()
+    assert rounds.policy_for(project).max_dice_drop == 0.0

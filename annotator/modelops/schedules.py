@@ -89,20 +89,23 @@ def check_policy(policy) -> None:
     def number(value) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
 
+    def finite(value) -> bool:  # NaN and infinities fail every range below
+        return number(value) and math.isfinite(value)
+
     fraction = policy.heldout_fraction
-    if not (number(fraction) and math.isfinite(fraction) and 0 < fraction < 1):
+    if not (finite(fraction) and 0 < fraction < 1):
         raise InvalidInput("held-out fraction must be between 0 and 1 (exclusive)")
     if not (number(policy.steps) and STEPS_RANGE[0] <= policy.steps <= STEPS_RANGE[1]):
         raise InvalidInput(f"steps must be between {STEPS_RANGE[0]} and {STEPS_RANGE[1]:,}")
     margin = policy.promote_margin
     low, high = PROMOTE_MARGIN_RANGE
-    if not (number(margin) and math.isfinite(margin) and low <= margin <= high):
+    if not (finite(margin) and low <= margin <= high):
         raise InvalidInput(f"promote_margin must be between {low} and {high} (Dice)")
     drop = policy.max_dice_drop
-    if not (number(drop) and math.isfinite(drop) and 0 <= drop <= MAX_DICE_DROP_MAX):
+    if not (finite(drop) and 0 <= drop <= MAX_DICE_DROP_MAX):
         raise InvalidInput(f"max_dice_drop must be between 0 and {MAX_DICE_DROP_MAX} (Dice)")
     nsd = policy.nsd_tolerance_mm
-    if not (number(nsd) and math.isfinite(nsd) and 0 < nsd <= NSD_TOLERANCE_MAX_MM):
+    if not (finite(nsd) and 0 < nsd <= NSD_TOLERANCE_MAX_MM):
         raise InvalidInput(
             f"nsd_tolerance_mm must be more than 0 and at most {NSD_TOLERANCE_MAX_MM:g} mm"
         )
@@ -112,7 +115,7 @@ def check_policy(policy) -> None:
             and 0 <= per_kind <= PSEUDO_PER_KIND_MAX):  # fmt: skip
         raise InvalidInput(f"pseudo_per_kind must be 0 (off) to {PSEUDO_PER_KIND_MAX:,}")
     trust = policy.pseudo_min_dice
-    if not (number(trust) and math.isfinite(trust) and 0 < trust <= 1):
+    if not (finite(trust) and 0 < trust <= 1):
         raise InvalidInput("pseudo_min_dice must be more than 0 and at most 1 (Dice)")
 
 

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from .models import RoundPolicy, TrainingRound
 from .rounds import LR_RANGE
+from .schedules import MAX_DICE_DROP_MAX
 
 
 class RoundSerializer(serializers.ModelSerializer):
@@ -90,7 +91,7 @@ class RoundPolicySerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "steps": {"min_value": 1, "max_value": 1_000_000},
             "promote_margin": {"min_value": -1.0, "max_value": 1.0},
-            "max_dice_drop": {"min_value": 0.0, "max_value": 0.5},
+            "max_dice_drop": {"min_value": 0.0, "max_value": MAX_DICE_DROP_MAX},
             "nsd_tolerance_mm": {"min_value": 0.001, "max_value": 100.0},
             "min_new_accepted": {"min_value": 0, "max_value": 1_000_000},
             "pseudo_per_kind": {"min_value": 0, "max_value": 1_000},

@@ -1,6 +1,6 @@
 """Simulated annotation study: does the labelling loop make each batch cheaper without forgetting?
 
-    python bench/loop.py                     # weak CT-only start, four rounds, both orders
+    python bench/loop.py                     # weak CT-only start, four rounds, three orders
     python bench/loop.py --seed 1            # other cohorts, other start set
     python bench/loop.py --orders random --balance none --anchor 0   # one arm, another recipe
 
@@ -10,8 +10,10 @@ lesions, echo clips), run as the product runs it (docs/inference.md, "The simula
 - **Start**: a model trained briefly on CT phantoms only (``--start-steps``), a model meeting a
   new site's MR and echo data. Or ``--start``.
 - **Round r**: the production model pre-segments the round's batch (``--per-batch`` targets per
-  kind, picked from a pool of ``--pool`` batches in ``import``, ``random`` or ``uncertainty``
-  order, the last as the product's queue orders cases: ``inference.qc.uncertainty``) from a box
+  kind, picked from a pool of ``--pool`` batches in ``import``, ``random``, ``uncertainty`` or
+  ``balanced`` order, the last two as the product's queues order cases by the doubt
+  ``inference.qc.uncertainty`` gives: the most doubtful first, or kinds in turn with a draw
+  weighted by doubt within each, ``annotator.cases.ordering``) from a box
   on each target's key slice. A simulated annotator checks every slice/frame and redraws those
   whose Dice is below ``--slice-ok`` (0.90); the rest of the model's mask stays. What they
   submitted, not the ground truth, is the accepted mask.
@@ -47,7 +49,8 @@ time the AI leaves).
 ``dice_by_kind`` and ``cost_vs_manual`` on the cohort, promoted or not). Overall: ``max_kind_drop``
 (largest fall of any kind's Dice between consecutive production models) and
 ``uncertainty_vs_random_cost`` (round-2 ``cost_vs_manual`` with uncertainty order over random
-order; both arms share the start model and the cohorts, and run in parallel processes).
+order; every arm shares the start model and the cohorts, and they run in parallel processes) and
+``balanced_vs_random_cost`` (the same for balanced order).
 
 The start set, the pool and the evaluation cohort come from disjoint seeds; the code asserts that
 no phantom seed and no image is shared (:func:`check_disjoint`). One JSON line ends the run.
@@ -78,7 +81,7 @@ FROM_SCRATCH_BELOW = 0.5  # a slice whose Dice is below this is redrawn, not cor
 
 SEED_BASES = {"start": 1_000, "pool": 2_000, "eval": 3_000}  # + --seed (< 1000)
 PROJECT_ID = 1  # for the product's train/held-out hash
-ORDERS = ("import", "random", "uncertainty")
+ORDERS = ("import", "random", "uncertainty", "balanced")
 
 
 def cohort_seeds(seed: int) -> dict[str, int]:
@@ -257,6 +260,17 @@ def pseudo_labels(
     return [(i, known[i][0]) for i in pick_pseudo(rows, trusted, per_kind)]
 
 
+def queue(order: str, remaining: list[int], pool: list, scored: dict) -> list[int]:
+    """Pool indices in the product's queue order: "uncertainty", most doubtful first;
+    "balanced", ``annotator.cases.ordering.balanced_order`` by kind (case id = index + 1)."""
+    if order == "uncertainty":
+        return sorted(remaining, key=lambda i: (-scored[i][1], i))
+    from annotator.cases.ordering import balanced_order  # the product's rule, plain Python
+
+    rows = [(i + 1, pool[i].kind, None if scored[i][1] < 0 else scored[i][1]) for i in remaining]
+    return [cid - 1 for cid in balanced_order(rows)]
+
+
 def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> dict:
     import torch
 
@@ -296,9 +310,9 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
     for r in range(args.rounds):
         loaded = load(production)
         scored: dict = {}
-        if order == "uncertainty":  # the product's queue: most doubtful first
+        if order in ("uncertainty", "balanced"):  # as the product's queues order cases
             scored = {i: _segment(loaded, pool[i], with_doubt=True) for i in remaining}
-            picked = sorted(remaining, key=lambda i: (-scored[i][1], i))[:per_batch]
+            picked = queue(order, remaining, pool, scored)[:per_batch]
             masks = {i: scored[i][0] for i in picked}
         else:
             picked = remaining[:per_batch]
@@ -455,7 +469,9 @@ def main(argv: list[str] | None = None) -> int:
         "--invert", type=float, default=0.0, help="share of clips inverted (not in the recipe)"
     )
     parser.add_argument("--slice-ok", type=float, default=0.90, help="slice Dice left as is")
-    parser.add_argument("--orders", nargs="+", choices=ORDERS, default=["random", "uncertainty"])
+    parser.add_argument(
+        "--orders", nargs="+", choices=ORDERS, default=["random", "uncertainty", "balanced"]
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per arm")
     parser.add_argument("--work", type=Path, help="keep the models here (default: a temp dir)")
@@ -495,10 +511,11 @@ def main(argv: list[str] | None = None) -> int:
             "max_kind_drop": arm["max_kind_drop"],
             "cost_never_rises": arm["cost_never_rises"],
         }
-    if {"random", "uncertainty"} <= by_order.keys() and args.rounds > 2:
-        ratio = (by_order["uncertainty"]["rounds"][2]["cost_vs_manual"]
-                 / by_order["random"]["rounds"][2]["cost_vs_manual"])  # fmt: skip
-        out["uncertainty_vs_random_cost"] = round(ratio, 4)
+    for order in ("uncertainty", "balanced"):
+        if {"random", order} <= by_order.keys() and args.rounds > 2:
+            ratio = (by_order[order]["rounds"][2]["cost_vs_manual"]
+                     / by_order["random"]["rounds"][2]["cost_vs_manual"])  # fmt: skip
+            out[f"{order}_vs_random_cost"] = round(ratio, 4)
     out["max_kind_drop"] = max(arm["max_kind_drop"] for arm in arms)
     print(f"total {(time.monotonic() - started) / 60:.1f} min", flush=True)
     print(json.dumps(out))

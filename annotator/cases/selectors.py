@@ -11,7 +11,18 @@ import nibabel as nib
 import numpy as np
 from django.core.files.storage import default_storage
 from django.db.models import Case as When_
-from django.db.models import Expression, F, FloatField, IntegerField, Q, QuerySet, Value, When
+from django.db.models import (
+    Expression,
+    F,
+    FloatField,
+    IntegerField,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Cast, Greatest, Ln, RowNumber
 from django.http import Http404
 from isal import igzip, isal_zlib
 
@@ -20,6 +31,7 @@ from annotator.projects import policy
 from annotator.projects.models import Membership, Project, QueueOrder
 
 from .models import Case, CaseStatus, Image
+from .ordering import DOUBT_FLOOR, MODULUS, MULTIPLIER
 
 NIFTI1_HEADER_SIZE = 348
 
@@ -123,19 +135,57 @@ def case_uncertainty() -> Expression:
 
 
 def in_queue_order(qs: QuerySet[Case]) -> QuerySet[Case]:
-    """Rework first, then open, ready, new, pre-segmenting (``queue_rank``); within a group, in
-    projects whose ``queue_order`` is "uncertainty", the most uncertain case first and cases
-    without a score after the scored ones; then import order. Every case gets ``uncertainty``
-    (null when unknown) and ``queue_score`` (its uncertainty where the project orders by it)."""
+    """Rework first, then open, ready, new, pre-segmenting (``queue_rank``); within a group, by
+    the project's ``queue_order``: "uncertainty", the most uncertain case first; "balanced",
+    modalities in turn and a draw weighted by doubt within each (:mod:`.ordering`); in both,
+    cases without a score after the scored ones. Then import order. Every case gets
+    ``uncertainty`` (null when unknown) and ``queue_score`` (its uncertainty where the project
+    orders by it)."""
     qs = qs.annotate(queue_rank=_QUEUE_ORDER, uncertainty=case_uncertainty())
+    ordered = Q(project__queue_order__in=[QueueOrder.UNCERTAINTY, QueueOrder.BALANCED])
+    balanced = Q(project__queue_order=QueueOrder.BALANCED)
+    scored = Q(uncertainty__isnull=False)
     qs = qs.annotate(
         queue_score=When_(
-            When(project__queue_order=QueueOrder.UNCERTAINTY, then=F("uncertainty")),
+            When(ordered, then=F("uncertainty")),
             default=Value(None, output_field=FloatField()),
             output_field=FloatField(),
+        ),
+        queue_unscored=When_(
+            When(ordered & scored, then=Value(0)), When(ordered, then=Value(1)), default=Value(0)
+        ),
+        # ordering.draw_key in SQL: ln(lottery(id)) / max(doubt, DOUBT_FLOOR).
+        queue_draw=When_(
+            When(
+                balanced & scored,
+                then=Ln((Cast(F("id") * MULTIPLIER % MODULUS, FloatField()) + 0.5) / float(MODULUS))
+                / Greatest(F("uncertainty"), Value(DOUBT_FLOOR)),
+            ),
+            default=Value(None, output_field=FloatField()),
+            output_field=FloatField(),
+        ),
+    )
+    qs = qs.annotate(
+        queue_turn=Window(
+            RowNumber(),
+            partition_by=[
+                F("queue_rank"),
+                F("project_id"),
+                F("image__modality"),
+                F("queue_unscored"),
+            ],
+            order_by=[F("queue_draw").desc(nulls_last=True), F("created_at"), F("id")],
         )
     )
-    return qs.order_by("queue_rank", F("queue_score").desc(nulls_last=True), "created_at", "id")
+    return qs.order_by(
+        "queue_rank",
+        "queue_unscored",
+        When_(When(balanced, then=F("queue_turn")), default=Value(0)).asc(),
+        F("queue_draw").desc(nulls_last=True),
+        F("queue_score").desc(nulls_last=True),
+        "created_at",
+        "id",
+    )
 
 
 def my_queue(user, project: Project | None = None) -> QuerySet[Case]:

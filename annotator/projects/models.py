@@ -49,6 +49,8 @@ def validate_labels(value) -> None:
 class QueueOrder(models.TextChoices):
     IMPORT = "import", "Import order"
     UNCERTAINTY = "uncertainty", "Most uncertain first"
+    # Modalities in turn, a draw weighted by doubt within each (cases.ordering).
+    BALANCED = "balanced", "Uncertain first, balanced"
 
 
 class Project(models.Model):
@@ -63,7 +65,8 @@ class Project(models.Model):
     # Default CT window preset name for pre-segmentation (see inference.preprocess).
     default_window = models.CharField(max_length=32, blank=True)
     # How annotators' queues are ordered within a status group (rework always first): oldest
-    # import first, or the cases the model doubts most first (cases.selectors.my_queue).
+    # import first, the cases the model doubts most first, or balanced: modalities in turn and
+    # doubtful cases likelier first (cases.selectors.in_queue_order).
     queue_order = models.CharField(
         max_length=16, choices=QueueOrder.choices, default=QueueOrder.IMPORT
     )

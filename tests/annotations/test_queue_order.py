@@ -13,8 +13,9 @@ from annotator.annotations import queues, services, workflow
 from annotator.annotations.models import MaskRevision
 from annotator.audit.models import AuditEvent
 from annotator.cases import selectors
-from annotator.cases.models import CaseStatus
-from annotator.projects.models import QueueOrder
+from annotator.cases.models import CaseStatus, Image
+from annotator.cases.ordering import balanced_order
+from annotator.projects.models import Modality, QueueOrder
 from annotator.projects.services import update_project
 from tests import factories
 
@@ -229,3 +230,82 @@ def test_the_project_page_sets_the_order_for_managers_only(project, people, clie
     assert refused.status_code == 403
     project.refresh_from_db()
     assert project.queue_order == QueueOrder.UNCERTAINTY
+
+
+def balanced(project):
+    project.queue_order = QueueOrder.BALANCED
+    project.save()
+    return project
+
+
+def test_balanced_order_in_sql_is_the_plain_rule(project, people):
+    """Modalities in turn, a draw weighted by doubt within each, unscored last: the queue the
+    database returns is ``cases.ordering.balanced_order`` of the same cases."""
+    a = people["annotator"]
+    balanced(project)
+    ious = [0.95, 0.2, 0.6, None, 0.8, 0.4, 0.1, 0.9, None, 0.7, 0.3, 0.5, 0.85, 0.15]
+    cases = []
+    for n, iou in enumerate(ious):
+        case = factories.case(project, assignee=a)
+        if n % 3 == 2:  # a second modality in the same project
+            Image.objects.filter(case=case).update(modality=Modality.MR)
+        if iou is not None:
+            presegment(case, iou)
+        cases.append(case)
+    queue = list(selectors.my_queue(a))
+    rows = [(c.pk, c.image.modality, c.uncertainty) for c in queue]
+    assert len(queue) == len(ious) and sum(u is None for _, _, u in rows) == 2
+    assert [c.pk for c in queue] == balanced_order(rows)
+    modalities = [m for _, m, u in rows if u is not None]
+    for turn in range(3):  # 3 scored MR cases of 12: a CT and an MR case in each turn
+        assert set(modalities[2 * turn : 2 * turn + 2]) == {"CT", "MR"}
+    assert [u is None for _, _, u in rows][-2:] == [True, True]
+
+
+def test_balanced_order_keeps_rework_first_and_other_projects_their_own_order(project, people):
+    a = people["annotator"]
+    balanced(project)
+    plain = factories.project(annotator=[a])
+    ready = [factories.case(project, assignee=a) for _ in range(3)]
+    for case, iou in zip(ready, [0.9, 0.3, 0.6], strict=True):
+        presegment(case, iou)
+    rework = factories.case(project, assignee=a, status=CaseStatus.REJECTED)
+    presegment(rework, 0.99)
+    plain_cases = [factories.case(plain, assignee=a) for _ in range(2)]
+    for case, iou in zip(plain_cases, [0.9, 0.1], strict=True):
+        presegment(case, iou)
+    queue = list(selectors.my_queue(a))
+    assert queue[0] == rework  # however sure the model is
+    assert queue.index(plain_cases[0]) < queue.index(plain_cases[1])  # import order there
+    mine = [c for c in queue if c.project_id == project.pk and c != rework]
+    rows = [(c.pk, c.image.modality, c.uncertainty) for c in mine]
+    assert [c.pk for c in mine] == balanced_order(rows)
+    assert workflow.next_case_for(a) == rework
+
+
+def test_balanced_queue_is_one_query_and_unclaimed_cases_follow_it(
+    project, people, django_assert_num_queries
+):
+    a = people["annotator"]
+    balanced(project)
+    for iou in (0.3, 0.6, 0.9, None, 0.2):
+        case = factories.case(project, status=CaseStatus.READY)
+        presegment(case, iou)
+    with django_assert_num_queries(1):
+        cases = list(selectors.unclaimed_cases(a))
+    rows = [(c.pk, c.image.modality, c.uncertainty) for c in cases]
+    assert [c.pk for c in cases] == balanced_order(rows)
+    assert workflow.next_case_for(a) == cases[0]
+
+
+def test_the_api_takes_balanced_and_refuses_an_unknown_order(project, people, client):
+    client.force_login(people["manager"])
+    url = f"/api/v1/projects/{project.pk}/"
+    ok = client.patch(url, {"queue_order": "balanced"}, content_type="application/json")
+    assert ok.status_code == 200 and ok.json()["queue_order"] == "balanced"
+    bad = client.patch(url, {"queue_order": "hardest"}, content_type="application/json")
+    assert bad.status_code == 400
+    project.refresh_from_db()
+    assert project.queue_order == QueueOrder.BALANCED
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "Uncertain first, balanced" in page

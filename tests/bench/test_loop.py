@@ -110,3 +110,22 @@ def test_the_bench_pseudo_labels_as_the_product_picks_them():
     assert all(m is known[i][0] for i, m in chosen)  # production's own masks
     assert loop.pseudo_labels(None, pool, remaining, figures, 0, 0.9, known) == []
     assert loop.pseudo_labels(None, pool, remaining, figures, 2, 0.99, known) == []
+
+
+def test_the_bench_orders_its_queue_as_the_product_does():
+    from annotator.cases.ordering import balanced_order
+
+    pool = make_phantoms(KINDS, 12, seed=loop.cohort_seeds(0)["pool"])
+    scored = {i: (None, 0.9 if p.kind == "mr" else 0.07 * i if i % 5 else -1.0)
+              for i, p in enumerate(pool)}  # fmt: skip
+    remaining = list(range(1, 12))
+    strict = loop.queue("uncertainty", remaining, pool, scored)
+    assert strict == sorted(remaining, key=lambda i: (-scored[i][1], i))
+    picked = loop.queue("balanced", remaining, pool, scored)
+    rows = [(i + 1, pool[i].kind, None if scored[i][1] < 0 else scored[i][1]) for i in remaining]
+    assert picked == [cid - 1 for cid in balanced_order(rows)]  # case id = pool index + 1
+    kinds = [pool[i].kind for i in picked[:3]]
+    assert sorted(kinds) == sorted(KINDS)  # every kind in the first three
+    unknown = sum(scored[i][1] < 0 for i in remaining)
+    assert unknown and all(scored[i][1] < 0 for i in picked[-unknown:])  # unknown doubt last
+    assert sorted(picked) == remaining

@@ -190,8 +190,8 @@ def _segment(loaded, p, with_doubt: bool = False):
     mask, track = task.segment_detailed(loaded, p.image, prompts, window=p.window)
     if not with_doubt:
         return mask, None
-    _, value = qc.assess(mask, key_index=p.key_index, box=p.box,
-                         scores=track.absolute_scores(), is_video=p.is_video)  # fmt: skip
+    _, value = qc.assess(mask, key_index=p.key_index, box=p.box, scores=track.absolute_scores(),
+                         is_video=p.is_video, disagreement=track.disagreement)  # fmt: skip
     return mask, -1.0 if value is None else value
 
 

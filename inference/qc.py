@@ -276,13 +276,16 @@ def assess(
     box: Sequence[float] | None = None,
     scores: Mapping[int, Score] | None = None,
     is_video: bool = False,
+    disagreement: float | None = None,
 ) -> tuple[list[dict], float | None]:
     """A model mask's flags (:func:`check_mask`) and its :func:`uncertainty` over the slices
-    that have voxels: what pre-segmentation stores, and what bench/loop.py orders by."""
+    that have voxels, with the two directions' ``disagreement`` where the tracker had one
+    (``TrackResult.disagreement``): what pre-segmentation stores, and what bench/loop.py
+    orders by."""
     flags = check_mask(mask, key_index=key_index, box=box, scores=scores, is_video=is_video)
     mask = np.asarray(mask)
     frames = np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1)).tolist()
-    return flags, uncertainty(scores, flags, frames=frames)
+    return flags, uncertainty(scores, flags, frames=frames, disagreement=disagreement)
 
 
 def _sigmoid(x: float) -> float:

@@ -62,6 +62,10 @@ class TrackResult:
     # and object-score logit; of a frame run in both directions, the more confident one.
     scores: dict[int, FrameScore] = field(default_factory=dict)
     start: int = 0  # the range's first frame in the whole volume (absolute = start + relative)
+    # 1 - Dice between the two directions' masks on the unprompted frames both predicted
+    # (between the first and the last prompted frame); None when no frame was run both ways,
+    # as with a single prompt. One piece of evidence of inference.qc.uncertainty.
+    disagreement: float | None = None
 
     def absolute_scores(self) -> dict[int, FrameScore]:
         """:attr:`scores` keyed by the frame's index in the whole volume or clip."""
@@ -164,6 +168,7 @@ def propagate(
     visited: dict[str, list[int]] = {name: [] for name in plan}
     stopped = dict.fromkeys(plan, False)
     scores: dict[int, FrameScore] = {}
+    agreement = _Agreement(between=set(range(cond[0] + 1, cond[-1])) - set(cond))
     logits: dict[str, dict[int, np.ndarray]] | None = (
         {name: {} for name in plan} if keep_logits else None
     )
@@ -185,6 +190,7 @@ def propagate(
                 frame_logits = session.track(frame_idx, reverse)
                 frame_mask = (frame_logits > 0.0).cpu().numpy()
                 union[frame_idx] |= frame_mask
+                agreement.add(name, frame_idx, frame_mask)
                 _keep_best(scores, frame_idx, session.last_score)
                 if logits is not None:
                     logits[name][frame_idx] = frame_logits.float().cpu().numpy()
@@ -213,7 +219,35 @@ def propagate(
         logits=logits,
         scores=scores,
         start=start,
+        disagreement=agreement.disagreement(),
     )
+
+
+class _Agreement:
+    """Voxel overlap of the two directions on the frames ``between`` the prompts."""
+
+    def __init__(self, between: set[int]):
+        self.between = between
+        self.first: dict[int, np.ndarray] = {}  # the first direction's masks there
+        self.both = self.overlap = self.total = 0
+
+    def add(self, direction: str, frame: int, mask: np.ndarray) -> None:
+        if frame not in self.between:
+            return
+        if direction == "forward":
+            self.first[frame] = mask
+            return
+        other = self.first.get(frame)
+        if other is None:  # the forward pass stopped early before this frame
+            return
+        self.both += 1
+        self.overlap += int(np.count_nonzero(other & mask))
+        self.total += int(np.count_nonzero(other)) + int(np.count_nonzero(mask))
+
+    def disagreement(self) -> float | None:
+        if not self.both:
+            return None
+        return 0.0 if self.total == 0 else 1.0 - 2.0 * self.overlap / self.total
 
 
 def _keep_best(scores: dict[int, FrameScore], frame: int, score: FrameScore | None) -> None:

@@ -414,11 +414,13 @@ def save_model_revision(
     prompt_index: int | None = None,
     prompt_box=UNCHANGED,
     scores=None,
+    disagreement: float | None = None,
 ) -> SaveResult:
     """Store a model's mask with its pre-segmentation checks (``MaskRevision.flags``): the
     prompt that made it (default: the target's key slice and box) and the model's confidence
-    per slice (``scores``: {slice: FrameScore}, when the engine gave them), and the doubt they
-    add up to (``MaskRevision.uncertainty``, inference.qc.uncertainty over the mask's slices)."""
+    per slice (``scores``: {slice: FrameScore}, when the engine gave them; ``disagreement``:
+    between the tracker's two directions, where prompts on several slices gave it one), and the
+    doubt they add up to (``MaskRevision.uncertainty``, inference.qc.uncertainty)."""
     from inference.qc import assess
 
     flags, doubt = assess(
@@ -427,6 +429,7 @@ def save_model_revision(
         box=target.box if prompt_box is UNCHANGED else prompt_box,
         scores=scores,
         is_video=target.case.image.kind == "video",
+        disagreement=disagreement,
     )
     return store_revision(
         target,

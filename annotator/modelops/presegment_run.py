@@ -132,6 +132,7 @@ def run_job(job_id: int, *, task_id: str = "") -> PresegmentJob:
             note=f"pre-segmentation job {job.pk}",
             **_checked_prompt(job),
             scores=track.absolute_scores(),
+            disagreement=track.disagreement,
         )
     except StaleParent:
         return finish(

@@ -318,3 +318,22 @@ def test_bad_options(present_model, options, message):
 def test_bad_clips(present_model, frames, message):
     with pytest.raises(ValueError, match=message):
         segment_clip(present_model, frames, [Prompt(0, box=(1, 1, 5, 5))])
+
+
+def test_the_two_directions_disagreement_is_measured_between_prompts(present_model):
+    volume = ct_volume((12, 64, 64))
+    _, single = _run(present_model, volume, [Prompt(5, box=lesion_box())])
+    assert single.disagreement is None  # one prompt: no slice is predicted both ways
+    prompts = [Prompt(2, box=lesion_box()), Prompt(9, box=(8, 8, 30, 30))]
+    mask, both = _run(present_model, volume, prompts, keep_logits=True)
+    # forward from 2, reverse from 9: slices 3-8 ran both ways; recompute from the logits
+    inner = range(3, 9)
+    a = np.stack([both.logits["forward"][z] > 0 for z in inner])
+    b = np.stack([both.logits["reverse"][z] > 0 for z in inner])
+    expected = 1.0 - 2.0 * (a & b).sum() / (a.sum() + b.sum())
+    assert both.disagreement == pytest.approx(expected, abs=1e-6)
+    assert 0.0 <= both.disagreement <= 1.0
+    # prompts on neighbouring slices leave nothing between them
+    _, adjacent = _run(present_model, volume, [Prompt(5, box=lesion_box()),
+                                               Prompt(6, box=lesion_box())])  # fmt: skip
+    assert adjacent.disagreement is None

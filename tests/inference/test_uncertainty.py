@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from inference import qc
@@ -73,3 +74,15 @@ def test_always_within_bounds():
             for flags in ([], [flag("empty")], [flag(c) for c in qc.CODES]):
                 u = qc.uncertainty({0: S(iou, obj)}, flags)
                 assert 0.0 <= u <= 1.0
+
+
+def test_assess_adds_the_directions_disagreement():
+    mask = np.zeros((6, 16, 16), np.uint8)
+    mask[1:5, 4:12, 4:12] = 1
+    scores = {z: S(0.9, 8.0) for z in range(1, 5)}
+    box = (4, 4, 12, 12)
+    _, alone = qc.assess(mask, key_index=2, box=box, scores=scores)
+    _, agreeing = qc.assess(mask, key_index=2, box=box, scores=scores, disagreement=0.0)
+    _, split = qc.assess(mask, key_index=2, box=box, scores=scores, disagreement=0.5)
+    assert alone == agreeing < split
+    assert split == pytest.approx(1 - (1 - alone) * 0.5, abs=1e-3)

@@ -28,13 +28,16 @@ def good_mask() -> np.ndarray:
     return mask
 
 
-def fake_engine(monkeypatch, mask_for_target, iou=0.9):
-    """The engine returns ``mask_for_target(target_key_index)`` with confident scores."""
+def fake_engine(monkeypatch, mask_for_target, iou=0.9, disagreement=None):
+    """The engine returns ``mask_for_target(target_key_index)`` with confident scores (and the
+    two directions' ``disagreement``)."""
 
     def segment_detailed(self, loaded, image, prompts, **kw):
         mask = mask_for_target(prompts[0].index).copy()
         scores = {z: FrameScore(iou, 4.0) for z in range(mask.shape[0])}
-        return mask, TrackResult(mask.astype(bool), {}, {}, [], scores=scores)
+        track = TrackResult(mask.astype(bool), {}, {}, [], scores=scores)
+        track.disagreement = disagreement
+        return mask, track
 
     monkeypatch.setattr(SegmentationTask, "segment_detailed", segment_detailed)
 
@@ -171,3 +174,18 @@ def test_store_revision_of_a_person_has_no_flags(project, people):
         parent_id=None,
     )
     assert saved.revision.flags == []
+
+
+@pytest.mark.parametrize("disagreement", [None, 0.0, 0.5])
+def test_the_directions_disagreement_is_stored_in_the_uncertainty(
+    project, people, model, monkeypatch, disagreement, django_capture_on_commit_callbacks
+):
+    fake_engine(monkeypatch, lambda key: good_mask(), disagreement=disagreement)
+    case = factories.case(project, assignee=people["annotator"], shape_zyx=SHAPE)
+    target = factories.target(case, key_index=3, box=BOX)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = presegment.request(target, actor=people["annotator"])
+    job.refresh_from_db()
+    confident = 1 - 0.9 / (1 + np.exp(-4.0))  # iou 0.9, object score 4 on every slice
+    expected = 1 - (1 - confident) * (1 - (disagreement or 0.0))
+    assert job.result.uncertainty == pytest.approx(expected, abs=1e-3)

@@ -195,6 +195,12 @@ def _segment(loaded, p, with_doubt: bool = False):
     return mask, -1.0 if value is None else value
 
 
+def _known_doubt(segmented: tuple) -> float | None:
+    """The doubt of a ``_segment(..., with_doubt=True)`` result as the product stores it (None:
+    unknown; ``_segment`` gives -1 so that a plain sort puts it last)."""
+    return None if segmented[1] < 0 else segmented[1]
+
+
 def heldout_summary(loaded, held: list[tuple], summaries, tolerance_mm: float) -> dict:
     """A model's figures on the held-out accepted masks ``[(phantom, submitted mask)]``, in the
     product's summary schema (what its gate reads; ``summaries`` is the product's)."""
@@ -255,8 +261,7 @@ def pseudo_labels(
         if pool[i].kind in trusted:
             if i not in known:
                 known[i] = _segment(loaded, pool[i], with_doubt=True)
-            doubt = known[i][1]
-            rows.append((i, pool[i].kind, None if doubt < 0 else doubt))
+            rows.append((i, pool[i].kind, _known_doubt(known[i])))
     return [(i, known[i][0]) for i in pick_pseudo(rows, trusted, per_kind)]
 
 
@@ -267,7 +272,7 @@ def queue(order: str, remaining: list[int], pool: list, scored: dict) -> list[in
         return sorted(remaining, key=lambda i: (-scored[i][1], i))
     from annotator.cases.ordering import balanced_order  # the product's rule, plain Python
 
-    rows = [(i + 1, pool[i].kind, None if scored[i][1] < 0 else scored[i][1]) for i in remaining]
+    rows = [(i + 1, pool[i].kind, _known_doubt(scored[i])) for i in remaining]
     return [cid - 1 for cid in balanced_order(rows)]
 
 

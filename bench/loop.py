@@ -22,8 +22,9 @@ lesions, echo clips), run as the product runs it (docs/inference.md, "The simula
   keeps its side from round to round). The candidate trains from production on every
   accepted training mask so far (replay) with the product's recipe (``inference.replay``: sampling
   balanced by kind/label/appearance, ``anchor`` toward production, a slower object-score head),
-  then the product's gate (``modelops.evaluation.gate``: beats production by the margin on the
-  held-out accepted masks, no label or kind falls by more than the policy's ``max_dice_drop``)
+  then the product's gate (``modelops.evaluation.gate``: beats production by the margin, or by
+  the policy's share of production's remaining error where that is less, on the held-out
+  accepted masks, no label or kind falls by more than the policy's ``max_dice_drop``)
   and the quality floors decide whether it is promoted. A candidate that fails stays a
   candidate, and the next round fine-tunes production again.
 
@@ -232,7 +233,8 @@ def _django():
     from annotator.registry.quality import DEFAULT_FLOORS, KIND_NAMES
 
     defaults = {f.name: f.default for f in RoundPolicy._meta.fields if f.name in
-                ("heldout_fraction", "promote_margin", "max_dice_drop", "nsd_tolerance_mm",
+                ("heldout_fraction", "promote_margin", "promote_error_share", "max_dice_drop",
+                 "nsd_tolerance_mm",
                  "pseudo_per_kind", "pseudo_min_dice")}  # fmt: skip
     return gate, summaries, assign_sides, defaults, DEFAULT_FLOORS, KIND_NAMES
 
@@ -366,7 +368,8 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             result = train(items, config, run, init_checkpoint=production,
                            out_path=run.with_suffix(".pt"))  # fmt: skip
             metrics["candidate"] = heldout_summary(load(result.model_path), held, summaries, tol)
-            passed, reason = gate(metrics, policy["promote_margin"], policy["max_dice_drop"])
+            passed, reason = gate(metrics, policy["promote_margin"], policy["max_dice_drop"],
+                                  policy["promote_error_share"])  # fmt: skip
             below = [
                 f"{kind_names.get(k, k)} {v['dice']:.3f} < {floors[k]}"
                 for k, v in metrics["candidate"]["kinds"].items()

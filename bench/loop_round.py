@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     candidate = load_checkpoint(result.model_path, args.config, "cpu")
 
     metrics["candidate"] = loop.heldout_summary(candidate, held, summaries, tol)
-    passed, reason = gate(metrics, policy["promote_margin"], policy["max_dice_drop"])
+    passed, reason = gate(metrics, policy["promote_margin"], policy["max_dice_drop"],
+                          policy["promote_error_share"])  # fmt: skip
     pairs = [(loop._segment(candidate, p)[0], p) for p in cohort]
     figures = loop.figures(cohort, [loop.annotate(m, p.mask, 0.9) for m, p in pairs])
     ct = [

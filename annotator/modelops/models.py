@@ -17,6 +17,9 @@ class RoundPolicy(models.Model):
     # kind's mean Dice may fall more than `max_dice_drop` below production's (a few held-out
     # targets vary by about that from one training run to the next; docs/inference.md, "The gate").
     promote_margin = models.FloatField(default=0.02)
+    # ...or by this share of production's remaining error (1 - mean Dice) where that is less:
+    # near a Dice of 1 a fixed margin asks for more than is left (evaluation.required_gain).
+    promote_error_share = models.FloatField(default=0.2)
     max_dice_drop = models.FloatField(default=0.02)
     # Threshold schedule: start a round once this many newly accepted masks exist (0 = off).
     min_new_accepted = models.PositiveIntegerField(default=0)

@@ -134,7 +134,9 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
     set_fields(round_, status=RoundStatus.EVALUATING, message="evaluating on held-out cases",
          progress={**round_.progress, "phase": "evaluating"})  # fmt: skip
     metrics = evaluate_round(round_, policy.nsd_tolerance_mm)
-    passed, reason = gate(metrics, policy.promote_margin, policy.max_dice_drop)
+    passed, reason = gate(
+        metrics, policy.promote_margin, policy.max_dice_drop, policy.promote_error_share
+    )
     verdict = {"passed": passed, "reason": reason}
     candidate = round_.candidate
     candidate.metrics = quality.metrics(

@@ -27,7 +27,8 @@ TASK = "annotator.modelops.tasks.scheduled_round"
 KEEP = object()  # update_policy(cron=KEEP): leave the timed schedule as it is
 POLICY_FIELDS = frozenset(
     {"heldout_fraction", "steps", "auto_promote", "promote_margin", "max_dice_drop",
-     "min_new_accepted", "nsd_tolerance_mm", "pseudo_per_kind", "pseudo_min_dice"}
+     "promote_error_share", "min_new_accepted", "nsd_tolerance_mm", "pseudo_per_kind",
+     "pseudo_min_dice"}
 )  # fmt: skip
 
 
@@ -101,6 +102,9 @@ def check_policy(policy) -> None:
     low, high = PROMOTE_MARGIN_RANGE
     if not (finite(margin) and low <= margin <= high):
         raise InvalidInput(f"promote_margin must be between {low} and {high} (Dice)")
+    share = policy.promote_error_share
+    if not (finite(share) and 0 <= share <= 1):
+        raise InvalidInput("promote_error_share must be between 0 and 1 (of the remaining error)")
     drop = policy.max_dice_drop
     if not (finite(drop) and 0 <= drop <= MAX_DICE_DROP_MAX):
         raise InvalidInput(f"max_dice_drop must be between 0 and {MAX_DICE_DROP_MAX} (Dice)")

@@ -88,6 +88,7 @@ def save_policy(request: HttpRequest, pk: int) -> HttpResponse:
             steps=int(form.get("steps", current.steps)),
             heldout_fraction=float(form.get("heldout_fraction", current.heldout_fraction)),
             promote_margin=float(form.get("promote_margin", current.promote_margin)),
+            promote_error_share=float(form.get("promote_error_share", current.promote_error_share)),
             max_dice_drop=float(form.get("max_dice_drop", current.max_dice_drop)),
             auto_promote=form.get("auto_promote") == "on",
             min_new_accepted=int(form.get("min_new_accepted") or 0),

@@ -183,3 +183,43 @@ def test_the_allowed_fall_reads_back_from_the_api_and_a_bad_one_changes_nothing(
     refused = admin.put(url, {"max_dice_drop": 0.6}, format="json")
     assert refused.status_code == 400 and "max_dice_drop" in refused.content.decode()
     assert rounds.policy_for(project).max_dice_drop == 0.0
+
+
+@pytest.mark.parametrize("share, passed", [(None, True), ("1", False)])
+def test_the_round_reads_the_policy_s_error_share(
+    project, people, accepted, tmp_path, monkeypatch, share, passed
+):
+    # Production 0.95 on both kinds, the candidate 0.96: +0.01 is 20% of the 0.05 left (the
+    # default share), short of the 0.02 margin (share 1, set on the page).
+    if share is not None:
+        admin = Client()
+        admin.force_login(people["admin"])
+        admin.post(f"/projects/{project.pk}/rounds/policy", {"promote_error_share": share})
+    assert rounds.policy_for(project).promote_error_share == (0.2 if share is None else 1.0)
+    round_ = rounds.start_round(project)
+    candidate = factories.tiny_model_version(tmp_path, project=project, seed=4, promote=False)
+    TrainingRound.objects.filter(pk=round_.pk).update(candidate=candidate)
+    monkeypatch.setattr(
+        round_run,
+        "evaluate_round",
+        _evaluation_by_kind({"ct": 0.96, "mr": 0.96}, {"ct": 0.95, "mr": 0.95}),
+    )
+    round_ = round_run.run_round(round_.pk)
+    assert round_.metrics["gate"]["passed"] is passed, round_.metrics["gate"]
+    if not passed:
+        assert "does not beat production 0.950 by 0.020" in round_.metrics["gate"]["reason"]
+
+
+def test_the_error_share_reads_back_from_the_api_and_the_page(project, people, client_for):
+    url = f"/api/v1/projects/{project.pk}/round-policy"
+    admin = client_for(people["admin"])
+    assert admin.get(url).json()["promote_error_share"] == 0.2  # the default
+    ok = admin.put(url, {"promote_error_share": 0.5}, format="json")
+    assert ok.status_code == 200 and ok.json()["promote_error_share"] == 0.5
+    refused = admin.put(url, {"promote_error_share": 2}, format="json")
+    assert refused.status_code == 400 and "promote_error_share" in refused.content.decode()
+    assert rounds.policy_for(project).promote_error_share == 0.5
+    page = Client()
+    page.force_login(people["admin"])
+    html = page.get(f"/projects/{project.pk}/rounds/").content.decode()
+    assert 'name="promote_error_share" step="0.05" min="0" max="1" value="0.5"' in html

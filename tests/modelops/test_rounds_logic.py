@@ -268,3 +268,37 @@ def test_round_snapshot_exports_in_medsam2_npz_with_its_split(
         format="json",
     )
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "production, margin, share, need",
+    [
+        (0.70, 0.02, 0.2, 0.02),  # far from 1: the margin (0.2 x 0.30 = 0.06 is more)
+        (0.90, 0.02, 0.2, 0.02),  # where the two meet
+        (0.947, 0.02, 0.2, 0.2 * 0.053),  # near 1: the share of what is left
+        (0.99, 0.02, 0.5, 0.005),
+        (0.947, 0.02, 1.0, 0.02),  # 1: the margin wherever it can be reached
+        (0.947, -0.01, 0.2, -0.01),  # a negative margin stays the smaller
+        (0.947, 0.02, 0.0, 0.0),  # 0: any gain at all
+    ],
+)
+def test_required_gain(production, margin, share, need):
+    assert evaluation.required_gain(production, margin, share) == pytest.approx(need)
+
+
+def test_the_gate_asks_near_1_for_a_share_of_the_remaining_error():
+    # The study's refused candidate: production 0.947, candidate 0.960 (+0.013): short of a fixed
+    # 0.02, more than 20% of the 0.053 production leaves (0.0106).
+    better = _metrics(0.960, 0.947, {"a": 0.960}, {"a": 0.947})
+    passed, reason = evaluation.gate(better, 0.02, 0.02, error_share=0.2)
+    assert passed and "gain needed 0.011: 0.2 of its remaining error 0.053" in reason
+    refused, reason = evaluation.gate(better, 0.02, 0.02)  # the default share 1: fixed margin
+    assert not refused and "does not beat production 0.947 by 0.020 (margin 0.020)" in reason
+    # A candidate with no gain is still refused: 0.961 against 0.962.
+    same = _metrics(0.961, 0.962, {"a": 0.961}, {"a": 0.962})
+    passed, reason = evaluation.gate(same, 0.02, 0.02, error_share=0.2)
+    assert not passed and "by 0.008 (0.2 of its remaining error 0.038" in reason
+    # Far from 1 the share asks for more than the margin, and the margin decides.
+    low = _metrics(0.73, 0.70, {"a": 0.73}, {"a": 0.70})
+    passed, reason = evaluation.gate(low, 0.02, 0.02, error_share=0.2)
+    assert passed and "gain needed 0.020: margin 0.020" in reason

@@ -14,8 +14,10 @@ when there are at most ``--draws`` of them, else ``--draws`` random ones (a fixe
 The cohort's mean change stands for the candidate's true change. Where it is within the allowance
 a refusal is the wrong verdict; where it is beyond, a pass is. ``wrong_verdict`` per k and
 ``held_out_needed`` (the smallest k whose wrong-verdict odds are at most ``--risk``) end the run
-in one JSON line. Sizes above half the cohort are left out: drawn without replacement from a
-finite cohort they would look surer than they are.
+in one JSON line, with the change per appearance of the target (``inference.replay.appearance``:
+darker or brighter than its surroundings) and how many targets lost more than 0.2 (a lesion the
+candidate misses, not one it outlines a little worse). Sizes above half the cohort are left
+out: drawn without replacement from a finite cohort they would look surer than they are.
 """
 
 from __future__ import annotations
@@ -62,6 +64,16 @@ def verdicts(changes: np.ndarray, sizes: list[int], max_drop: float, draws: int,
     return {k: round(p, 4) for k, p in refuse.items()}, wrong, needed
 
 
+def by_appearance(changes: np.ndarray, looks: list[str]) -> dict:
+    """Per appearance: how many targets, their mean change, and how many lost more than 0.2."""
+    out = {}
+    for look in sorted(set(looks)):
+        rows = changes[[i for i, x in enumerate(looks) if x == look]]
+        out[look] = {"n": len(rows), "change": round(float(rows.mean()), 4),
+                     "lost_over_0.2": int((rows < -0.2).sum())}  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     import loop
     import torch
@@ -70,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.metrics import dice
     from inference.model import STARTER
     from inference.phantoms import KINDS, make_phantoms
+    from inference.replay import appearance
 
     policy = loop._django()[3]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -108,11 +121,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: mean Dice {scores[name].mean():.4f} on {args.count} {args.kind} targets",
               flush=True)  # fmt: skip
     changes = scores["candidate"] - scores["production"]
+    looks = by_appearance(changes, [appearance(p.image, p.mask) for p in cohort])
     refuse, wrong, needed = verdicts(changes, sizes, args.max_drop, args.draws, args.risk)
     print(f"change {changes.mean():+.4f} (sd {changes.std(ddof=1):.4f}); allowance "
           f"{args.max_drop}; held-out size: refusal odds, wrong-verdict odds")  # fmt: skip
     for k in sizes:
         print(f"  {k:3d}: {refuse[k]:.3f}  {wrong[k]:.3f}")
+    for look, row in looks.items():
+        print(f"{look}: {row['n']} targets, change {row['change']:+.4f}, "
+              f"{row['lost_over_0.2']} lost more than 0.2")  # fmt: skip
     print(f"total {(time.monotonic() - started) / 60:.1f} min", flush=True)
     print(json.dumps({
         "kind": args.kind, "count": args.count, "seed": args.seed, "max_drop": args.max_drop,
@@ -121,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "true_change": round(float(changes.mean()), 4),
         "sd_change": round(float(changes.std(ddof=1)), 4),
         "refusal_odds": refuse, "wrong_verdict": wrong, "held_out_needed": needed,
+        "by_appearance": looks,
     }))  # fmt: skip
     return 0
 

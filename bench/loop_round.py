@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the study's --seed")
     parser.add_argument("--start-steps", type=int, default=300)
     parser.add_argument("--per-batch", type=int, default=12)  # bench/loop.py's
-    parser.add_argument("--eval-per-kind", type=int, default=8)
+    parser.add_argument("--eval-per-kind", type=int, default=32)  # as bench/loop.py
     parser.add_argument("--steps", type=int, default=1800)
     parser.add_argument("--train-seed", type=int, default=1, help="the study's round 1 uses 1")
     parser.add_argument("--lr", type=float)

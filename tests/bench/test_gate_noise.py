@@ -60,3 +60,12 @@ def test_the_bench_refuses_what_it_cannot_measure(tmp_path, capsys):
         with pytest.raises(SystemExit) as refused:
             gate_noise.main(argv)
         assert refused.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_changes_per_appearance_count_the_lesions_lost():
+    changes = np.array([-0.5, 0.0, -0.1, 0.02, -0.3])
+    looks = ["darker", "brighter", "darker", "brighter", "darker"]
+    assert gate_noise.by_appearance(changes, looks) == {
+        "brighter": {"n": 2, "change": 0.01, "lost_over_0.2": 0},
+        "darker": {"n": 3, "change": -0.3, "lost_over_0.2": 2},
+    }

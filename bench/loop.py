@@ -234,8 +234,7 @@ def _django():
 
     defaults = {f.name: f.default for f in RoundPolicy._meta.fields if f.name in
                 ("heldout_fraction", "promote_margin", "promote_error_share", "max_dice_drop",
-                 "nsd_tolerance_mm",
-                 "pseudo_per_kind", "pseudo_min_dice")}  # fmt: skip
+                 "nsd_tolerance_mm", "pseudo_per_kind", "pseudo_min_dice")}  # fmt: skip
     return gate, summaries, assign_sides, defaults, DEFAULT_FLOORS, KIND_NAMES
 
 
@@ -454,9 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pool", type=int, default=8, help="batches' worth of targets to pick from"
     )
-    # 32 per kind: a candidate's change in CT Dice varies by about 0.1 from lesion to lesion
-    # (bench/gate_noise.py), so a mean over 8 moved by about 0.04 and could not tell a fall of
-    # 0.02 (the goal) from none; over 32 by about 0.02 (docs/inference.md, "The simulated study").
+    # 32 per kind: a candidate's change in CT Dice varies by 0.03-0.23 from lesion to lesion
+    # (bench/gate_noise.py), so a mean over 8 moved by up to 0.08 and could not tell a fall of
+    # 0.02 (the goal) from none; over 32 by up to 0.04 (docs/inference.md, "The simulated study").
     parser.add_argument("--eval-per-kind", type=int, default=32, help="evaluation targets per kind")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=1800, help="per round (RoundPolicy.steps)")

@@ -148,28 +148,35 @@ def _evaluation_by_kind(cand: dict, prod: dict):
     return lambda round_, tolerance: {"candidate": block(cand), "production": block(prod)}
 
 
+def _set_on_page(project, people, field: str, value) -> None:
+    admin = Client()
+    admin.force_login(people["admin"])
+    admin.post(f"/projects/{project.pk}/rounds/policy", {field: str(value)})
+
+
+def _gate_a_round(project, tmp_path, monkeypatch, cand: dict, prod: dict) -> dict:
+    """Run a round whose evaluation gives these per-kind Dice; its gate verdict."""
+    round_ = rounds.start_round(project)
+    candidate = factories.tiny_model_version(tmp_path, project=project, seed=4, promote=False)
+    TrainingRound.objects.filter(pk=round_.pk).update(candidate=candidate)
+    monkeypatch.setattr(round_run, "evaluate_round", _evaluation_by_kind(cand, prod))
+    return round_run.run_round(round_.pk).metrics["gate"]
+
+
 @pytest.mark.parametrize("max_drop, passed", [(None, True), (0.0, False), (0.01, False)])
 def test_the_round_reads_the_policy_s_allowed_fall(
     project, people, accepted, tmp_path, monkeypatch, max_drop, passed
 ):
     # CT falls 0.015 while MR gains 0.3: within the default allowance (0.02), not within 0.01.
     if max_drop is not None:
-        admin = Client()
-        admin.force_login(people["admin"])
-        admin.post(f"/projects/{project.pk}/rounds/policy", {"max_dice_drop": str(max_drop)})
+        _set_on_page(project, people, "max_dice_drop", max_drop)
     assert rounds.policy_for(project).max_dice_drop == (0.02 if max_drop is None else max_drop)
-    round_ = rounds.start_round(project)
-    candidate = factories.tiny_model_version(tmp_path, project=project, seed=4, promote=False)
-    TrainingRound.objects.filter(pk=round_.pk).update(candidate=candidate)
-    monkeypatch.setattr(
-        round_run,
-        "evaluate_round",
-        _evaluation_by_kind({"ct": 0.935, "mr": 0.9}, {"ct": 0.95, "mr": 0.6}),
+    gate = _gate_a_round(
+        project, tmp_path, monkeypatch, {"ct": 0.935, "mr": 0.9}, {"ct": 0.95, "mr": 0.6}
     )
-    round_ = round_run.run_round(round_.pk)
-    assert round_.metrics["gate"]["passed"] is passed
+    assert gate["passed"] is passed
     if not passed:
-        assert "CT (0.950 → 0.935)" in round_.metrics["gate"]["reason"]
+        assert "CT (0.950 → 0.935)" in gate["reason"]
 
 
 def test_the_allowed_fall_reads_back_from_the_api_and_a_bad_one_changes_nothing(
@@ -192,22 +199,14 @@ def test_the_round_reads_the_policy_s_error_share(
     # Production 0.95 on both kinds, the candidate 0.96: +0.01 is 20% of the 0.05 left (the
     # default share), short of the 0.02 margin (share 1, set on the page).
     if share is not None:
-        admin = Client()
-        admin.force_login(people["admin"])
-        admin.post(f"/projects/{project.pk}/rounds/policy", {"promote_error_share": share})
+        _set_on_page(project, people, "promote_error_share", share)
     assert rounds.policy_for(project).promote_error_share == (0.2 if share is None else 1.0)
-    round_ = rounds.start_round(project)
-    candidate = factories.tiny_model_version(tmp_path, project=project, seed=4, promote=False)
-    TrainingRound.objects.filter(pk=round_.pk).update(candidate=candidate)
-    monkeypatch.setattr(
-        round_run,
-        "evaluate_round",
-        _evaluation_by_kind({"ct": 0.96, "mr": 0.96}, {"ct": 0.95, "mr": 0.95}),
+    gate = _gate_a_round(
+        project, tmp_path, monkeypatch, {"ct": 0.96, "mr": 0.96}, {"ct": 0.95, "mr": 0.95}
     )
-    round_ = round_run.run_round(round_.pk)
-    assert round_.metrics["gate"]["passed"] is passed, round_.metrics["gate"]
+    assert gate["passed"] is passed, gate
     if not passed:
-        assert "does not beat production 0.950 by 0.020" in round_.metrics["gate"]["reason"]
+        assert "does not beat production 0.950 by 0.020" in gate["reason"]
 
 
 def test_the_error_share_reads_back_from_the_api_and_the_page(project, people, client_for):

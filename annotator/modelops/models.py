@@ -29,6 +29,12 @@ class RoundPolicy(models.Model):
     # production's held-out Dice is at least `pseudo_min_dice`.
     pseudo_per_kind = models.PositiveIntegerField(default=12)
     pseudo_min_dice = models.FloatField(default=0.9)
+    # The forgetting check (docs/inference.md, "The gate: what production already finds"): the
+    # candidate also segments up to `check_per_kind` other unopened cases per trusted kind
+    # (0 = off) and may lose (evaluation.LOST_BELOW against production's own mask) at most
+    # `max_lost_share` of a kind's; a few held-out targets cannot see that forgetting.
+    check_per_kind = models.PositiveIntegerField(default=24)
+    max_lost_share = models.FloatField(default=0.05)
 
     def __str__(self) -> str:
         return f"round policy of {self.project}"
@@ -38,17 +44,20 @@ class Split(models.TextChoices):
     TRAIN = "train", "Train"
     HELDOUT = "heldout", "Held out"
     PSEUDO = "pseudo", "Pseudo-label"  # production's mask of an unopened case: trained on only
+    CHECK = "check", "Forgetting check"  # another such mask: compared with, never trained on
 
 
 class Snapshot(WriteOnce, models.Model):
     """An immutable, hashed list of accepted mask revisions, split into train/held-out by case,
-    and of the pseudo-labels the round also trains on."""
+    of the pseudo-labels the round also trains on, and of production's masks its candidate is
+    checked against."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="snapshots")
     sha256 = models.CharField(max_length=64)
     train_count = models.PositiveIntegerField()
     heldout_count = models.PositiveIntegerField()
     pseudo_count = models.PositiveIntegerField(default=0)
+    check_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------- asking for it
 
 
-def _target_prompts(target: Target) -> list[dict]:
+def target_prompts(target: Target) -> list[dict]:
     """The target's own prompt: the box on its key slice plus its points, by slice."""
     by_index: dict[int, dict] = {}
     if target.box:
@@ -113,7 +113,7 @@ def request(
     if case.status not in case_services.EDITABLE:
         raise Conflict(f"case {case.study_id} is {case.status}; it can no longer be edited")
     extra = _clean_extra(target, extra_prompts or [])
-    prompts = extra if replace_prompt else _merge(_target_prompts(target), extra)
+    prompts = extra if replace_prompt else _merge(target_prompts(target), extra)
     if not prompts:
         raise InvalidInput("the target has no prompt yet: draw a box or add points first")
     clean_options = _clean_options(case, options or {})
@@ -173,7 +173,7 @@ def queue_case(case: Case, *, actor=None, version: ModelVersion | None = None) -
             PresegmentJob.objects.create(
                 target=t,
                 case=case,
-                prompts=_target_prompts(t),
+                prompts=target_prompts(t),
                 parent_revision_id=t.head_id,
                 model_version=version,
                 automatic=True,

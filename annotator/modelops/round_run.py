@@ -1,5 +1,5 @@
 """Fine-tuning rounds, worker side: train from production on the snapshot, evaluate on the
-held-out cases, apply the gate (and auto-promote when the policy says so).
+held-out cases and the forgetting check, apply the gate (and auto-promote when the policy says so).
 
 `run_round` is idempotent and resumable: training checkpoints into the round's run directory, so a
 redelivered task (its worker died) continues from the last checkpoint, and a finished phase is
@@ -18,7 +18,7 @@ from annotator.registry import quality, services
 from annotator.registry.models import ModelOrigin
 
 from . import round_dist
-from .evaluation import evaluate_production, evaluate_round, gate
+from .evaluation import evaluate_check, evaluate_production, evaluate_round, gate
 from .models import ACTIVE_ROUND_STATUSES, RoundStatus, Split, TrainingRound
 from .round_data import examples, train_items
 from .rounds import fail, policy_for, promote_round, set_fields, trusted_kinds
@@ -61,8 +61,7 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
         found = examples(round_.snapshot, Split.TRAIN)
         # Production's own masks, only of kinds where it scored well on this project's held-out
         # cases (docs/inference.md, "Pseudo-labels").
-        bar = round_.config.get("pseudo_min_dice", policy.pseudo_min_dice)
-        trusted = trusted_kinds(round_.metrics["production"].get("kinds", {}), bar)
+        trusted = _trusted(round_, policy)
         pseudo = examples(round_.snapshot, Split.PSEUDO, kinds=trusted)
         steps = int(round_.config["steps"])
         config = replay.round_config(  # the recipe (docs/inference.md, "Rounds that do not forget")
@@ -134,8 +133,16 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
     set_fields(round_, status=RoundStatus.EVALUATING, message="evaluating on held-out cases",
          progress={**round_.progress, "phase": "evaluating"})  # fmt: skip
     metrics = evaluate_round(round_, policy.nsd_tolerance_mm)
+    if round_.snapshot.check_count:  # production's masks of unopened cases, where it is trusted
+        set_fields(round_, message="checking the candidate against production's masks of "
+                   f"{round_.snapshot.check_count} unopened cases")  # fmt: skip
+        metrics["check"] = evaluate_check(round_, _trusted(round_, policy))
     passed, reason = gate(
-        metrics, policy.promote_margin, policy.max_dice_drop, policy.promote_error_share
+        metrics,
+        policy.promote_margin,
+        policy.max_dice_drop,
+        policy.promote_error_share,
+        policy.max_lost_share,
     )
     verdict = {"passed": passed, "reason": reason}
     candidate = round_.candidate
@@ -160,6 +167,13 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
         else:
             promote_round(round_, actor=None, reason=f"auto: {reason}")
     return round_
+
+
+def _trusted(round_: TrainingRound, policy) -> set[str]:
+    """The kinds where production's held-out Dice reaches the round's bar: only there are its
+    masks trained on (pseudo-labels) or checked against (the forgetting check)."""
+    bar = round_.config.get("pseudo_min_dice", policy.pseudo_min_dice)
+    return trusted_kinds((round_.metrics.get("production") or {}).get("kinds", {}), bar)
 
 
 def _device() -> str:

@@ -33,6 +33,7 @@ from .models import (
 
 log = logging.getLogger(__name__)
 LR_RANGE = (1e-7, 1e-2)  # accepted per-round learning rates (API, page)
+UNOPENED = (Split.PSEUDO, Split.CHECK)  # production's masks of unopened cases, not accepted ones
 
 
 def policy_for(project) -> RoundPolicy:
@@ -53,9 +54,10 @@ def accepted_heads(project):
     )
 
 
-def _position(project_id: int, case_id: int) -> int:
-    """A case's fixed place in [0, 2**64): where it falls decides its side."""
-    digest = hashlib.sha256(f"split:{project_id}:{case_id}".encode()).digest()
+def _position(project_id: int, case_id: int, purpose: str = "split") -> int:
+    """A case's fixed place in [0, 2**64): where it falls decides its side (or, for another
+    ``purpose``, an order independent of the sides)."""
+    digest = hashlib.sha256(f"{purpose}:{project_id}:{case_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big")
 
 
@@ -128,7 +130,7 @@ def _splits(project, heads: list[Target], fraction: float) -> dict[int, str]:
     case_ids = sorted({t.case_id for t in heads})
     earlier = dict(
         SnapshotEntry.objects.filter(snapshot__project=project, case_id__in=case_ids)
-        .exclude(split=Split.PSEUDO)  # a pseudo-labelled case, accepted since, gets a side now
+        .exclude(split__in=UNOPENED)  # a case pseudo-labelled or checked then gets a side now
         .order_by("snapshot__created_at", "snapshot_id")
         .values_list("case_id", "split")
     )  # later snapshots overwrite earlier ones in the dict
@@ -159,14 +161,30 @@ def pick_pseudo(
     return sorted(chosen)
 
 
-def pseudo_heads(project, base, policy: RoundPolicy) -> list[Target]:
-    """Production's own masks of unopened cases, for a round to train on where production is
-    trusted (the worker decides which kinds: :func:`trusted_kinds` of production's Dice on the
-    round's held-out cases): cases still "ready" that no annotator has opened, every target's
-    head made by ``base`` (the production model: promotion pre-segments unopened cases again),
-    at most ``pseudo_per_kind`` cases per kind, the surest first (:func:`pick_pseudo`)."""
-    if base is None or policy.pseudo_per_kind == 0:
-        return []
+def pick_check(
+    candidates: list[tuple[int, str, float | None]], taken: set[int], per_kind: int, project_id: int
+) -> list[int]:
+    """Of ``(case id, kind, uncertainty)`` rows not in ``taken`` (the pseudo-labels), the case ids
+    the forgetting check compares the candidate with production on: per kind, ``per_kind`` cases
+    in a stable hashed order, whatever production's doubt (a check of only what production is
+    surest of would miss what it finds harder). bench/loop.py picks with this too."""
+    chosen = []
+    for kind in sorted({k for _, k, _ in candidates}):
+        rows = [cid for cid, k, _ in candidates if k == kind and cid not in taken]
+        chosen += sorted(rows, key=lambda cid: _position(project_id, cid, "check"))[:per_kind]
+    return sorted(chosen)
+
+
+def unopened_heads(project, base, policy: RoundPolicy) -> tuple[list[Target], list[Target]]:
+    """Production's own masks of unopened cases: the pseudo-labels a round trains on, and the
+    cases its forgetting check compares the candidate with production on (the worker keeps only
+    kinds where production is trusted: :func:`trusted_kinds` of its Dice on the round's held-out
+    cases). Cases still "ready" that no annotator has opened, every target's head made by
+    ``base`` (the production model: promotion pre-segments unopened cases again); at most
+    ``pseudo_per_kind`` cases per kind as pseudo-labels, the surest first (:func:`pick_pseudo`),
+    and ``check_per_kind`` of the others for the check (:func:`pick_check`)."""
+    if base is None or policy.pseudo_per_kind == policy.check_per_kind == 0:
+        return [], []
     # Only cases whose every target's head is production's: an older model's mask, a person's,
     # or none on any target leaves the case out (filtered in the database, not in Python).
     production_made = dict(head__source=RevisionSource.MODEL, head__model_version=base)
@@ -187,14 +205,16 @@ def pseudo_heads(project, base, policy: RoundPolicy) -> list[Target]:
         doubt = None if None in doubts else max(doubts)  # the case is as doubtful as its worst
         candidates.append((cid, kind_of(image.kind, image.modality), doubt))
     kinds = {kind for _, kind, _ in candidates}
-    chosen = set(pick_pseudo(candidates, kinds, policy.pseudo_per_kind))
-    return [t for t in targets if t.case_id in chosen]
+    pseudo = set(pick_pseudo(candidates, kinds, policy.pseudo_per_kind))
+    check = set(pick_check(candidates, pseudo, policy.check_per_kind, project.pk))
+    return [t for t in targets if t.case_id in pseudo], [t for t in targets if t.case_id in check]
 
 
 @transaction.atomic
 def take_snapshot(project, base=None) -> Snapshot:
     """The accepted masks split train/held-out, and (given ``base``, the production model the
-    round starts from) the pseudo-label candidates of :func:`pseudo_heads`."""
+    round starts from) the pseudo-label and forgetting-check candidates of
+    :func:`unopened_heads`."""
     policy = policy_for(project)
     heads = list(accepted_heads(project))
     case_ids = sorted({t.case_id for t in heads})
@@ -205,9 +225,10 @@ def take_snapshot(project, base=None) -> Snapshot:
             code="not_enough_data",
         )
     splits = _splits(project, heads, policy.heldout_fraction)
-    pseudo = pseudo_heads(project, base, policy)
+    pseudo, check = unopened_heads(project, base, policy)
     splits.update({t.case_id: Split.PSEUDO for t in pseudo})
-    chosen = heads + pseudo
+    splits.update({t.case_id: Split.CHECK for t in check})
+    chosen = heads + pseudo + check
     lines = sorted(f"{t.head_id}:{t.head.checksum}:{splits[t.case_id]}" for t in chosen)
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     counts = {s: sum(1 for t in chosen if splits[t.case_id] == s) for s in Split.values}
@@ -217,6 +238,7 @@ def take_snapshot(project, base=None) -> Snapshot:
         train_count=counts[Split.TRAIN],
         heldout_count=counts[Split.HELDOUT],
         pseudo_count=counts[Split.PSEUDO],
+        check_count=counts[Split.CHECK],
     )
     SnapshotEntry.objects.bulk_create(
         SnapshotEntry(
@@ -236,7 +258,7 @@ def new_accepted_since_last_round(project) -> int:
     heads = accepted_heads(project).values_list("head_id", flat=True)
     if last is None:
         return heads.count()
-    seen = last.snapshot.entries.exclude(split=Split.PSEUDO).values_list("revision_id", flat=True)
+    seen = last.snapshot.entries.exclude(split__in=UNOPENED).values_list("revision_id", flat=True)
     return heads.exclude(head_id__in=seen).count()
 
 

@@ -28,7 +28,7 @@ KEEP = object()  # update_policy(cron=KEEP): leave the timed schedule as it is
 POLICY_FIELDS = frozenset(
     {"heldout_fraction", "steps", "auto_promote", "promote_margin", "max_dice_drop",
      "promote_error_share", "min_new_accepted", "nsd_tolerance_mm", "pseudo_per_kind",
-     "pseudo_min_dice"}
+     "pseudo_min_dice", "check_per_kind", "max_lost_share"}
 )  # fmt: skip
 
 
@@ -114,10 +114,14 @@ def check_policy(policy) -> None:
             f"nsd_tolerance_mm must be more than 0 and at most {NSD_TOLERANCE_MAX_MM:g} mm"
         )
     _check_threshold(policy.min_new_accepted)
-    per_kind = policy.pseudo_per_kind
-    if not (isinstance(per_kind, int) and not isinstance(per_kind, bool)
-            and 0 <= per_kind <= PSEUDO_PER_KIND_MAX):  # fmt: skip
-        raise InvalidInput(f"pseudo_per_kind must be 0 (off) to {PSEUDO_PER_KIND_MAX:,}")
+    for name in ("pseudo_per_kind", "check_per_kind"):
+        per_kind = getattr(policy, name)
+        if not (isinstance(per_kind, int) and not isinstance(per_kind, bool)
+                and 0 <= per_kind <= PSEUDO_PER_KIND_MAX):  # fmt: skip
+            raise InvalidInput(f"{name} must be 0 (off) to {PSEUDO_PER_KIND_MAX:,}")
+    lost = policy.max_lost_share
+    if not (finite(lost) and 0 <= lost <= 1):
+        raise InvalidInput("max_lost_share must be between 0 and 1 (of a kind's checked cases)")
     trust = policy.pseudo_min_dice
     if not (finite(trust) and 0 < trust <= 1):
         raise InvalidInput("pseudo_min_dice must be more than 0 and at most 1 (Dice)")

@@ -37,7 +37,7 @@ class RoundSerializer(serializers.ModelSerializer):
     def get_snapshot(self, round_) -> dict:
         s = round_.snapshot
         return {"id": s.pk, "sha256": s.sha256, "train": s.train_count, "heldout": s.heldout_count,
-                "pseudo": s.pseudo_count}  # fmt: skip
+                "pseudo": s.pseudo_count, "check": s.check_count}  # fmt: skip
 
 
 class RoundStartSerializer(serializers.Serializer):
@@ -97,6 +97,8 @@ class RoundPolicySerializer(serializers.ModelSerializer):
             "min_new_accepted": {"min_value": 0, "max_value": 1_000_000},
             "pseudo_per_kind": {"min_value": 0, "max_value": 1_000},
             "pseudo_min_dice": {"min_value": 0.001, "max_value": 1.0},
+            "check_per_kind": {"min_value": 0, "max_value": 1_000},
+            "max_lost_share": {"min_value": 0.0, "max_value": 1.0},
         }
         fields = [
             "heldout_fraction",
@@ -109,6 +111,8 @@ class RoundPolicySerializer(serializers.ModelSerializer):
             "nsd_tolerance_mm",
             "pseudo_per_kind",
             "pseudo_min_dice",
+            "check_per_kind",
+            "max_lost_share",
             "cron",
             "dice_floor",
         ]

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from annotator.core.api import parse_id
 from annotator.core.errors import DomainError
 from annotator.modelops import rounds, schedules
+from annotator.modelops.evaluation import LOST_BELOW
 from annotator.modelops.models import TrainingRound
 from annotator.modelops.selectors import visible_rounds
 from annotator.projects import policy
@@ -41,6 +42,7 @@ def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
             ),
             "production": production_model(project),
             "policy": rounds.policy_for(project),
+            "lost_below": LOST_BELOW,
             "floors": [
                 (kind, quality.KIND_NAMES[kind], floor)
                 for kind, floor in quality.floors_for(project).items()
@@ -94,6 +96,8 @@ def save_policy(request: HttpRequest, pk: int) -> HttpResponse:
             min_new_accepted=int(form.get("min_new_accepted") or 0),
             pseudo_per_kind=int(form.get("pseudo_per_kind", current.pseudo_per_kind)),
             pseudo_min_dice=float(form.get("pseudo_min_dice", current.pseudo_min_dice)),
+            check_per_kind=int(form.get("check_per_kind", current.check_per_kind)),
+            max_lost_share=float(form.get("max_lost_share", current.max_lost_share)),
             dice_floor={
                 kind: float(form[f"floor_{kind}"])
                 for kind in quality.KINDS
@@ -141,6 +145,7 @@ def round_page(request: HttpRequest, pk: int) -> HttpResponse:
             "targets": targets,
             "gate": metrics.get("gate"),
             "pseudo": _pseudo_used(round_),
+            "check": _check(metrics.get("check")),
             "problems": (
                 quality.promotion_problems(round_.candidate)
                 if round_.candidate and round_.status == "candidate"
@@ -149,6 +154,15 @@ def round_page(request: HttpRequest, pk: int) -> HttpResponse:
             "can_act": policy.can(request.user, "model.manage"),
         },
     )
+
+
+def _check(check: dict | None) -> dict | None:
+    """The forgetting check's rows per kind of data, once the round ran it."""
+    if check is None:
+        return None
+    kinds = [{"name": quality.KIND_NAMES.get(kind, kind), **figures}
+             for kind, figures in (check.get("kinds") or {}).items()]  # fmt: skip
+    return {"kinds": kinds, "below": LOST_BELOW}
 
 
 def _pseudo_used(round_) -> dict | None:

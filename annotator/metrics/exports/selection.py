@@ -33,7 +33,7 @@ class TargetItem:
     label_index: int  # 1-based position of the label in the project's labels
     model_revision: MaskRevision | None  # the target's first model-made mask
     files: list[str] = field(default_factory=list)  # zip members written for it
-    split: str | None = None  # snapshot exports: "train", "heldout" or "pseudo"
+    split: str | None = None  # snapshot exports: "train", "heldout", "pseudo" or "check"
 
     @property
     def model_version(self):
@@ -104,8 +104,9 @@ def case_items(export: Export) -> list[CaseItem]:
             outcome = getattr(target, "outcome", None)
             entry = entries.get(target.pk)
             if entry is not None:  # the snapshot's revision, even if the target moved on since
-                # A pseudo-label is production's mask of an unopened case: nobody accepted it.
-                status = "pseudo" if entry.split == "pseudo" else "accepted"
+                # A pseudo-label or a forgetting-check entry is production's mask of an unopened
+                # case: nobody accepted it.
+                status = "pseudo" if entry.split in ("pseudo", "check") else "accepted"
                 revision = entry.revision
             elif latest is not None and latest.decision == Decision.ACCEPT and latest.revision:
                 status, revision = "accepted", latest.revision

@@ -18,6 +18,11 @@ in one JSON line, with the change per appearance of the target (``inference.repl
 darker or brighter than its surroundings) and how many targets lost more than 0.2 (a lesion the
 candidate misses, not one it outlines a little worse). Sizes above half the cohort are left
 out: drawn without replacement from a finite cohort they would look surer than they are.
+
+``agreement`` is what the gate's forgetting check sees without the truth: each target's Dice
+between the candidate's mask and production's, how many fall below the check's
+``LOST_BELOW`` and how many of those the candidate truly lost; ``targets`` lists every target's
+appearance, both models' Dice and the agreement.
 """
 
 from __future__ import annotations
@@ -74,6 +79,18 @@ def by_appearance(changes: np.ndarray, looks: list[str]) -> dict:
     return out
 
 
+def agreement_figures(agreement: np.ndarray, changes: np.ndarray, below: float) -> dict:
+    """The candidate's Dice against production's masks (no truth; what the gate's forgetting
+    check measures): its mean, how many targets are below ``below`` (the check's "lost"), how many
+    of those the candidate truly lost (a fall of more than 0.2 against the truth) or truly
+    improved, and how many it truly lost that the check would not count."""
+    apart = agreement < below
+    return {"mean": round(float(agreement.mean()), 4), f"under_{below}": int(apart.sum()),
+            "of_them_lost": int((apart & (changes < -0.2)).sum()),
+            "of_them_gained": int((apart & (changes > 0.2)).sum()),
+            "lost_not_seen": int((~apart & (changes < -0.2)).sum())}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     import loop
     import torch
@@ -85,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     from inference.replay import appearance
 
     policy = loop._django()[3]
+    from annotator.modelops.evaluation import LOST_BELOW
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--production", type=Path, required=True)
     parser.add_argument("--candidate", type=Path, required=True)
@@ -114,13 +133,18 @@ def main(argv: list[str] | None = None) -> int:
     seed = NOISE_SEED_BASE + args.seed
     assert seed not in loop.cohort_seeds(args.seed).values()  # never a cohort the loop uses
     cohort = make_phantoms([args.kind], args.count, seed=seed)
-    scores = {}
+    scores, masks = {}, {}
     for name, path in (("production", args.production), ("candidate", args.candidate)):
         loaded = load_checkpoint(path, args.config, "cpu")
-        scores[name] = np.array([dice(loop._segment(loaded, p)[0], p.mask) for p in cohort])
+        masks[name] = [loop._segment(loaded, p)[0] for p in cohort]
+        scores[name] = np.array([dice(m, p.mask) for m, p in zip(masks[name], cohort, strict=True)])
         print(f"{name}: mean Dice {scores[name].mean():.4f} on {args.count} {args.kind} targets",
               flush=True)  # fmt: skip
     changes = scores["candidate"] - scores["production"]
+    # How far the candidate's mask is from production's, truth unseen: what a check on unlabelled
+    # cases could measure.
+    agreement = np.array([dice(c, m) for c, m in zip(masks["candidate"], masks["production"],
+                                                      strict=True)])  # fmt: skip
     looks = by_appearance(changes, [appearance(p.image, p.mask) for p in cohort])
     refuse, wrong, needed = verdicts(changes, sizes, args.max_drop, args.draws, args.risk)
     print(f"change {changes.mean():+.4f} (sd {changes.std(ddof=1):.4f}); allowance "
@@ -130,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     for look, row in looks.items():
         print(f"{look}: {row['n']} targets, change {row['change']:+.4f}, "
               f"{row['lost_over_0.2']} lost more than 0.2")  # fmt: skip
+    seen = agreement_figures(agreement, changes, LOST_BELOW)
+    print(f"against production's masks: mean Dice {seen['mean']:.4f}, "
+          f"{seen[f'under_{LOST_BELOW}']} below {LOST_BELOW}, {seen['of_them_lost']} of them "
+          f"truly lost")  # fmt: skip
     print(f"total {(time.monotonic() - started) / 60:.1f} min", flush=True)
     print(json.dumps({
         "kind": args.kind, "count": args.count, "seed": args.seed, "max_drop": args.max_drop,
@@ -139,6 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         "sd_change": round(float(changes.std(ddof=1)), 4),
         "refusal_odds": refuse, "wrong_verdict": wrong, "held_out_needed": needed,
         "by_appearance": looks,
+        "agreement": seen,
+        "targets": [
+            {"appearance": look, "production": round(float(a), 3), "candidate": round(float(b), 3),
+             "agreement": round(float(c), 3)}
+            for look, a, b, c in zip([appearance(p.image, p.mask) for p in cohort],
+                                     scores["production"], scores["candidate"], agreement,
+                                     strict=True)
+        ],
     }))  # fmt: skip
     return 0
 

@@ -19,14 +19,15 @@ lesions, echo clips), run as the product runs it (docs/inference.md, "The simula
   submitted, not the ground truth, is the accepted mask.
 - **Fine-tuning**: the accepted cases are split train/held-out by the product's own split
   (``modelops.rounds.assign_sides``: a hash, 20% held out, then every kind on both sides; a case
-  keeps its side from round to round). The candidate trains from production on every
-  accepted training mask so far (replay) with the product's recipe (``inference.replay``: sampling
-  balanced by kind/label/appearance, ``anchor`` toward production, a slower object-score head),
-  then the product's gate (``modelops.evaluation.gate``: beats production by the margin, or by
-  the policy's share of production's remaining error where that is less, on the held-out
-  accepted masks, no label or kind falls by more than the policy's ``max_dice_drop``)
-  and the quality floors decide whether it is promoted. A candidate that fails stays a
-  candidate, and the next round fine-tunes production again.
+  keeps its side from round to round). The candidate trains from production on every accepted
+  training mask so far (replay) with the product's recipe (``inference.replay``: sampling balanced
+  by kind/label/appearance, ``anchor`` toward production, a slower object-score head), then the
+  product's gate (``modelops.evaluation.gate``: beats production by the margin, or by the policy's
+  share of production's remaining error where that is less, on the held-out accepted masks, no
+  label or kind falls by more than the policy's ``max_dice_drop``, and the candidate loses at most
+  ``max_lost_share`` of production's masks of up to ``check_per_kind`` other unlabelled pool cases
+  per trusted kind: the forgetting check) and the quality floors decide whether it is promoted. A
+  candidate that fails stays a candidate, and the next round fine-tunes production again.
 
 **Time model** (seconds of a person's time; the one unit of every cost). Assumed, not measured:
 
@@ -234,7 +235,8 @@ def _django():
 
     defaults = {f.name: f.default for f in RoundPolicy._meta.fields if f.name in
                 ("heldout_fraction", "promote_margin", "promote_error_share", "max_dice_drop",
-                 "nsd_tolerance_mm", "pseudo_per_kind", "pseudo_min_dice")}  # fmt: skip
+                 "nsd_tolerance_mm", "pseudo_per_kind", "pseudo_min_dice", "check_per_kind",
+                 "max_lost_share")}  # fmt: skip
     return gate, summaries, assign_sides, defaults, DEFAULT_FLOORS, KIND_NAMES
 
 
@@ -264,6 +266,41 @@ def pseudo_labels(
                 known[i] = _segment(loaded, pool[i], with_doubt=True)
             rows.append((i, pool[i].kind, _known_doubt(known[i])))
     return [(i, known[i][0]) for i in pick_pseudo(rows, trusted, per_kind)]
+
+
+def forgetting_check(
+    production,
+    candidate,
+    pool: list,
+    remaining: list[int],
+    figures: dict,
+    taken: set[int],
+    per_kind: int,
+    min_dice: float,
+    known: dict | None = None,
+) -> dict:
+    """As the product's rounds run it (``modelops.evaluation.evaluate_check``): production's and
+    the candidate's masks of up to ``per_kind`` unlabelled pool cases per trusted kind that are
+    not pseudo-labels (``taken``), picked by the product's ``pick_check`` (case id = index + 1),
+    and per target the candidate's Dice against production's mask."""
+    _django()
+    from annotator.modelops.evaluation import check_summary
+    from annotator.modelops.rounds import pick_check, trusted_kinds
+    from inference.metrics import dice
+
+    trusted = trusted_kinds(figures, min_dice)
+    rows = [(i + 1, pool[i].kind, None) for i in remaining if pool[i].kind in trusted]
+    taken_ids = {i + 1 for i in taken}
+    per_target = []
+    for cid in pick_check(rows, taken_ids, per_kind, PROJECT_ID):
+        p = pool[cid - 1]
+        theirs = (known or {}).get(cid - 1) or _segment(production, p)
+        if not theirs[0].any():
+            continue  # production found nothing: nothing to keep
+        agreement = float(dice(_segment(candidate, p)[0], theirs[0]))
+        per_target.append({"target": cid, "label": p.label, "kind": p.kind,
+                           "agreement": round(agreement, 4)})  # fmt: skip
+    return {"targets": per_target, "kinds": check_summary(per_target)}
 
 
 def queue(order: str, remaining: list[int], pool: list, scored: dict) -> list[int]:
@@ -366,9 +403,14 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             run = work / f"{order}-round-{r + 1}"
             result = train(items, config, run, init_checkpoint=production,
                            out_path=run.with_suffix(".pt"))  # fmt: skip
-            metrics["candidate"] = heldout_summary(load(result.model_path), held, summaries, tol)
+            trained = load(result.model_path)
+            metrics["candidate"] = heldout_summary(trained, held, summaries, tol)
+            metrics["check"] = forgetting_check(
+                loaded, trained, pool, remaining, metrics["production"]["kinds"],
+                {i for i, _ in pseudo}, args.check_per_kind, args.pseudo_min_dice, scored,
+            )  # fmt: skip
             passed, reason = gate(metrics, policy["promote_margin"], policy["max_dice_drop"],
-                                  policy["promote_error_share"])  # fmt: skip
+                                  policy["promote_error_share"], args.max_lost_share)  # fmt: skip
             below = [
                 f"{kind_names.get(k, k)} {v['dice']:.3f} < {floors[k]}"
                 for k, v in metrics["candidate"]["kinds"].items()
@@ -377,7 +419,8 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             promoted = passed and not below
             row.update(promoted=promoted, gate=reason + ("; below floor: " + ", ".join(below)
                        if below else ""), trained_on=len(items), held_out=len(held),
-                       pseudo=len(pseudo), groups=shares)  # fmt: skip
+                       pseudo=len(pseudo), groups=shares,
+                       check=metrics["check"]["kinds"])  # fmt: skip
             tried = on_cohort(result.model_path)  # what a refused candidate would have done
             row["candidate"] = {k: tried[k] for k in ("dice_by_kind", "cost_vs_manual")}
             if promoted:
@@ -388,7 +431,7 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
               f"cost {row['cost_vs_manual']:.3f} {row['cost_by_kind']}, batch cost "
               f"{row['batch_cost_vs_manual']:.3f}, label Dice {row['label_dice']:.3f}, promoted "
               f"{row['promoted']} ({row.get('gate', '-')}; {row.get('pseudo', 0)} pseudo-labels; "
-              f"candidate {row.get('candidate', '-')})",
+              f"check {row.get('check', '-')}; candidate {row.get('candidate', '-')})",
               flush=True)  # fmt: skip
     chain = [on_cohort(m) for m in productions]  # production models, in the order promoted
     drops = [
@@ -476,6 +519,11 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--pseudo-min-dice", type=float, default=policy["pseudo_min_dice"])
     parser.add_argument(
+        "--check-per-kind", type=int, default=policy["check_per_kind"],
+        help="forgetting-check cases per trusted kind and round (RoundPolicy; 0: off)",
+    )  # fmt: skip
+    parser.add_argument("--max-lost-share", type=float, default=policy["max_lost_share"])
+    parser.add_argument(
         "--invert", type=float, default=0.0, help="share of clips inverted (not in the recipe)"
     )
     parser.add_argument("--slice-ok", type=float, default=0.90, help="slice Dice left as is")
@@ -511,10 +559,12 @@ def main(argv: list[str] | None = None) -> int:
     recipe = {"balance": args.balance, "anchor": args.anchor, "lr": lr, "steps": args.steps,
               "object_head_lr_ratio": args.object_head_lr_ratio, "invert": args.invert,
               "decoder_lr_ratio": args.decoder_lr_ratio, "pseudo_per_kind": args.pseudo_per_kind,
-              "pseudo_min_dice": args.pseudo_min_dice}  # fmt: skip
+              "pseudo_min_dice": args.pseudo_min_dice, "check_per_kind": args.check_per_kind,
+              "max_lost_share": args.max_lost_share}  # fmt: skip
     out: dict = {"seed": args.seed, "recipe": recipe}
     keep = ("round", "mean_dice", "dice_by_kind", "accepted_unchanged", "cost_vs_manual",
-            "batch_cost_vs_manual", "label_dice", "promoted", "candidate")  # fmt: skip
+            "batch_cost_vs_manual", "label_dice", "promoted", "gate", "check",
+            "candidate")  # fmt: skip
     for order, arm in by_order.items():
         out[order] = {
             "rounds": [{k: row[k] for k in keep if k in row} for row in arm["rounds"]],

@@ -69,3 +69,12 @@ def test_changes_per_appearance_count_the_lesions_lost():
         "brighter": {"n": 2, "change": 0.01, "lost_over_0.2": 0},
         "darker": {"n": 3, "change": -0.3, "lost_over_0.2": 2},
     }
+
+
+def test_agreement_counts_the_targets_the_candidate_moves_away_from_production():
+    agreement = np.array([0.95, 0.1, 0.3, 0.9, 0.4])  # the candidate's Dice against production's
+    changes = np.array([0.0, -0.6, 0.5, -0.25, -0.05])  # and its change against the truth
+    assert gate_noise.agreement_figures(agreement, changes, 0.5) == {
+        "mean": 0.53, "under_0.5": 3, "of_them_lost": 1, "of_them_gained": 1, "lost_not_seen": 1,
+    }  # fmt: skip
+    assert gate_noise.agreement_figures(agreement, changes, below=0.2)["under_0.2"] == 1

@@ -112,6 +112,40 @@ def test_the_bench_pseudo_labels_as_the_product_picks_them():
     assert loop.pseudo_labels(None, pool, remaining, figures, 2, 0.99, known) == []
 
 
+def test_the_bench_checks_for_forgetting_as_the_product_does(monkeypatch):
+    from annotator.modelops.rounds import pick_check
+
+    pool = make_phantoms(KINDS, 18, seed=loop.cohort_seeds(0)["pool"])
+    # Models stand in as functions of the phantom: production finds every object, the candidate
+    # loses the CT ones of even index.
+    monkeypatch.setattr(loop, "_segment", lambda model, p, with_doubt=False: (model(p), None))
+    lost = {i for i, p in enumerate(pool) if p.kind == "ct" and i % 2 == 0}
+    index = {id(p): i for i, p in enumerate(pool)}
+
+    def production(p):
+        return p.mask
+
+    def candidate(p):
+        return np.zeros_like(p.mask) if index[id(p)] in lost else p.mask
+
+    figures = {"ct": {"dice": 0.95}, "mr": {"dice": 0.5}, "echo": {"dice": 0.92}}
+    remaining, taken = list(range(18)), {0, 1}
+    check = loop.forgetting_check(production, candidate, pool, remaining, figures, taken, 3, 0.9)
+    rows = [(i + 1, pool[i].kind, None) for i in remaining if pool[i].kind in ("ct", "echo")]
+    picked = pick_check(rows, {1, 2}, 3, loop.PROJECT_ID)  # case id = pool index + 1
+    assert sorted(t["target"] for t in check["targets"]) == picked
+    assert {t["kind"] for t in check["targets"]} == {"ct", "echo"}  # MR is not trusted
+    ct = [cid - 1 for cid in picked if pool[cid - 1].kind == "ct"]
+    assert 0 < len(lost & set(ct)) < 3  # these seeds: the check holds lost and kept lesions
+    assert check["kinds"]["ct"] == {
+        "n": 3, "lost": len(lost & set(ct)),
+        "agreement": round(1 - len(lost & set(ct)) / 3, 4),
+    }  # fmt: skip
+    assert check["kinds"]["echo"]["lost"] == 0
+    assert loop.forgetting_check(production, candidate, pool, remaining, figures, taken, 0,
+                                 0.9)["targets"] == []  # fmt: skip
+
+
 def test_the_bench_orders_its_queue_as_the_product_does():
     from annotator.cases.ordering import balanced_order
 
@@ -129,3 +163,21 @@ def test_the_bench_orders_its_queue_as_the_product_does():
     unknown = sum(scored[i][1] < 0 for i in remaining)
     assert unknown and all(scored[i][1] < 0 for i in picked[-unknown:])  # unknown doubt last
     assert sorted(picked) == remaining
+
+
+def test_the_round_bench_says_what_it_trained_on_per_kind_and_appearance():
+    import loop_round
+
+    from inference.replay import appearance
+
+    ct = make_phantoms(["ct"], 4, seed=3_990)
+    rows = [(p, p.mask, "accepted") for p in ct[:2]]
+    rows += [(ct[2], ct[2].mask, "pseudo"), (ct[3], np.zeros_like(ct[3].mask), "pseudo")]
+    trained = loop_round.trained_on(rows)
+    looks = [appearance(p.image, p.mask) for p in ct]
+    assert looks[3] not in looks[:3]  # these seeds: three darker lesions, then a brighter one
+    assert sum(r["accepted"] + r["pseudo"] for r in trained.values()) == 4
+    assert sum(r["pseudo"] for r in trained.values()) == 2
+    empty = trained[f"ct/{looks[3]}"]  # the empty pseudo-label pulls its group's label Dice down
+    assert empty["label_dice"] < 1.0
+    assert trained[f"ct/{looks[0]}"] == {"accepted": 2, "pseudo": 1, "label_dice": 1.0}

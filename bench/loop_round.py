@@ -14,7 +14,8 @@ against production's masks of unlabelled pool cases of trusted kinds), the gate'
 the round trained on per kind and appearance (accepted and pseudo-label masks, and their Dice
 against the truth), and per CT target of the cohort its appearance (darker/brighter) and Dice;
 one JSON line ends the run. ``--order balanced`` picks the batch as the study's balanced queue
-does; ``--candidate`` gates a saved candidate again instead of training one.
+does; ``--candidate`` gates a saved candidate again instead of training one; ``--kinds`` trains
+on some kinds' masks only (which kinds' training makes the round forget).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def trained_on(rows: list[tuple]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from inference import replay
     from inference.model import STARTER
+    from inference.phantoms import KINDS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=STARTER)
@@ -89,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--candidate", type=Path, help="gate this trained candidate instead of training one"
     )
+    parser.add_argument(
+        "--kinds", nargs="+", choices=KINDS, default=list(KINDS),
+        help="train only on these kinds' masks (a diagnostic: which kinds' training forgets)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work", type=Path, help="keep the models here (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -103,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from inference.checkpoint import load_checkpoint
     from inference.metrics import dice
-    from inference.phantoms import KINDS, make_phantoms
+    from inference.phantoms import make_phantoms
     from inference.segtask import task_for
     from inference.train import train
 
@@ -140,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     pseudo = loop.pseudo_labels(production, pool, unlabelled, metrics["production"]["kinds"],
                                 per_kind, min_dice, scored)  # fmt: skip
     train_rows += [(pool[i], m, "pseudo") for i, m in pseudo]
+    train_rows = [row for row in train_rows if row[0].kind in args.kinds]
     items = [task_for(p.modality, p.is_video).train_item(p.image, m, window=p.window,
              label=p.label) for p, m, _ in train_rows]  # fmt: skip
     items, shares = replay.weighted(items, [p.kind for p, _, _ in train_rows])
@@ -188,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_lost_share": lost_share,
             "lr_ratios": config.lr_ratios,
             "lr": config.lr,
+            "kinds": args.kinds,
         },  # fmt: skip
         "groups": shares,
         "trained": trained_on(train_rows),

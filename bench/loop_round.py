@@ -12,10 +12,11 @@ Prints Dice per kind and the cost on the study's evaluation cohort (truth), the 
 masks' Dice per kind for the candidate and for production, the forgetting check (the candidate
 against production's masks of unlabelled pool cases of trusted kinds), the gate's verdict, what
 the round trained on per kind and appearance (accepted and pseudo-label masks, and their Dice
-against the truth), and per CT target of the cohort its appearance (darker/brighter) and Dice;
-one JSON line ends the run. ``--order balanced`` picks the batch as the study's balanced queue
-does; ``--candidate`` gates a saved candidate again instead of training one; ``--kinds`` trains
-on some kinds' masks only (which kinds' training makes the round forget).
+against the truth), and per CT target of the cohort its appearance (darker/brighter), Dice and
+Dice on the prompted slice (a miss there is the decoder's, not propagation's); one JSON line ends
+the run. ``--order balanced`` picks the batch as the study's balanced queue does; ``--candidate``
+gates a saved candidate again instead of training one; ``--kinds`` trains on some kinds' masks
+only (which kinds' training makes the round forget).
 """
 
 from __future__ import annotations
@@ -179,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     pairs = [(loop._segment(candidate, p)[0], p) for p in cohort]
     figures = loop.figures(cohort, [loop.annotate(m, p.mask, 0.9) for m, p in pairs])
     ct = [
-        {"appearance": replay.appearance(p.image, p.mask), "dice": round(float(dice(m, p.mask)), 3)}
+        {
+            "appearance": replay.appearance(p.image, p.mask),
+            "dice": round(float(dice(m, p.mask)), 3),
+            "key_dice": round(float(dice(m[p.key_index], p.mask[p.key_index])), 3),
+        }
         for m, p in pairs
         if p.kind == "ct"
     ]

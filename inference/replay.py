@@ -14,7 +14,10 @@ where the appearance says whether the object is darker or brighter than what sur
 well before is not traded away for the new batch; the mask decoder learns at
 ``DECODER_LR_RATIO`` of the rate and its object-score head at ``OBJECT_HEAD_LR_RATIO``. Where
 production is already good, its own masks of unopened cases join training as pseudo-labels
-(modelops.rounds.pseudo_heads). The recipe's figures are in docs/inference.md.
+(modelops.rounds.pseudo_heads), and every item of such a kind is marked ``trusted``, so that a
+round can hold the image encoder's features on it (``TrainConfig.distill``, measured worse: off
+in the recipe).
+The recipe's figures are in docs/inference.md.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ if TYPE_CHECKING:  # the constants import without torch (the web process reads t
 BALANCE = ("none", "kind", "group")  # what the sampling weights equalise; "group" is the recipe
 RECIPE_BALANCE = "group"
 RECIPE_ANCHOR = 0.0  # TrainConfig.anchor of a round (L2-SP strength toward production weights)
+RECIPE_DISTILL = 0.0  # TrainConfig.distill of a round (feature drift on trusted kinds' frames)
 # The object-score head (is the object on this frame? it decides how far propagation goes) learns
 # at a tenth of the rate: at the full rate one round re-calibrated it so that CT lesions "left"
 # after the key slice (docs/inference.md, "Rounds that do not forget").
@@ -125,6 +129,7 @@ def round_config(
     lr: float | None = None,
     seed: int = 0,
     anchor: float = RECIPE_ANCHOR,
+    distill: float = RECIPE_DISTILL,
     object_head_lr_ratio: float = OBJECT_HEAD_LR_RATIO,
     decoder_lr_ratio: float = DECODER_LR_RATIO,
     **overrides,
@@ -146,6 +151,7 @@ def round_config(
         encoder_lr=lr * ENCODER_LR_RATIO,
         seed=seed,
         anchor=anchor,
+        distill=distill,
         loss_weights=loss_weights_for(model_config),
         lr_ratios=ratios,
         **overrides,

@@ -18,7 +18,8 @@ frame is SAM2's: 20 x focal + 1 x dice on the best of the predicted masks, 1 x L
 predicted and the real IoU of every mask, and 1 x object-score BCE (mask terms only count on frames
 where the object is present). bf16 autocast on CUDA, fp32 on the CPU. ``lr_ratios`` slows or
 freezes parts by name (a round's object-score head, :mod:`inference.replay`); ``invert`` flips
-the intensities of that share of clips (a bench experiment, off in the recipe).
+the intensities of that share of clips and ``distill`` holds the image encoder's features on
+trusted items' frames near the starting model's (bench experiments, off in the recipe).
 
 Resumable: every ``checkpoint_every`` steps the model, optimizer and step are written atomically
 to ``run_dir/last.pt`` (the random state needs no saving: it is derived from the step); calling
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import hashlib
 import json
 import math
@@ -79,7 +81,7 @@ from inference.train_data import (
     data_fingerprint,
     make_batch,
 )
-from inference.train_loss import LOSS_WEIGHTS, clip_loss
+from inference.train_loss import LOSS_WEIGHTS, clip_loss, feature_drift
 
 __all__ = [
     "LOSS_WEIGHTS",
@@ -96,6 +98,7 @@ __all__ = [
 
 Progress = Callable[[int, int, float, float], None]  # step, total, loss, eta seconds
 ETA_WINDOW = 20  # the ETA is the mean of the last steps' durations: it follows the load
+DISTILL_FRAMES = 2  # consecutive frames per clip of the distillation batch
 
 RESUME_FILE = "last.pt"
 MODEL_FILE = "model.pt"
@@ -125,11 +128,17 @@ class TrainConfig:
     # object-score head (inference/replay.py says why).
     lr_ratios: dict[str, float] = field(default_factory=dict)
     invert: float = 0.0  # probability that a clip's intensities are inverted (augmentation)
+    # Feature distillation: each step adds distill x the drift of the image encoder's features
+    # from the init_checkpoint's on DISTILL_FRAMES frames per clip of trusted items (TrainItem;
+    # 0 or no trusted item: off). Unlike anchor it leaves the encoder free where it holds no
+    # knowledge worth keeping (inference/replay.py).
+    distill: float = 0.0
 
     def fingerprint(self) -> str:
         """Identifies a run for resuming (device and checkpoint cadence may change)."""
         keep = {k: v for k, v in asdict(self).items() if k not in {"device", "checkpoint_every"}}
-        for added in ("anchor", "lr_ratios", "invert"):  # saved before these: resume as before
+        # Runs saved before these fields existed resume as before.
+        for added in ("anchor", "lr_ratios", "invert", "distill"):
             if not keep[added]:
                 del keep[added]
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
@@ -201,12 +210,23 @@ class _ClipLoss(torch.nn.Module):
     (sam2 is driven through private methods, not ``forward``) and finds the parameters a step
     leaves unused (``find_unused_parameters``)."""
 
-    def __init__(self, model: torch.nn.Module, weights: dict[str, float]):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        weights: dict[str, float],
+        teacher: torch.nn.Module | None = None,
+        distill: float = 0.0,
+    ):
         super().__init__()
-        self.model, self.weights = model, weights
+        self.model, self.weights, self.distill = model, weights, distill
+        self._teacher = [teacher]  # in a list: not a submodule (frozen; DDP must not see it)
 
-    def forward(self, frames, masks, boxes):
-        return clip_loss(self.model, frames, masks, boxes, self.weights)
+    def forward(self, frames, masks, boxes, distill_frames=None):
+        loss = clip_loss(self.model, frames, masks, boxes, self.weights)
+        if distill_frames is not None:
+            drift = feature_drift(self.model.image_encoder, self._teacher[0], distill_frames)
+            loss = loss + self.distill * drift
+        return loss
 
 
 @dataclass(frozen=True)
@@ -322,6 +342,12 @@ def train(
     if config.anchor > 0 and init_checkpoint is not None:  # before a resume overwrites them
         anchors = [p.detach().clone() for p in model.parameters()]
     draw = _sampler(preps)
+    trusted = [p for p in preps if p.trusted]
+    teacher = None
+    if config.distill > 0 and trusted and init_checkpoint is not None:  # before a resume
+        teacher = copy.deepcopy(model.image_encoder).eval().requires_grad_(False)
+        draw_trusted = _sampler(trusted)
+    loss_module = _ClipLoss(model, config.loss_weights, teacher, config.distill)
 
     step, history, resumed_from = 0, [], 0
     data = data_fingerprint(items)
@@ -338,7 +364,7 @@ def train(
     if ranks is not None:
         ranks.same(step, "step to resume from")
         net = torch.nn.parallel.DistributedDataParallel(
-            _ClipLoss(model, config.loss_weights),
+            loss_module,
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True,
         )
@@ -373,13 +399,19 @@ def train(
         frames, masks, boxes = make_batch(
             preps, indices, config.clip_len, config.box_jitter, rng, config.invert
         )
+        held = None  # drawn after the batch: a run without distillation samples as before
+        if teacher is not None:
+            held, _, _ = make_batch(trusted, draw_trusted(rng, config.batch_size),
+                                    DISTILL_FRAMES, 0.0, rng)  # fmt: skip
         if net is None:
+            mine = None if held is None else held.flatten(0, 1).to(device)
             with autocast:
-                loss = clip_loss(model, frames.to(device), masks, boxes, config.loss_weights)
+                loss = loss_module(frames.to(device), masks, boxes, mine)
             batch_loss = loss
         else:  # this rank's slice of the global batch; DDP averages the gradients
+            mine = None if held is None else held[:, share].flatten(0, 1).to(device)
             with autocast:
-                loss = net(frames[:, share].to(device), masks[:, share], boxes[share])
+                loss = net(frames[:, share].to(device), masks[:, share], boxes[share], mine)
             batch_loss = ranks.all_mean(loss)  # the global batch's loss, on every rank
         if not torch.isfinite(batch_loss):
             raise TrainingError(f"the loss became {batch_loss.item()} at step {step}")

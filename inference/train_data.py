@@ -39,6 +39,9 @@ class TrainItem:
     label: str = ""
     is_video: bool = False
     weight: float = 1.0  # how often its clips are drawn, relative to the others (inference.replay)
+    # Production already segments this kind well: its frames hold the image encoder's features
+    # near production's (TrainConfig.distill; inference.replay says why).
+    trusted: bool = False
 
 
 ITEM_GLOB = "item-*.npz"
@@ -52,7 +55,8 @@ def save_items(items: Sequence[TrainItem], directory: str | Path) -> list[Path]:
     paths = []
     for i, item in enumerate(items):
         meta = {"modality": item.modality, "window": item.window, "label": item.label,
-                "is_video": bool(item.is_video), "weight": float(item.weight)}  # fmt: skip
+                "is_video": bool(item.is_video), "weight": float(item.weight),
+                "trusted": bool(item.trusted)}  # fmt: skip
         path = directory / f"item-{i:05d}.npz"
         partial = path.with_name(path.name + ".partial")
         with open(partial, "wb") as fh:
@@ -76,6 +80,8 @@ def data_fingerprint(items: Sequence[TrainItem]) -> str:
         image, mask = np.asarray(item.image), np.asarray(item.mask)
         meta = [list(image.shape), str(image.dtype), list(mask.shape), item.modality, item.window,
                 item.label, bool(item.is_video), round(float(item.weight), 12)]  # fmt: skip
+        if item.trusted:  # only when set: item sets from before the flag keep their fingerprint
+            meta.append("trusted")
         digest.update(json.dumps(meta, default=str).encode())
         digest.update(np.packbits(mask.reshape(-1) > 0).tobytes())
         digest.update(np.ascontiguousarray(image.reshape(-1)[::IMAGE_SAMPLE_STRIDE]).tobytes())
@@ -96,7 +102,7 @@ def load_items(directory: str | Path) -> list[TrainItem]:
                 image=data["image"], mask=data["mask"], modality=meta["modality"],
                 window=tuple(window) if isinstance(window, list) else window,
                 label=meta["label"], is_video=meta["is_video"],
-                weight=float(meta.get("weight", 1.0)),
+                weight=float(meta.get("weight", 1.0)), trusted=bool(meta.get("trusted", False)),
             ))  # fmt: skip
     return items
 
@@ -136,6 +142,7 @@ class PreparedItem:
         self.key = int(np.argmax(areas))  # where an annotator would put the box
         self.is_video = item.is_video
         self.weight = float(item.weight)
+        self.trusted = bool(item.trusted)
         if self.roi_context is not None:  # the annotator's box, around which the engine crops
             self.key_box = mask_box(self.masks[self.key].numpy())
 

@@ -50,3 +50,19 @@ def clip_loss(model, frames, masks, boxes, weights=LOSS_WEIGHTS) -> torch.Tensor
         parts = frame_loss(high_multi, ious, obj_logits, target.to(frames.device), weights)
         total = total + sum(weights[k] * v for k, v in parts.items())
     return total / len(outs)
+
+
+def feature_drift(encoder, teacher, frames: torch.Tensor) -> torch.Tensor:
+    """How far the image encoder's features (every level the decoder reads) have moved from the
+    frozen ``teacher``'s on ``frames`` (N, 3, S, S): per frame and level, the squared error
+    relative to the teacher's mean square (so levels count alike whatever their scale), averaged
+    over both (per frame: data-parallel ranks' shares average to the whole batch's figure)."""
+    with torch.no_grad():
+        targets = teacher(frames)["backbone_fpn"]
+    levels = encoder(frames)["backbone_fpn"]
+    drift = [
+        (s.float() - t.float()).pow(2).flatten(1).mean(1)
+        / t.float().pow(2).flatten(1).mean(1).clamp(min=1e-8)
+        for s, t in zip(levels, targets, strict=True)
+    ]
+    return torch.stack(drift).mean()

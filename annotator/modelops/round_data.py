@@ -62,10 +62,16 @@ def examples(snapshot: Snapshot, split: str, kinds: set[str] | None = None) -> l
     return found
 
 
-def train_items(examples: list[Example], clip_len: int, balance: str | None = None):
+def train_items(
+    examples: list[Example],
+    clip_len: int,
+    balance: str | None = None,
+    trusted: set[str] | frozenset[str] = frozenset(),
+):
     """Training items cropped along z to the object (± a clip), so memory stays small, weighted
     by the replay recipe (inference.replay: every kind/label/appearance group drawn equally
-    often); and the groups' shares, for the round's record."""
+    often), those of ``trusted`` kinds marked so that their frames hold the encoder's features
+    (``TrainConfig.distill``); and the groups' shares, for the round's record."""
     from inference import replay
 
     items, kinds = [], []
@@ -74,8 +80,9 @@ def train_items(examples: list[Example], clip_len: int, balance: str | None = No
         if z.size == 0:
             continue  # an accepted empty mask teaches nothing about the object's shape
         lo, hi = max(0, z[0] - clip_len), min(ex.mask.shape[0], z[-1] + clip_len + 1)
-        items.append(
-            ex.task.train_item(ex.image[lo:hi], ex.mask[lo:hi], window=ex.window, label=ex.label)
-        )
+        item = ex.task.train_item(ex.image[lo:hi], ex.mask[lo:hi], window=ex.window,
+                                  label=ex.label)  # fmt: skip
         kinds.append(kind_of(ex.kind, ex.modality))
+        item.trusted = kinds[-1] in trusted
+        items.append(item)
     return replay.weighted(items, kinds, balance or replay.RECIPE_BALANCE)

@@ -73,7 +73,7 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
             device=_device(),
             checkpoint_every=max(1, min(50, steps // 10)),
         )
-        items, groups = train_items(found + pseudo, config.clip_len)
+        items, groups = train_items(found + pseudo, config.clip_len, trusted=trusted)
         used = len(pseudo)
         del found, pseudo
         if not items:
@@ -83,6 +83,7 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
             "replay": {
                 "balance": replay.RECIPE_BALANCE,
                 "anchor": config.anchor,
+                "distill": config.distill,
                 "lr_ratios": config.lr_ratios,
                 "groups": groups,
                 "pseudo_labels": used,

@@ -121,16 +121,97 @@ def test_the_anchor_keeps_fine_tuning_near_the_production_weights(tmp_path):
     assert 0 < moved_held < 0.8 * moved_free, (moved_held, moved_free)
 
 
+def _trusted_ct():
+    items = _items()
+    for item in items:
+        item.trusted = item.modality == "CT"
+    return items
+
+
+def _drift_on(items, state: dict, init: dict) -> float:
+    """feature_drift of ``state``'s image encoder from ``init``'s on the items' frames."""
+    from inference.train_data import PreparedItem, make_batch
+    from inference.train_loss import feature_drift
+
+    student, teacher = (build_model(TINY_TEST, training=True) for _ in range(2))
+    student.load_state_dict(state)
+    teacher.load_state_dict(init)
+    preps = [PreparedItem(i, int(student.image_size)) for i in items]
+    frames, _, _ = make_batch(preps, range(len(preps)), 3, 0.0, np.random.default_rng(0))
+    with torch.no_grad():
+        drift = feature_drift(student.image_encoder, teacher.image_encoder, frames.flatten(0, 1))
+    return float(drift)
+
+
+def test_distillation_holds_the_encoder_features_on_trusted_frames(tmp_path):
+    torch.manual_seed(0)
+    init = tmp_path / "init.pt"
+    save_checkpoint(build_model(TINY_TEST, training=True), init)
+    base = dict(model_config=TINY_TEST, steps=6, clip_len=3, lr=3e-3, encoder_lr=3e-3, seed=2)
+    free = train(_trusted_ct(), TrainConfig(**base), tmp_path / "free", init_checkpoint=init)
+    held = train(_trusted_ct(), TrainConfig(**base, distill=50.0), tmp_path / "held",
+                 init_checkpoint=init)  # fmt: skip
+    start = read_state_dict(init)
+    ct = [i for i in _trusted_ct() if i.trusted]
+    drift_free = _drift_on(ct, read_state_dict(free.model_path), start)
+    drift_held = _drift_on(ct, read_state_dict(held.model_path), start)
+    assert 0 < drift_held < 0.5 * drift_free, (drift_held, drift_free)
+    # The term is in the loss it reports: the held run's last loss includes it.
+    assert held.final_loss != free.final_loss
+
+
+def test_distillation_off_or_with_nothing_to_hold_trains_exactly_as_before(tmp_path):
+    torch.manual_seed(0)
+    init = tmp_path / "init.pt"
+    save_checkpoint(build_model(TINY_TEST, training=True), init)
+    base = dict(model_config=TINY_TEST, steps=2, clip_len=3, seed=2)
+    plain = read_state_dict(
+        train(_items(), TrainConfig(**base), tmp_path / "plain", init_checkpoint=init).model_path
+    )
+    runs = {  # no weight; no trusted item; nothing to distil from (no init checkpoint: random)
+        "off": (_trusted_ct(), TrainConfig(**base), init),
+        "untrusted": (_items(), TrainConfig(**base, distill=5.0), init),
+    }
+    for name, (items, config, start) in runs.items():
+        got = read_state_dict(train(items, config, tmp_path / name, init_checkpoint=start)
+                              .model_path)  # fmt: skip
+        assert all(torch.equal(got[k], plain[k]) for k in plain), name
+    scratch = [train(_trusted_ct(), TrainConfig(**base, distill=d), tmp_path / f"s{d}")
+               for d in (0.0, 5.0)]  # fmt: skip
+    a, b = (read_state_dict(r.model_path) for r in scratch)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_trusted_items_survive_the_files_torchrun_reads_and_mark_the_data(tmp_path):
+    from inference.train_data import data_fingerprint
+
+    image, mask = _blob(-50.0, 60.0)
+    plain = [TrainItem(image, mask), TrainItem(image, mask)]
+    marked = [TrainItem(image, mask, trusted=True), TrainItem(image, mask)]
+    save_items(marked, tmp_path)
+    assert [i.trusted for i in load_items(tmp_path)] == [True, False]
+    assert data_fingerprint(marked) != data_fingerprint(plain)
+    # An untrusted item set keeps the fingerprint it had before the flag: a round resumes.
+    digest = hashlib.sha256()
+    for _ in plain:
+        meta = [list(image.shape), str(image.dtype), list(mask.shape), "CT", None, "", False, 1.0]
+        digest.update(json.dumps(meta, default=str).encode())
+        digest.update(np.packbits(mask.reshape(-1) > 0).tobytes())
+        digest.update(np.ascontiguousarray(image.reshape(-1)[::61]).tobytes())
+    assert data_fingerprint(plain) == digest.hexdigest()[:16]
+
+
 def test_settings_left_off_leave_the_fingerprint_as_before():
     config = TrainConfig(model_config=TINY_TEST)
     before = {
         k: v
         for k, v in asdict(config).items()
-        if k not in {"device", "checkpoint_every", "anchor", "lr_ratios", "invert"}
+        if k not in {"device", "checkpoint_every", "anchor", "lr_ratios", "invert", "distill"}
     }
     digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
     assert config.fingerprint() == digest  # a run saved before these existed resumes
     assert config.fingerprint() != TrainConfig(model_config=TINY_TEST, anchor=0.1).fingerprint()
+    assert config.fingerprint() != TrainConfig(model_config=TINY_TEST, distill=1).fingerprint()
     slow = TrainConfig(model_config=TINY_TEST, lr_ratios={"sam_mask_decoder.": 0.1})
     assert config.fingerprint() != slow.fingerprint()
 

@@ -16,6 +16,9 @@ Dropout draws its masks per process (one clip's worth instead of two), so the co
 with dropout off in both runs; with dropout the two-process run is an equally valid draw, not the
 same one.
 
+With feature distillation on (``distill``, CT items trusted) the two ranks split the step's
+distillation frames as they split its clips, and follow the one-process run the same way.
+
 The two-process run is also cancelled at step 2 and resumed (every rank from the same last.pt),
 and only rank 0 may write checkpoints or report progress.
 """
@@ -33,7 +36,7 @@ import torch
 import torch.multiprocessing as mp
 
 import inference.train as train_module
-from inference.checkpoint import read_state_dict
+from inference.checkpoint import read_state_dict, save_checkpoint
 from inference.model import TINY_TEST, build_model
 from inference.phantoms import make_phantoms
 from inference.train import RESUME_FILE, TrainConfig, TrainingError, TrainItem, train
@@ -49,7 +52,8 @@ TIMEOUT_S = 300
 
 def _items():
     phantoms = make_phantoms(["ct", "mr"], 2, seed=0)
-    return [TrainItem(p.image, p.mask, p.modality, p.window, p.label, p.is_video) for p in phantoms]
+    return [TrainItem(p.image, p.mask, p.modality, p.window, p.label, p.is_video,
+                      trusted=p.kind == "ct") for p in phantoms]  # fmt: skip
 
 
 def _config(**kw):
@@ -74,7 +78,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _rank_main(rank: int, world: int, port: int, items_dir: str, run_dir: str, out: str) -> None:
+def _rank_main(
+    rank: int, world: int, port: int, items_dir: str, run_dir: str, out: str, init: str,
+    distill: float,
+) -> None:  # fmt: skip
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
@@ -88,9 +95,11 @@ def _rank_main(rank: int, world: int, port: int, items_dir: str, run_dir: str, o
         # Rank 1's should_stop says "stop" at once: only rank 0's is polled.
         calls = iter([False] * STOP_AT + [True])
         stop = (lambda: next(calls)) if rank == 0 else (lambda: True)
-        cut = train(items, _config(), run_dir, should_stop=stop)
+        config = _config(distill=distill)
+        cut = train(items, config, run_dir, init_checkpoint=init, should_stop=stop)
         writes_at_cut = list(writes)
-        done = train(items, _config(), run_dir, progress=lambda *a: reported.append(a[0]))
+        done = train(items, config, run_dir, init_checkpoint=init,
+                     progress=lambda *a: reported.append(a[0]))  # fmt: skip
         with open(os.path.join(out, f"rank{rank}.json"), "w") as fh:
             json.dump({"cut": [cut.status, cut.step], "writes_at_cut": writes_at_cut,
                        "writes": writes, "status": done.status, "resumed_from": done.resumed_from,
@@ -106,15 +115,21 @@ def _close_but_for_noise(got: torch.Tensor, want: torch.Tensor, key: str) -> Non
     torch.testing.assert_close(got, want, atol=KEY_BIAS_ATOL, rtol=0, msg=key)
 
 
-def test_two_processes_follow_one_process_with_the_same_global_batch(tmp_path, monkeypatch):
+@pytest.mark.parametrize("distill", [0.0, 5.0])
+def test_two_processes_follow_one_process_with_the_same_global_batch(
+    tmp_path, monkeypatch, distill
+):
     items = _items()
+    torch.manual_seed(11)
+    init = tmp_path / "init.pt"
+    save_checkpoint(_build_without_dropout(TINY_TEST, training=True), init)
     monkeypatch.setattr(train_module, "build_model", _build_without_dropout)
-    one = train(items, _config(), tmp_path / "one")
+    one = train(items, _config(distill=distill), tmp_path / "one", init_checkpoint=init)
     monkeypatch.undo()
 
     items_dir, run_dir = tmp_path / "items", tmp_path / "two"
     save_items(items, items_dir)
-    args = (2, _free_port(), str(items_dir), str(run_dir), str(tmp_path))
+    args = (2, _free_port(), str(items_dir), str(run_dir), str(tmp_path), str(init), distill)
     context = mp.start_processes(_rank_main, args=args, nprocs=2, join=False)
     deadline = time.monotonic() + TIMEOUT_S
     while not context.join(timeout=5):  # raises if a rank failed
@@ -143,8 +158,7 @@ def test_two_processes_follow_one_process_with_the_same_global_batch(tmp_path, m
 
     a, b = read_state_dict(one.model_path), read_state_dict(ranks[0]["model_path"])
     assert a.keys() == b.keys()
-    torch.manual_seed(_config().seed)  # as train() seeds before building the model
-    start = _build_without_dropout(TINY_TEST, training=True).state_dict()
+    start = read_state_dict(init)
     moved = 0
     for key in a:
         if key.endswith("k_proj.bias"):  # zero true gradient: Adam-normalised rounding noise
@@ -185,8 +199,9 @@ def test_saved_items_load_back_the_same(tmp_path):
     for a, b in zip(items, back, strict=True):
         assert np.array_equal(a.image, b.image) and a.image.dtype == b.image.dtype
         assert np.array_equal(a.mask, b.mask)
-        assert (a.modality, a.window, a.label, a.is_video) == (
-            b.modality, b.window, b.label, b.is_video)  # fmt: skip
+        assert (a.modality, a.window, a.label, a.is_video, a.trusted) == (
+            b.modality, b.window, b.label, b.is_video, b.trusted)  # fmt: skip
+    assert [b.trusted for b in back] == [True, False]
     with pytest.raises(TrainingError, match="no item-"):
         load_items(tmp_path / "empty")
 

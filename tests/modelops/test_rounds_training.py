@@ -5,7 +5,7 @@ import pytest
 from annotator.modelops import evaluation, round_data, rounds
 from annotator.modelops.models import RoundPolicy, RoundStatus
 from annotator.registry.models import ModelStatus
-from inference.replay import DECODER_LR_RATIO, OBJECT_HEAD_LR_RATIO
+from inference.replay import DECODER_LR_RATIO, OBJECT_HEAD_LR_RATIO, RECIPE_DISTILL
 from inference.sam2_adapter import MASK_DECODER
 from tests import factories
 from tests.modelops.helpers import blob_case
@@ -36,6 +36,7 @@ def test_a_round_from_a_weak_model_improves_heldout_dice_and_the_gate_decides(
     assert round_.config["replay"]["balance"] == "group"
     assert DECODER_LR_RATIO == OBJECT_HEAD_LR_RATIO == 0.1  # the head's own entry is not needed
     assert round_.config["replay"]["lr_ratios"] == {MASK_DECODER: 0.1}
+    assert round_.config["replay"]["distill"] == RECIPE_DISTILL == 0.0  # measured worse
     assert round_.config["replay"]["pseudo_labels"] == 0 == round_.snapshot.pseudo_count
     assert sum(g["masks"] for g in groups.values()) == round_.snapshot.train_count
     assert sum(g["share"] for g in groups.values()) == pytest.approx(1.0, abs=1e-3)

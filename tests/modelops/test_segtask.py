@@ -113,6 +113,11 @@ def test_presegmentation_training_and_evaluation_see_the_same_frames(
 
     # Training: the items the round trains on, prepared as inference.train prepares them.
     items, _ = round_data.train_items(examples, clip_len=2)
+    assert not any(item.trusted for item in items)  # nothing trusted: no distillation frames
+    marked, _ = round_data.train_items(examples, clip_len=2, trusted={kind})
+    assert [item.trusted for item in marked] == [True] * len(examples)
+    other, _ = round_data.train_items(examples, clip_len=2, trusted={"pet"})
+    assert not any(item.trusted for item in other)
     for ex, item in zip(examples, items, strict=True):
         train_data.PreparedItem(item, 32, None, intensity_rule(version.config))
         frames = record["training"][-1]

@@ -240,6 +240,14 @@ def _django():
     return gate, summaries, assign_sides, defaults, DEFAULT_FLOORS, KIND_NAMES
 
 
+def trusted_kinds(figures: dict, min_dice: float) -> set[str]:
+    """The kinds production is trusted on (the product's rule: its held-out Dice)."""
+    _django()
+    from annotator.modelops.rounds import trusted_kinds as rule
+
+    return set(rule(figures, min_dice))
+
+
 def pseudo_labels(
     loaded,
     pool: list,
@@ -253,7 +261,7 @@ def pseudo_labels(
     pool cases per kind it is trusted on (its held-out Dice per kind, ``figures``, at least
     ``min_dice``), the surest first. ``known``: masks and doubts already computed."""
     _django()
-    from annotator.modelops.rounds import pick_pseudo, trusted_kinds  # the product's rule
+    from annotator.modelops.rounds import pick_pseudo
 
     trusted = trusted_kinds(figures, min_dice)
     if per_kind == 0 or not trusted:
@@ -395,6 +403,9 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             items = [task_for(p.modality, p.is_video).train_item(
                 p.image, m, window=p.window, label=p.label) for p, m in train_rows]  # fmt: skip
             items, shares = replay.weighted(items, [p.kind for p, _ in train_rows], args.balance)
+            trusted = trusted_kinds(metrics["production"]["kinds"], args.pseudo_min_dice)
+            for item, (p, _) in zip(items, train_rows, strict=True):
+                item.trusted = p.kind in trusted  # as the product marks them (replay.py)
             config = replay.round_config(
                 args.config, steps=args.steps, lr=args.lr, seed=r + 1, anchor=args.anchor,
                 object_head_lr_ratio=args.object_head_lr_ratio, invert=args.invert,

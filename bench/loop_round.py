@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--object-head-lr-ratio", type=float, default=replay.OBJECT_HEAD_LR_RATIO)
     parser.add_argument("--encoder-lr-ratio", type=float, default=1.0)
     parser.add_argument("--invert", type=float, default=0.0)
+    parser.add_argument("--distill", type=float, default=0.0, help="TrainConfig.distill")
     parser.add_argument(
         "--lr-ratio",
         action="append",
@@ -151,13 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     items = [task_for(p.modality, p.is_video).train_item(p.image, m, window=p.window,
              label=p.label) for p, m, _ in train_rows]  # fmt: skip
     items, shares = replay.weighted(items, [p.kind for p, _, _ in train_rows])
+    trusted = loop.trusted_kinds(metrics["production"]["kinds"], min_dice)
+    for item, (p, _, _) in zip(items, train_rows, strict=True):
+        item.trusted = p.kind in trusted  # as the product marks them (replay.py)
     ratios = {} if args.encoder_lr_ratio == 1 else {"image_encoder.": args.encoder_lr_ratio}
     for entry in args.lr_ratio:
         prefix, _, ratio = entry.partition("=")
         ratios[prefix] = float(ratio)
     config = replay.round_config(
         args.config, steps=args.steps, lr=args.lr, seed=args.train_seed, invert=args.invert,
-        object_head_lr_ratio=args.object_head_lr_ratio, decoder_lr_ratio=args.decoder_lr_ratio,
+        distill=args.distill, object_head_lr_ratio=args.object_head_lr_ratio,
+        decoder_lr_ratio=args.decoder_lr_ratio,
     )  # fmt: skip
     config.lr_ratios.update(ratios)
     if args.candidate is None:
@@ -193,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             "steps": args.steps,
             "train_seed": args.train_seed,
             "invert": args.invert,
+            "distill": args.distill,
+            "trusted": sorted(trusted),
             "split": args.split,
             "pseudo_per_kind": per_kind,
             "pseudo_min_dice": min_dice,

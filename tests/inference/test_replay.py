@@ -16,7 +16,8 @@ from inference.model import TINY_TEST, build_model
 from inference.phantoms import make_phantom
 from inference.sam2_adapter import MASK_DECODER, OBJECT_SCORE_HEAD
 from inference.train import TrainConfig, TrainingError, TrainItem, _sampler, train
-from inference.train_data import PreparedItem, load_items, save_items
+from inference.train_data import PreparedItem, data_fingerprint, load_items, make_batch, save_items
+from inference.train_loss import feature_drift
 
 
 def _blob(inside: float, outside: float) -> tuple[np.ndarray, np.ndarray]:
@@ -102,18 +103,26 @@ def _items():
     ]
 
 
+def _start_model(tmp_path):
+    """A seeded random-weights checkpoint to fine-tune from (production, for these tests)."""
+    torch.manual_seed(0)
+    init = tmp_path / "init.pt"
+    save_checkpoint(build_model(TINY_TEST, training=True), init)
+    return init
+
+
+FAST = dict(model_config=TINY_TEST, steps=6, clip_len=3, lr=3e-3, encoder_lr=3e-3, seed=2)
+
+
 def _distance(a: dict, b: dict) -> float:
     return float(sum(((a[k].float() - b[k].float()) ** 2).sum() for k in a))
 
 
 def test_the_anchor_keeps_fine_tuning_near_the_production_weights(tmp_path):
-    torch.manual_seed(0)
-    init = tmp_path / "init.pt"
-    save_checkpoint(build_model(TINY_TEST, training=True), init)
-    base = dict(model_config=TINY_TEST, steps=6, clip_len=3, lr=3e-3, encoder_lr=3e-3, seed=2)
-    free = train(_items(), TrainConfig(**base), tmp_path / "free", init_checkpoint=init)
+    init = _start_model(tmp_path)
+    free = train(_items(), TrainConfig(**FAST), tmp_path / "free", init_checkpoint=init)
     held = train(
-        _items(), TrainConfig(**base, anchor=50.0), tmp_path / "held", init_checkpoint=init
+        _items(), TrainConfig(**FAST, anchor=50.0), tmp_path / "held", init_checkpoint=init
     )
     start = read_state_dict(init)
     moved_free = _distance(read_state_dict(free.model_path), start)
@@ -130,9 +139,6 @@ def _trusted_ct():
 
 def _drift_on(items, state: dict, init: dict) -> float:
     """feature_drift of ``state``'s image encoder from ``init``'s on the items' frames."""
-    from inference.train_data import PreparedItem, make_batch
-    from inference.train_loss import feature_drift
-
     student, teacher = (build_model(TINY_TEST, training=True) for _ in range(2))
     student.load_state_dict(state)
     teacher.load_state_dict(init)
@@ -144,12 +150,9 @@ def _drift_on(items, state: dict, init: dict) -> float:
 
 
 def test_distillation_holds_the_encoder_features_on_trusted_frames(tmp_path):
-    torch.manual_seed(0)
-    init = tmp_path / "init.pt"
-    save_checkpoint(build_model(TINY_TEST, training=True), init)
-    base = dict(model_config=TINY_TEST, steps=6, clip_len=3, lr=3e-3, encoder_lr=3e-3, seed=2)
-    free = train(_trusted_ct(), TrainConfig(**base), tmp_path / "free", init_checkpoint=init)
-    held = train(_trusted_ct(), TrainConfig(**base, distill=50.0), tmp_path / "held",
+    init = _start_model(tmp_path)
+    free = train(_trusted_ct(), TrainConfig(**FAST), tmp_path / "free", init_checkpoint=init)
+    held = train(_trusted_ct(), TrainConfig(**FAST, distill=50.0), tmp_path / "held",
                  init_checkpoint=init)  # fmt: skip
     start = read_state_dict(init)
     ct = [i for i in _trusted_ct() if i.trusted]
@@ -161,21 +164,20 @@ def test_distillation_holds_the_encoder_features_on_trusted_frames(tmp_path):
 
 
 def test_distillation_off_or_with_nothing_to_hold_trains_exactly_as_before(tmp_path):
-    torch.manual_seed(0)
-    init = tmp_path / "init.pt"
-    save_checkpoint(build_model(TINY_TEST, training=True), init)
+    init = _start_model(tmp_path)
     base = dict(model_config=TINY_TEST, steps=2, clip_len=3, seed=2)
     plain = read_state_dict(
         train(_items(), TrainConfig(**base), tmp_path / "plain", init_checkpoint=init).model_path
     )
-    runs = {  # no weight; no trusted item; nothing to distil from (no init checkpoint: random)
-        "off": (_trusted_ct(), TrainConfig(**base), init),
-        "untrusted": (_items(), TrainConfig(**base, distill=5.0), init),
+    runs = {  # no weight; no trusted item
+        "off": (_trusted_ct(), TrainConfig(**base)),
+        "untrusted": (_items(), TrainConfig(**base, distill=5.0)),
     }
-    for name, (items, config, start) in runs.items():
-        got = read_state_dict(train(items, config, tmp_path / name, init_checkpoint=start)
+    for name, (items, config) in runs.items():
+        got = read_state_dict(train(items, config, tmp_path / name, init_checkpoint=init)
                               .model_path)  # fmt: skip
         assert all(torch.equal(got[k], plain[k]) for k in plain), name
+    # Nothing to distil from: without an init checkpoint the weights are random.
     scratch = [train(_trusted_ct(), TrainConfig(**base, distill=d), tmp_path / f"s{d}")
                for d in (0.0, 5.0)]  # fmt: skip
     a, b = (read_state_dict(r.model_path) for r in scratch)
@@ -183,8 +185,6 @@ def test_distillation_off_or_with_nothing_to_hold_trains_exactly_as_before(tmp_p
 
 
 def test_trusted_items_survive_the_files_torchrun_reads_and_mark_the_data(tmp_path):
-    from inference.train_data import data_fingerprint
-
     image, mask = _blob(-50.0, 60.0)
     plain = [TrainItem(image, mask), TrainItem(image, mask)]
     marked = [TrainItem(image, mask, trusted=True), TrainItem(image, mask)]

@@ -22,6 +22,7 @@ from annotator.cases.models import Case, CaseStatus
 from annotator.cases.selectors import clean_window, require_case
 from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
 from annotator.registry.models import ModelStatus, ModelVersion
+from annotator.registry.quality import kind_of
 from annotator.registry.selectors import production_model
 
 from .presegment_run import ACTIVE, finish, finish_case
@@ -88,8 +89,15 @@ def _merge(base: list[dict], extra: list[dict]) -> list[dict]:
     return [merged[k] for k in sorted(merged)]
 
 
+def serving_model(case: Case) -> ModelVersion | None:
+    """The production version that serves the case's kind of image in its project."""
+    image = getattr(case, "image", None)  # None: not stored yet (no kind to choose by)
+    kind = kind_of(image.kind, image.modality) if image is not None else ""
+    return production_model(case.project, kind)
+
+
 def _require_model(case: Case):
-    version = production_model(case.project)
+    version = serving_model(case)
     if version is None:
         raise Conflict(
             "no production model is registered: run `python manage.py bootstrap_model` or "
@@ -159,7 +167,7 @@ def queue_case(case: Case, *, actor=None, version: ModelVersion | None = None) -
     ``version`` (default: the case's production model). Returns False (and queues nothing)
     when there is nothing to do or no model."""
     targets = [t for t in case.targets.all() if t.has_prompt]
-    version = version or production_model(case.project)
+    version = version or serving_model(case)
     if not targets or version is None:
         if targets:
             log.warning("case %s: no production model; not pre-segmented", case.pk)
@@ -219,17 +227,22 @@ def _unqueued(job: PresegmentJob, exc: Exception):
 
 def represegment_unopened(version: ModelVersion, *, actor=None) -> int:
     """After production changes: pre-segment again every case no annotator has opened yet (new
-    or ready, never opened) with the new production model. Opened cases are never touched."""
+    or ready, never opened) that the new production model serves (its project and kind of
+    image). Opened cases are never touched."""
     cases = Case.objects.filter(
         status__in=[CaseStatus.NEW, CaseStatus.READY], first_opened_at__isnull=True
-    ).select_related("project")
+    ).select_related("project", "image")
     if version.project_id is not None:
         cases = cases.filter(project_id=version.project_id)
     else:  # the global default serves projects without a production model of their own
         own = ModelVersion.objects.filter(
-            status=ModelStatus.PRODUCTION, project__isnull=False
+            status=ModelStatus.PRODUCTION, project__isnull=False, kind=""
         ).values("project_id")
         cases = cases.exclude(project_id__in=own)
-    count = sum(1 for case in cases if queue_case(case, actor=actor, version=version))
+    count = sum(
+        1
+        for case in cases
+        if serving_model(case) == version and queue_case(case, actor=actor, version=version)
+    )
     record("model.represegment", actor=actor, obj=version, project=version.project, cases=count)
     return count

@@ -18,7 +18,7 @@ from annotator.core.throttles import UploadThrottle
 from annotator.projects import policy
 from annotator.projects.selectors import get_visible_project
 
-from . import services
+from . import quality, services
 from .models import ModelOrigin, ModelVersion
 from .selectors import visible_models
 from .serializers import ModelImportSerializer, ModelPromoteSerializer, ModelVersionSerializer
@@ -93,16 +93,24 @@ class ModelPromote(APIView):
 
 
 class ModelRollback(APIView):
-    """Return production (of `project`, or the global default) to the version it replaced."""
+    """Return production (of `project`, or the global default; of one `kind` of image, or the
+    version for every kind) to the version it replaced."""
 
     @extend_schema(
         request=None,
-        parameters=[OpenApiParameter("project", int, required=False)],
+        parameters=[
+            OpenApiParameter("project", int, required=False),
+            OpenApiParameter("kind", str, required=False, enum=list(quality.KINDS)),
+        ],
         responses={200: ModelVersionSerializer},
     )
     def post(self, request):
         policy.require(request.user, "model.manage")
         project_id = project_argument(request)
         project = get_visible_project(request.user, project_id) if project_id else None
-        version = services.rollback(project, actor=request.user)
+        kind = request.query_params.get("kind")
+        if kind is None and isinstance(request.data, dict):
+            kind = request.data.get("kind")
+        kind = quality.check_kind(kind)
+        version = services.rollback(project, actor=request.user, kind=kind)
         return Response(ModelVersionSerializer(version).data)

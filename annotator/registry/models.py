@@ -20,7 +20,9 @@ class ModelStatus(models.TextChoices):
 
 
 class ModelVersion(models.Model):
-    """A checkpoint in the model store. At most one production version per project (or global)."""
+    """A checkpoint in the model store. At most one production version per project and kind of
+    image (or global): a project's version for one kind (``kind``: "ct", "mr", ...; made by a
+    round of that kind) serves that kind's cases, its version for every kind ("") the rest."""
 
     name = models.CharField(max_length=200)
     parent = models.ForeignKey(
@@ -39,6 +41,9 @@ class ModelVersion(models.Model):
         Project, null=True, blank=True, on_delete=models.CASCADE, related_name="model_versions"
     )
     round_number = models.PositiveIntegerField(null=True, blank=True)
+    # The kind of image it serves (quality.KINDS), "" = every kind. Only project versions have
+    # one: a round of one kind trains it (docs/inference.md, "A model per kind of image").
+    kind = models.CharField(max_length=16, blank=True, default="")
     # The production version this one replaced when it was promoted (what a rollback restores).
     replaced = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -55,9 +60,9 @@ class ModelVersion(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["project"],
+                fields=["project", "kind"],
                 condition=models.Q(status="production", project__isnull=False),
-                name="one_production_per_project",
+                name="one_production_per_project_kind",
             ),
             models.UniqueConstraint(
                 fields=["status"],

@@ -20,6 +20,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from annotator.cases.models import Image
+from annotator.core.errors import InvalidInput
 from annotator.projects.models import Project
 
 from .models import ModelStatus, ModelVersion, QualityFloor
@@ -33,13 +34,38 @@ KIND_NAMES = {"ct": "CT", "mr": "MR", "pet": "PET", "echo": "echo", "other": "ot
 DEFAULT_FLOORS = {"ct": 0.5, "mr": 0.5, "pet": 0.5, "echo": 0.8, "other": 0.5}
 SOURCES = ("phantoms", "round", "none")
 _LEGACY_TRAINING = ("steps", "train_minutes", "final_loss")
+_MODALITY_KINDS = {"CT": "ct", "MR": "mr", "PT": "pet"}  # DICOM modality: kind (else "other")
+
+
+def check_kind(kind) -> str:
+    """A kind of image as given to a round or a rollback: "" (every kind) or one of KINDS."""
+    if kind in (None, ""):
+        return ""
+    if kind not in KINDS:
+        raise InvalidInput(
+            f"unknown kind of image {kind!r}; kinds: {', '.join(KINDS)} (or none: every kind)",
+            code="bad_kind",
+        )
+    return kind
 
 
 def kind_of(image_kind: str, modality: str) -> str:
     """The kind of data an image (or a project's declared kind) is, for figures and floors."""
     if image_kind == "video":
         return "echo"
-    return {"CT": "ct", "MR": "mr", "PT": "pet"}.get(modality, "other")
+    return _MODALITY_KINDS.get(modality, "other")
+
+
+def images_of_kind(kind: str, prefix: str = "") -> Q:
+    """A filter on images (``prefix``: the path to them, e.g. "case__image__") that keeps those
+    :func:`kind_of` calls ``kind``."""
+    if kind == "echo":
+        return Q(**{f"{prefix}kind": "video"})
+    still = ~Q(**{f"{prefix}kind": "video"})
+    modalities = [m for m, k in _MODALITY_KINDS.items() if k == kind]
+    if kind == "other":
+        return still & ~Q(**{f"{prefix}modality__in": list(_MODALITY_KINDS)})
+    return still & Q(**{f"{prefix}modality__in": modalities})
 
 
 def figure(dice, nsd=None, n=None) -> dict:
@@ -131,7 +157,7 @@ def project_kinds(project: Project) -> list[str]:
 def _served_projects() -> list[Project]:
     """The projects a global version would serve in production: those with no production
     version of their own."""
-    own = ModelVersion.objects.filter(project__isnull=False, status=ModelStatus.PRODUCTION)
+    own = ModelVersion.objects.filter(project__isnull=False, status=ModelStatus.PRODUCTION, kind="")
     return list(Project.objects.exclude(Q(pk__in=own.values("project_id"))))
 
 
@@ -159,6 +185,8 @@ def floor_problems(version: ModelVersion, cache: dict | None = None) -> list[str
             if key not in cache:
                 cache[key] = (project_kinds(project), floors_for(project))
             kinds, floors = cache[key]
+            if version.kind:  # it serves that kind only
+                kinds = [version.kind]
             where = "" if version.project_id is not None else f" (project {project.slug})"
             checks += [(k, floors[k], where) for k in kinds]
     problems = []

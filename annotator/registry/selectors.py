@@ -12,12 +12,31 @@ from annotator.projects import policy
 from .models import ModelStatus, ModelVersion, StarterRun, StarterStatus
 
 
-def production_model(project) -> ModelVersion | None:
-    """The project's production version, else the global default, else None."""
-    own = ModelVersion.objects.filter(project=project, status=ModelStatus.PRODUCTION).first()
-    if own is not None:
-        return own
+def production_model(project, kind: str = "") -> ModelVersion | None:
+    """What serves ``kind`` of image (quality.kind_of) in the project: its production version
+    for that kind, else its version for every kind, else the global default, else None. Without
+    a kind: the project's version for every kind, else the global default."""
+    own: dict[str, ModelVersion] = {}
+    if project is not None:
+        versions = ModelVersion.objects.filter(
+            project=project, status=ModelStatus.PRODUCTION, kind__in={"", kind}
+        )
+        own = {v.kind: v for v in versions}
+    found = own.get(kind) or own.get("")
+    if found is not None:
+        return found
     return ModelVersion.objects.filter(project__isnull=True, status=ModelStatus.PRODUCTION).first()
+
+
+def kind_productions(project) -> list[ModelVersion]:
+    """The project's production versions for one kind of image each, by kind."""
+    if project is None:
+        return []
+    return list(
+        ModelVersion.objects.filter(project=project, status=ModelStatus.PRODUCTION)
+        .exclude(kind="")
+        .order_by("kind")
+    )
 
 
 def visible_models(user) -> QuerySet[ModelVersion]:

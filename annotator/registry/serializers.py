@@ -27,6 +27,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "status",
             "project",
             "round_number",
+            "kind",
             "replaced",
             "created_at",
             "promoted_at",

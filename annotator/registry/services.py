@@ -32,6 +32,7 @@ def register(
     round_number: int | None = None,
     actor=None,
     move: bool = False,
+    kind: str = "",
 ) -> ModelVersion:
     """Check that `source` loads strictly with `config`, store it by checksum, register it as a
     candidate. A checkpoint already registered (same checksum and project) is returned as is.
@@ -70,6 +71,7 @@ def register(
             parent=parent,
             metrics=metrics or {},
             round_number=round_number,
+            kind=kind,
         )
         record(
             "model.register",
@@ -87,10 +89,11 @@ def register(
 def promote(
     version: ModelVersion, *, actor=None, reason: str = "", override: str = ""
 ) -> ModelVersion:
-    """Make `version` production for its scope (project or global); the previous production
-    version is retired. Audited. A version with promotion problems (a failed round gate, held-out
-    Dice below the quality floor or none at all) needs `override`, a written reason, which is
-    kept on the version and in the audit trail; without one this is a Conflict listing them."""
+    """Make `version` production for its scope (project or global, and kind of image); the
+    previous production version of that scope is retired. Audited. A version with promotion
+    problems (a failed round gate, held-out Dice below the quality floor or none at all) needs
+    `override`, a written reason, which is kept on the version and in the audit trail; without
+    one this is a Conflict listing them."""
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     if version.status == ModelStatus.PRODUCTION:
         return version
@@ -105,7 +108,7 @@ def promote(
         )
     previous = (
         ModelVersion.objects.select_for_update()
-        .filter(project=version.project, status=ModelStatus.PRODUCTION)
+        .filter(project=version.project, kind=version.kind, status=ModelStatus.PRODUCTION)
         .first()
     )
     if previous is not None:
@@ -138,15 +141,17 @@ def promote(
 
 
 @transaction.atomic
-def rollback(project=None, *, actor=None) -> ModelVersion:
-    """Return production to the version the current one replaced (repeatable, like a stack)."""
+def rollback(project=None, *, actor=None, kind: str = "") -> ModelVersion:
+    """Return production of the scope (project or global, and kind of image) to the version the
+    current one replaced (repeatable, like a stack)."""
     current = (
         ModelVersion.objects.select_for_update()
-        .filter(project=project, status=ModelStatus.PRODUCTION)
+        .filter(project=project, kind=kind, status=ModelStatus.PRODUCTION)
         .first()
     )
     if current is None:
-        raise Conflict("there is no production model to roll back")
+        what = f" for {quality.KIND_NAMES.get(kind, kind)}" if kind else ""
+        raise Conflict(f"there is no production model{what} to roll back")
     previous = current.replaced
     if previous is None:
         raise Conflict(f"{current.name} replaced no earlier model; nothing to roll back to")

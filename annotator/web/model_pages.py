@@ -21,7 +21,7 @@ from annotator.projects import policy
 from annotator.projects.selectors import get_visible_project
 from annotator.registry import quality, services
 from annotator.registry.models import ModelVersion
-from annotator.registry.selectors import production_model
+from annotator.registry.selectors import kind_productions, production_model
 
 
 def _project(request, pk):
@@ -41,6 +41,10 @@ def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
                 "snapshot", "candidate", "base_model", "started_by"
             ),
             "production": production_model(project),
+            "kind_productions": [
+                (quality.KIND_NAMES[v.kind], v) for v in kind_productions(project)
+            ],
+            "kinds": [(k, quality.KIND_NAMES[k]) for k in quality.project_kinds(project)],
             "policy": rounds.policy_for(project),
             "lost_below": LOST_BELOW,
             "floors": [
@@ -68,6 +72,7 @@ def start_round(request: HttpRequest, pk: int) -> HttpResponse:
             steps=int(steps) if steps else None,
             learning_rate=float(lr) if lr else None,
             force=request.POST.get("force") == "on",
+            kind=request.POST.get("kind", ""),
         )
         messages.success(request, f"Round {round_.number} started.")
     except (DomainError, ValueError) as exc:
@@ -98,6 +103,7 @@ def save_policy(request: HttpRequest, pk: int) -> HttpResponse:
             pseudo_min_dice=float(form.get("pseudo_min_dice", current.pseudo_min_dice)),
             check_per_kind=int(form.get("check_per_kind", current.check_per_kind)),
             max_lost_share=float(form.get("max_lost_share", current.max_lost_share)),
+            per_kind=form.get("per_kind") == "on",
             dice_floor={
                 kind: float(form[f"floor_{kind}"])
                 for kind in quality.KINDS
@@ -206,17 +212,23 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
         project__isnull=True
     )
     cache: dict = {}
+    production = production_model(project)
+    by_kind = kind_productions(project)
+    serving = {v.pk: f"serves {quality.KIND_NAMES[v.kind]}" for v in by_kind}
+    if production is not None:
+        serving[production.pk] = "serves the other kinds" if by_kind else "serves this project"
     rows = [
-        {"v": v, **quality.summary(v, cache)}
+        {"v": v, "serves": serving.get(v.pk, ""), "kind_name": quality.KIND_NAMES.get(v.kind, ""),
+         **quality.summary(v, cache)}
         for v in versions.select_related("parent", "project").order_by("-created_at")
-    ]
+    ]  # fmt: skip
     return render(
         request,
         "modelops/models.html",
         {
             "project": project,
             "rows": rows,
-            "production": production_model(project),
+            "rollback_kinds": [(v.kind, quality.KIND_NAMES[v.kind]) for v in by_kind],
             "can_act": policy.can(request.user, "model.manage"),
         },
     )
@@ -229,7 +241,8 @@ def model_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     project = _project(request, pk)
     try:
         if action == "rollback":
-            version = services.rollback(project, actor=request.user)
+            kind = quality.check_kind(request.POST.get("kind", ""))
+            version = services.rollback(project, actor=request.user, kind=kind)
             messages.success(request, f"Production is back to {version.name}.")
         elif action == "promote":
             version = get_object_or_404(ModelVersion, pk=parse_id(request.POST.get("version")))

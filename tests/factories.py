@@ -127,10 +127,17 @@ def mask_file(data: bytes, name: str = "mask.nii.gz") -> io.BytesIO:
 
 
 def tiny_model_version(
-    tmp_dir, *, project=None, promote: bool = True, seed: int = 0, object_bias: float | None = None
+    tmp_dir,
+    *,
+    project=None,
+    promote: bool = True,
+    seed: int = 0,
+    object_bias: float | None = None,
+    kind: str = "",
 ):
-    """Register a random-weights tiny_test checkpoint (fast on CPU) as a model version;
-    ``object_bias`` pins its object-score head's bias (positive: the object is there)."""
+    """Register a random-weights tiny_test checkpoint (fast on CPU) as a model version (serving
+    one ``kind`` of image, or every kind); ``object_bias`` pins its object-score head's bias
+    (positive: the object is there)."""
     import torch
 
     from annotator.registry import services as modelops
@@ -146,7 +153,12 @@ def tiny_model_version(
         pin_object_score(model, object_bias)
     save_checkpoint(model, path)
     version = modelops.register(
-        path, name=f"tiny-{seed}", origin=ModelOrigin.BOOTSTRAP, config=TINY_TEST, project=project
+        path,
+        name=f"tiny-{seed}",
+        origin=ModelOrigin.BOOTSTRAP,
+        config=TINY_TEST,
+        project=project,
+        kind=kind,
     )
     if promote:
         modelops.promote(version, override="test model: random weights, not evaluated")

@@ -51,6 +51,7 @@ class RoundList(generics.ListCreateAPIView):
             steps=data.validated_data.get("steps"),
             learning_rate=data.validated_data.get("learning_rate"),
             force=data.validated_data["force"],
+            kind=data.validated_data["kind"],
         )
         return Response(RoundSerializer(round_).data, status=status.HTTP_201_CREATED)
 

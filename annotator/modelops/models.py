@@ -4,6 +4,7 @@ from django.db import models
 from annotator.core.models import WriteOnce
 from annotator.projects.models import Project
 from annotator.registry.models import ModelVersion
+from annotator.registry.quality import KIND_NAMES
 
 
 class RoundPolicy(models.Model):
@@ -35,6 +36,10 @@ class RoundPolicy(models.Model):
     # `max_lost_share` of a kind's; a few held-out targets cannot see that forgetting.
     check_per_kind = models.PositiveIntegerField(default=24)
     max_lost_share = models.FloatField(default=0.05)
+    # A model per kind of image (docs/inference.md, "A model per kind of image"): scheduled
+    # rounds train one kind at a time, from and for that kind's production model, so learning
+    # one kind cannot make the model forget another.
+    per_kind = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"round policy of {self.project}"
@@ -120,6 +125,9 @@ class TrainingRound(models.Model):
         max_length=12, choices=RoundStatus.choices, default=RoundStatus.QUEUED, db_index=True
     )
     trigger = models.CharField(max_length=12, choices=RoundTrigger.choices)
+    # The kind of image it trains on and its candidate serves (registry.quality.KINDS); "" =
+    # every kind, one model for all.
+    kind = models.CharField(max_length=16, blank=True, default="")
     snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="rounds")
     base_model = models.ForeignKey(
         ModelVersion, on_delete=models.PROTECT, related_name="rounds_based_on"
@@ -158,3 +166,8 @@ class TrainingRound(models.Model):
 
     def __str__(self) -> str:
         return f"round {self.number} of {self.project} ({self.status})"
+
+    @property
+    def kind_name(self) -> str:
+        """The kind of image it trains for, for people ("" = every kind)."""
+        return KIND_NAMES.get(self.kind, self.kind)

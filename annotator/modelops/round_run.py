@@ -113,12 +113,14 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
             return round_
         candidate = services.register(
             result.model_path,
-            name=f"{round_.project.slug} round {round_.number}",
+            name=f"{round_.project.slug} round {round_.number}"
+            + (f" ({quality.KIND_NAMES[round_.kind]})" if round_.kind else ""),
             origin=ModelOrigin.ROUND,
             config=round_.base_model.config,
             project=round_.project,
             parent=round_.base_model,
             round_number=round_.number,
+            kind=round_.kind,
             metrics=quality.metrics(
                 {},
                 source="none",  # until the evaluation below

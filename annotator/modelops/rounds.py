@@ -15,7 +15,7 @@ from annotator.audit.services import record
 from annotator.cases.models import CaseStatus
 from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
 from annotator.registry import services
-from annotator.registry.quality import kind_of
+from annotator.registry.quality import KIND_NAMES, check_kind, images_of_kind, kind_of
 from annotator.registry.selectors import production_model
 from inference.replay import recipe_lr
 
@@ -44,11 +44,14 @@ def policy_for(project) -> RoundPolicy:
 # ---------------------------------------------------------------- snapshot
 
 
-def accepted_heads(project):
-    """The accepted mask of every target of the project's accepted cases."""
+def accepted_heads(project, kind: str = ""):
+    """The accepted mask of every target of the project's accepted cases (of one ``kind`` of
+    image, or every kind)."""
+    heads = Target.objects.filter(case__project=project, case__status=CaseStatus.ACCEPTED)
+    if kind:
+        heads = heads.filter(images_of_kind(kind, "case__image__"))
     return (
-        Target.objects.filter(case__project=project, case__status=CaseStatus.ACCEPTED)
-        .exclude(head__isnull=True)
+        heads.exclude(head__isnull=True)
         .select_related("head", "case__image")
         .order_by("case_id", "id")
     )
@@ -175,26 +178,34 @@ def pick_check(
     return sorted(chosen)
 
 
-def unopened_heads(project, base, policy: RoundPolicy) -> tuple[list[Target], list[Target]]:
+def unopened_heads(
+    project, base, policy: RoundPolicy, kind: str = ""
+) -> tuple[list[Target], list[Target]]:
     """Production's own masks of unopened cases: the pseudo-labels a round trains on, and the
     cases its forgetting check compares the candidate with production on (the worker keeps only
     kinds where production is trusted: :func:`trusted_kinds` of its Dice on the round's held-out
     cases). Cases still "ready" that no annotator has opened, every target's head made by
     ``base`` (the production model: promotion pre-segments unopened cases again); at most
     ``pseudo_per_kind`` cases per kind as pseudo-labels, the surest first (:func:`pick_pseudo`),
-    and ``check_per_kind`` of the others for the check (:func:`pick_check`)."""
+    and ``check_per_kind`` of the others for the check (:func:`pick_check`); only cases of
+    ``kind`` when one is given."""
     if base is None or policy.pseudo_per_kind == policy.check_per_kind == 0:
         return [], []
     # Only cases whose every target's head is production's: an older model's mask, a person's,
     # or none on any target leaves the case out (filtered in the database, not in Python).
     production_made = dict(head__source=RevisionSource.MODEL, head__model_version=base)
     other = Target.objects.filter(case=OuterRef("case")).exclude(**production_made)
-    targets = list(
-        Target.objects.filter(
-            case__project=project, case__status=CaseStatus.READY,
-            case__first_opened_at__isnull=True, **production_made,
-        ).exclude(Exists(other)).select_related("head", "case__image").order_by("case_id", "id")
+    unopened = Target.objects.filter(
+        case__project=project, case__status=CaseStatus.READY,
+        case__first_opened_at__isnull=True, **production_made,
     )  # fmt: skip
+    if kind:
+        unopened = unopened.filter(images_of_kind(kind, "case__image__"))
+    targets = list(
+        unopened.exclude(Exists(other))
+        .select_related("head", "case__image")
+        .order_by("case_id", "id")
+    )
     by_case: dict[int, list[Target]] = {}
     for t in targets:
         by_case.setdefault(t.case_id, []).append(t)
@@ -211,21 +222,22 @@ def unopened_heads(project, base, policy: RoundPolicy) -> tuple[list[Target], li
 
 
 @transaction.atomic
-def take_snapshot(project, base=None) -> Snapshot:
-    """The accepted masks split train/held-out, and (given ``base``, the production model the
-    round starts from) the pseudo-label and forgetting-check candidates of
-    :func:`unopened_heads`."""
+def take_snapshot(project, base=None, kind: str = "") -> Snapshot:
+    """The accepted masks (of ``kind`` of image, or every kind) split train/held-out, and (given
+    ``base``, the production model the round starts from) the pseudo-label and forgetting-check
+    candidates of :func:`unopened_heads`."""
     policy = policy_for(project)
-    heads = list(accepted_heads(project))
+    heads = list(accepted_heads(project, kind))
     case_ids = sorted({t.case_id for t in heads})
     if len(case_ids) < 2:
+        of_kind = f" of {KIND_NAMES[kind]}" if kind else ""
         raise InvalidInput(
-            "a round needs accepted masks from at least 2 cases (one to train on, one to "
-            f"evaluate on); the project has {len(case_ids)}",
+            f"a round needs accepted masks{of_kind} from at least 2 cases (one to train on, one "
+            f"to evaluate on); the project has {len(case_ids)}",
             code="not_enough_data",
         )
     splits = _splits(project, heads, policy.heldout_fraction)
-    pseudo, check = unopened_heads(project, base, policy)
+    pseudo, check = unopened_heads(project, base, policy, kind)
     splits.update({t.case_id: Split.PSEUDO for t in pseudo})
     splits.update({t.case_id: Split.CHECK for t in check})
     chosen = heads + pseudo + check
@@ -253,9 +265,11 @@ def take_snapshot(project, base=None) -> Snapshot:
     return snapshot
 
 
-def new_accepted_since_last_round(project) -> int:
-    last = TrainingRound.objects.filter(project=project).order_by("-number").first()
-    heads = accepted_heads(project).values_list("head_id", flat=True)
+def new_accepted_since_last_round(project, kind: str = "") -> int:
+    """Accepted masks (of ``kind``, or every kind) that the last round of that kind did not
+    train or evaluate on."""
+    last = TrainingRound.objects.filter(project=project, kind=kind).order_by("-number").first()
+    heads = accepted_heads(project, kind).values_list("head_id", flat=True)
     if last is None:
         return heads.count()
     seen = last.snapshot.entries.exclude(split__in=UNOPENED).values_list("revision_id", flat=True)
@@ -273,31 +287,36 @@ def start_round(
     steps: int | None = None,
     learning_rate: float | None = None,
     force: bool = False,
+    kind: str = "",
 ) -> TrainingRound:
     """Snapshot the accepted masks and queue training. Conflict if a round already runs, or if
     no mask was accepted since the last round (the same data again) unless `force` (an admin's
-    explicit choice, e.g. to retry a failed round; audited)."""
+    explicit choice, e.g. to retry a failed round; audited). With a ``kind`` of image the round
+    trains on that kind's masks only, from the production model serving it, and its candidate
+    serves that kind alone (docs/inference.md, "A model per kind of image")."""
+    kind = check_kind(kind)
     if learning_rate is not None and not LR_RANGE[0] <= learning_rate <= LR_RANGE[1]:
         raise InvalidInput(
             "the learning rate must be between 1e-7 and 1e-2",
             code="bad_learning_rate",
         )
-    base = production_model(project)
+    base = production_model(project, kind)
     if base is None:
         raise Conflict("there is no production model to fine-tune", code="no_model")
     if TrainingRound.objects.filter(project=project, status__in=ACTIVE_ROUND_STATUSES).exists():
         raise Conflict("a round is already running for this project", code="round_running")
-    last = TrainingRound.objects.filter(project=project).order_by("-number").first()
-    if last is not None and not force and new_accepted_since_last_round(project) == 0:
+    last = TrainingRound.objects.filter(project=project, kind=kind).order_by("-number").first()
+    if last is not None and not force and new_accepted_since_last_round(project, kind) == 0:
+        of_kind = f" {KIND_NAMES[kind]}" if kind else ""
         raise Conflict(
-            f"no mask was accepted since round {last.number}: a round now would train on the "
-            "same data again; an admin may force it",
+            f"no{of_kind} mask was accepted since round {last.number}: a round now would train "
+            "on the same data again; an admin may force it",
             code="no_new_masks",
         )
     policy = policy_for(project)
     try:
         with transaction.atomic():
-            snapshot = take_snapshot(project, base)
+            snapshot = take_snapshot(project, base, kind)
             number = (
                 TrainingRound.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0
             ) + 1
@@ -305,6 +324,7 @@ def start_round(
                 project=project,
                 number=number,
                 trigger=trigger,
+                kind=kind,
                 snapshot=snapshot,
                 base_model=base,
                 config={
@@ -325,6 +345,7 @@ def start_round(
                 number=number,
                 snapshot=snapshot.sha256,
                 forced=force,
+                kind=kind,
             )
             transaction.on_commit(lambda: _enqueue(round_))
     except IntegrityError as exc:  # the one-active-round constraint: a concurrent start won

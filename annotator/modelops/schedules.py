@@ -19,6 +19,7 @@ from django_celery_beat.validators import crontab_validator
 from annotator.audit.services import record
 from annotator.core.errors import DomainError, InvalidInput
 from annotator.registry import services
+from annotator.registry.quality import KIND_NAMES, KINDS, project_kinds
 
 from . import rounds
 from .models import ACTIVE_ROUND_STATUSES, RoundTrigger, TrainingRound
@@ -28,7 +29,7 @@ KEEP = object()  # update_policy(cron=KEEP): leave the timed schedule as it is
 POLICY_FIELDS = frozenset(
     {"heldout_fraction", "steps", "auto_promote", "promote_margin", "max_dice_drop",
      "promote_error_share", "min_new_accepted", "nsd_tolerance_mm", "pseudo_per_kind",
-     "pseudo_min_dice", "check_per_kind", "max_lost_share"}
+     "pseudo_min_dice", "check_per_kind", "max_lost_share", "per_kind"}
 )  # fmt: skip
 
 
@@ -125,6 +126,8 @@ def check_policy(policy) -> None:
     trust = policy.pseudo_min_dice
     if not (finite(trust) and 0 < trust <= 1):
         raise InvalidInput("pseudo_min_dice must be more than 0 and at most 1 (Dice)")
+    if not isinstance(policy.per_kind, bool):
+        raise InvalidInput("per_kind must be true or false")
 
 
 def _schedule(project, policy, cron: str | None, actor) -> None:
@@ -176,13 +179,35 @@ def describe(project) -> dict:
         c = task.crontab
         cron = f"{c.minute} {c.hour} {c.day_of_month} {c.month_of_year} {c.day_of_week}"
     policy = rounds.policy_for(project)
+    by_kind = new_by_kind(project) if policy.per_kind else {}
     return {
         "cron": cron,
         "enabled": bool(task and task.enabled),
         "min_new_accepted": policy.min_new_accepted,
-        "new_accepted": rounds.new_accepted_since_last_round(project),
+        "new_accepted": (
+            sum(by_kind.values())
+            if policy.per_kind
+            else rounds.new_accepted_since_last_round(project)
+        ),  # fmt: skip
+        "new_by_kind": by_kind,  # a model per kind: each kind's since its last round
         "last_run_at": task.last_run_at if task else None,
     }
+
+
+def new_by_kind(project) -> dict[str, int]:
+    """Per kind of image the project uses: accepted masks its last round of that kind did not
+    see."""
+    return {k: rounds.new_accepted_since_last_round(project, k) for k in project_kinds(project)}
+
+
+def due(project) -> tuple[str, int]:
+    """The kind of image a round would train now ("" = every kind; with a model per kind, the
+    kind with the most new masks, ties in the order of quality.KINDS) and its new masks."""
+    if not rounds.policy_for(project).per_kind:
+        return "", rounds.new_accepted_since_last_round(project)
+    by_kind = new_by_kind(project)
+    kind = max(by_kind, key=lambda k: (by_kind[k], -KINDS.index(k)), default="")
+    return kind, by_kind.get(kind, 0)
 
 
 def maybe_start(project, *, trigger: str = RoundTrigger.SCHEDULE) -> str:
@@ -190,21 +215,19 @@ def maybe_start(project, *, trigger: str = RoundTrigger.SCHEDULE) -> str:
     and no round running. Returns what happened."""
     if TrainingRound.objects.filter(project=project, status__in=ACTIVE_ROUND_STATUSES).exists():
         return "a round is already running"
-    new = rounds.new_accepted_since_last_round(project)
+    kind, new = due(project)
     threshold = rounds.policy_for(project).min_new_accepted
     if new == 0 or (threshold and new < threshold):
         return f"not due: {new} new accepted mask(s)"
     try:
-        round_ = rounds.start_round(project, trigger=trigger)
+        round_ = rounds.start_round(project, trigger=trigger, kind=kind)
     except DomainError as exc:  # e.g. a concurrent start won, or no production model yet
         return f"not started: {exc.message}"
-    return f"started round {round_.number}"
+    return f"started round {round_.number}" + (f" ({KIND_NAMES[kind]})" if kind else "")
 
 
 def on_case_accepted(project) -> None:
     """Called after a case is accepted: start a threshold round when enough new masks exist."""
     policy = rounds.policy_for(project)
-    if policy.min_new_accepted and rounds.new_accepted_since_last_round(project) >= (
-        policy.min_new_accepted
-    ):
+    if policy.min_new_accepted and due(project)[1] >= policy.min_new_accepted:
         maybe_start(project, trigger=RoundTrigger.THRESHOLD)

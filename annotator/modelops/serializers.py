@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from annotator.registry.quality import KINDS
+
 from .models import RoundPolicy, TrainingRound
 from .rounds import LR_RANGE
 from .schedules import MAX_DICE_DROP_MAX
@@ -18,6 +20,7 @@ class RoundSerializer(serializers.ModelSerializer):
             "number",
             "status",
             "trigger",
+            "kind",
             "snapshot",
             "base_model",
             "candidate",
@@ -55,6 +58,14 @@ class RoundStartSerializer(serializers.Serializer):
     force = serializers.BooleanField(
         default=False,
         help_text="start although no mask was accepted since the last round (audited)",
+    )
+    kind = serializers.ChoiceField(
+        choices=list(KINDS),
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="train on this kind of image only, from and for its own production model "
+        "(a model per kind); empty: every kind, one model",
     )
 
 
@@ -113,6 +124,7 @@ class RoundPolicySerializer(serializers.ModelSerializer):
             "pseudo_min_dice",
             "check_per_kind",
             "max_lost_share",
+            "per_kind",
             "cron",
             "dice_floor",
         ]

@@ -15,17 +15,25 @@ from tests import factories
 
 
 def blob_case(
-    project, annotator, reviewer, *, seed: int, shape=(10, 48, 48), status=CaseStatus.ACCEPTED
+    project,
+    annotator,
+    reviewer,
+    *,
+    seed: int,
+    shape=(10, 48, 48),
+    status=CaseStatus.ACCEPTED,
+    kind: str | None = None,
 ):
     """A case whose image holds a bright ellipsoid; its target's accepted mask is the blob (a
-    case of another ``status`` has the target and no mask)."""
+    case of another ``status`` has the target and no mask). ``kind``: the image's ("volume",
+    "video"; default the project's)."""
     rng = np.random.default_rng(seed)
     nz, ny, nx = shape
     zz, yy, xx = np.mgrid[:nz, :ny, :nx]
     cz, cy, cx = nz // 2, rng.integers(16, ny - 16), rng.integers(16, nx - 16)
     blob = ((zz - cz) / 3.0) ** 2 + ((yy - cy) / 7.0) ** 2 + ((xx - cx) / 8.0) ** 2 <= 1
     image = (rng.normal(40, 10, shape) + 120 * blob).astype(np.int16)
-    case = factories.case(project, array=image, assignee=annotator, status=status)
+    case = factories.case(project, array=image, assignee=annotator, status=status, kind=kind)
     ys, xs = np.nonzero(blob[cz])
     target = factories.target(
         case, key_index=cz, box=[float(xs.min()), float(ys.min()), xs.max() + 1.0, ys.max() + 1.0]

@@ -28,6 +28,11 @@ lesions, echo clips), run as the product runs it (docs/inference.md, "The simula
   ``max_lost_share`` of production's masks of up to ``check_per_kind`` other unlabelled pool cases
   per trusted kind: the forgetting check) and the quality floors decide whether it is promoted. A
   candidate that fails stays a candidate, and the next round fine-tunes production again.
+- **A model per kind** (``--per-kind``, as a project with the round policy's ``per_kind``):
+  production is a model per kind of image, all the start model at first. Each round trains one
+  candidate per kind, from that kind's production, on that kind's masks and pseudo-labels only,
+  gated on that kind's held-out masks and check cases; a promoted one serves that kind alone.
+  ``--steps`` is per candidate, so ``--steps 600`` spends what one round of 1,800 does.
 
 **Time model** (seconds of a person's time; the one unit of every cost). Assumed, not measured:
 
@@ -48,11 +53,12 @@ time the AI leaves).
 ``dice_by_kind``, ``accepted_unchanged`` (share of targets with no slice redrawn),
 ``cost_vs_manual``; ``batch_cost_vs_manual`` is what labelling the round's own batch cost, and
 ``promoted`` whether the candidate trained after the round passed (``candidate``: its own
-``dice_by_kind`` and ``cost_vs_manual`` on the cohort, promoted or not). Overall: ``max_kind_drop``
-(largest fall of any kind's Dice between consecutive production models) and
-``uncertainty_vs_random_cost`` (round-2 ``cost_vs_manual`` with uncertainty order over random
-order; every arm shares the start model and the cohorts, and they run in parallel processes) and
-``balanced_vs_random_cost`` (the same for balanced order).
+``dice_by_kind`` and ``cost_vs_manual`` on the cohort, promoted or not; with ``--per-kind`` each
+of these per kind, a candidate's cohort figures with the other kinds' production models).
+Overall: ``max_kind_drop`` (largest fall of any kind's Dice between consecutive production
+models) and ``uncertainty_vs_random_cost`` (round-2 ``cost_vs_manual`` with uncertainty order
+over random order; every arm shares the start model and the cohorts, and they run in parallel
+processes) and ``balanced_vs_random_cost`` (the same for balanced order).
 
 The start set, the pool and the evaluation cohort come from disjoint seeds; the code asserts that
 no phantom seed and no image is shared (:func:`check_disjoint`). One JSON line ends the run.
@@ -326,14 +332,10 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
     import torch
 
     torch.set_num_threads(args.threads)
-    from inference import replay
     from inference.checkpoint import load_checkpoint
     from inference.metrics import dice
     from inference.phantoms import KINDS, make_phantoms
-    from inference.segtask import task_for
-    from inference.train import train
 
-    gate, summaries, assign_sides, policy, floors, kind_names = _django()
     seeds = cohort_seeds(args.seed)
     per_batch = args.per_batch * len(KINDS)
     pool = make_phantoms(KINDS, per_batch * max(args.pool, args.rounds), seed=seeds["pool"])
@@ -342,32 +344,41 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
     if order == "random":
         remaining = [int(i) for i in np.random.default_rng(args.seed).permutation(len(pool))]
 
+    loaded_models: dict[Path, object] = {}
+
     def load(path: Path):
-        return load_checkpoint(path, args.config, "cpu")
+        if path not in loaded_models:
+            loaded_models[path] = load_checkpoint(path, args.config, "cpu")
+        return loaded_models[path]
 
-    evaluated: dict[Path, dict] = {}
+    on_target: dict[tuple[int, Path], Labelled] = {}
 
-    def on_cohort(path: Path) -> dict:
-        if path not in evaluated:
-            loaded = load(path)
-            labelled = [annotate(_segment(loaded, p)[0], p.mask, args.slice_ok) for p in cohort]
-            evaluated[path] = figures(cohort, labelled)
-        return evaluated[path]
+    def on_cohort(models: dict[str, Path]) -> dict:
+        """The cohort's figures with each target segmented by its kind's model."""
+        for n, p in enumerate(cohort):
+            if (n, models[p.kind]) not in on_target:
+                mask = _segment(load(models[p.kind]), p)[0]
+                on_target[n, models[p.kind]] = annotate(mask, p.mask, args.slice_ok)
+        return figures(cohort, [on_target[n, models[p.kind]] for n, p in enumerate(cohort)])
 
-    production, productions = start, [start]
+    # Production per kind of image: one model for every kind (the recipe), or with --per-kind
+    # a model of each kind's own, which only that kind's rounds train and its gate promotes.
+    production = {k: start for k in KINDS}
+    productions = [dict(production)]
+    groups = [[k] for k in KINDS] if args.per_kind else [list(KINDS)]
     accepted: list[tuple[int, object, np.ndarray]] = []  # (case id, phantom, submitted mask)
     split: dict[int, str] = {}  # case id: side, kept from round to round as snapshots keep it
     results = []
     for r in range(args.rounds):
-        loaded = load(production)
         scored: dict = {}
         if order in ("uncertainty", "balanced"):  # as the product's queues order cases
-            scored = {i: _segment(loaded, pool[i], with_doubt=True) for i in remaining}
+            scored = {i: _segment(load(production[pool[i].kind]), pool[i], with_doubt=True)
+                      for i in remaining}  # fmt: skip
             picked = queue(order, remaining, pool, scored)[:per_batch]
             masks = {i: scored[i][0] for i in picked}
         else:
             picked = remaining[:per_batch]
-            masks = {i: _segment(loaded, pool[i])[0] for i in picked}
+            masks = {i: _segment(load(production[pool[i].kind]), pool[i])[0] for i in picked}
         remaining = [i for i in remaining if i not in masks]
         batch = [pool[i] for i in picked]
         labelled = [annotate(masks[i], pool[i].mask, args.slice_ok) for i in picked]
@@ -391,52 +402,19 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             "promoted": None,
         }
         if r + 1 < args.rounds:
-            split = assign_sides(PROJECT_ID, [cid for cid, _, _ in accepted], split,
-                                 policy["heldout_fraction"], strata(accepted))  # fmt: skip
-            train_rows = [(p, m) for cid, p, m in accepted if split[cid] == "train"]
-            held = [(p, m) for cid, p, m in accepted if split[cid] == "heldout"]
-            tol = policy["nsd_tolerance_mm"]
-            metrics = {"production": heldout_summary(loaded, held, summaries, tol)}
-            pseudo = pseudo_labels(loaded, pool, remaining, metrics["production"]["kinds"],
-                                   args.pseudo_per_kind, args.pseudo_min_dice, scored)  # fmt: skip
-            train_rows += [(pool[i], m) for i, m in pseudo]
-            items = [task_for(p.modality, p.is_video).train_item(
-                p.image, m, window=p.window, label=p.label) for p, m in train_rows]  # fmt: skip
-            items, shares = replay.weighted(items, [p.kind for p, _ in train_rows], args.balance)
-            trusted = trusted_kinds(metrics["production"]["kinds"], args.pseudo_min_dice)
-            for item, (p, _) in zip(items, train_rows, strict=True):
-                item.trusted = p.kind in trusted  # as the product marks them (replay.py)
-            config = replay.round_config(
-                args.config, steps=args.steps, lr=args.lr, seed=r + 1, anchor=args.anchor,
-                object_head_lr_ratio=args.object_head_lr_ratio, invert=args.invert,
-                decoder_lr_ratio=args.decoder_lr_ratio,
-            )  # fmt: skip
-            run = work / f"{order}-round-{r + 1}"
-            result = train(items, config, run, init_checkpoint=production,
-                           out_path=run.with_suffix(".pt"))  # fmt: skip
-            trained = load(result.model_path)
-            metrics["candidate"] = heldout_summary(trained, held, summaries, tol)
-            metrics["check"] = forgetting_check(
-                loaded, trained, pool, remaining, metrics["production"]["kinds"],
-                {i for i, _ in pseudo}, args.check_per_kind, args.pseudo_min_dice, scored,
-            )  # fmt: skip
-            passed, reason = gate(metrics, policy["promote_margin"], policy["max_dice_drop"],
-                                  policy["promote_error_share"], args.max_lost_share)  # fmt: skip
-            below = [
-                f"{kind_names.get(k, k)} {v['dice']:.3f} < {floors[k]}"
-                for k, v in metrics["candidate"]["kinds"].items()
-                if v["dice"] is not None and v["dice"] < floors.get(k, 0.5)
-            ]
-            promoted = passed and not below
-            row.update(promoted=promoted, gate=reason + ("; below floor: " + ", ".join(below)
-                       if below else ""), trained_on=len(items), held_out=len(held),
-                       pseudo=len(pseudo), groups=shares,
-                       check=metrics["check"]["kinds"])  # fmt: skip
-            tried = on_cohort(result.model_path)  # what a refused candidate would have done
-            row["candidate"] = {k: tried[k] for k in ("dice_by_kind", "cost_vs_manual")}
-            if promoted:
-                production = result.model_path
-                productions.append(production)
+            split = split_sides(accepted, split)
+            tried = {}
+            base = dict(production)  # every kind's round starts from this round's production
+            for group in groups:
+                outcome = train_candidate(order, args, r, group, base[group[0]], load, accepted,
+                                          split, pool, remaining, scored, work)  # fmt: skip
+                models = {**base, **{k: outcome["model"] for k in group}}
+                tried[outcome["name"]] = outcome | {"cohort": on_cohort(models)}
+                if outcome["promoted"]:
+                    production.update({k: outcome["model"] for k in group})
+            if production != productions[-1]:
+                productions.append(dict(production))
+            row.update(candidate_fields(tried, args.per_kind))
         results.append(row)
         print(f"[{order}] round {r}: Dice {row['mean_dice']:.3f} {row['dice_by_kind']}, "
               f"cost {row['cost_vs_manual']:.3f} {row['cost_by_kind']}, batch cost "
@@ -457,6 +435,102 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
         "max_kind_drop": round(max([0.0, *drops]), 4),
         "cost_never_rises": all(nxt <= prev for prev, nxt in zip(costs, costs[1:], strict=False)),
     }
+
+
+def split_sides(accepted: list[tuple], split: dict) -> dict:
+    """The product's train/held-out split of every accepted case so far."""
+    _, _, assign_sides, policy, _, _ = _django()
+    ids = [cid for cid, _, _ in accepted]
+    return assign_sides(PROJECT_ID, ids, split, policy["heldout_fraction"], strata(accepted))
+
+
+def train_candidate(
+    order: str,
+    args: argparse.Namespace,
+    r: int,
+    kinds: list[str],
+    base: Path,
+    load,
+    accepted: list[tuple],
+    split: dict,
+    pool: list,
+    remaining: list[int],
+    scored: dict,
+    work: Path,
+) -> dict:
+    """One candidate trained from ``base`` on the accepted masks of ``kinds`` (with their
+    pseudo-labels), gated against ``base`` on those kinds' held-out masks and check cases as the
+    product gates a round, and held to the quality floors."""
+    from inference import replay
+    from inference.segtask import task_for
+    from inference.train import train
+
+    gate, summaries, _, policy, floors, kind_names = _django()
+    loaded = load(base)
+    ours = [(cid, p, m) for cid, p, m in accepted if p.kind in kinds]
+    train_rows = [(p, m) for cid, p, m in ours if split[cid] == "train"]
+    held = [(p, m) for cid, p, m in ours if split[cid] == "heldout"]
+    left = [i for i in remaining if pool[i].kind in kinds]
+    tol = policy["nsd_tolerance_mm"]
+    metrics = {"production": heldout_summary(loaded, held, summaries, tol)}
+    pseudo = pseudo_labels(loaded, pool, left, metrics["production"]["kinds"],
+                           args.pseudo_per_kind, args.pseudo_min_dice, scored)  # fmt: skip
+    train_rows += [(pool[i], m) for i, m in pseudo]
+    items = [task_for(p.modality, p.is_video).train_item(
+        p.image, m, window=p.window, label=p.label) for p, m in train_rows]  # fmt: skip
+    items, shares = replay.weighted(items, [p.kind for p, _ in train_rows], args.balance)
+    trusted = trusted_kinds(metrics["production"]["kinds"], args.pseudo_min_dice)
+    for item, (p, _) in zip(items, train_rows, strict=True):
+        item.trusted = p.kind in trusted  # as the product marks them (replay.py)
+    config = replay.round_config(
+        args.config, steps=args.steps, lr=args.lr, seed=r + 1, anchor=args.anchor,
+        object_head_lr_ratio=args.object_head_lr_ratio, invert=args.invert,
+        decoder_lr_ratio=args.decoder_lr_ratio,
+    )  # fmt: skip
+    name = "+".join(kinds) if args.per_kind else "all"
+    run = work / (f"{order}-round-{r + 1}" + (f"-{name}" if args.per_kind else ""))
+    result = train(items, config, run, init_checkpoint=base,
+                   out_path=run.with_suffix(".pt"))  # fmt: skip
+    trained = load(result.model_path)
+    metrics["candidate"] = heldout_summary(trained, held, summaries, tol)
+    metrics["check"] = forgetting_check(
+        loaded, trained, pool, left, metrics["production"]["kinds"],
+        {i for i, _ in pseudo}, args.check_per_kind, args.pseudo_min_dice, scored,
+    )  # fmt: skip
+    passed, reason = gate(metrics, policy["promote_margin"], policy["max_dice_drop"],
+                          policy["promote_error_share"], args.max_lost_share)  # fmt: skip
+    below = [
+        f"{kind_names.get(k, k)} {v['dice']:.3f} < {floors[k]}"
+        for k, v in metrics["candidate"]["kinds"].items()
+        if v["dice"] is not None and v["dice"] < floors.get(k, 0.5)
+    ]
+    return {
+        "name": name,
+        "model": result.model_path,
+        "promoted": passed and not below,
+        "gate": reason + ("; below floor: " + ", ".join(below) if below else ""),
+        "trained_on": len(items),
+        "held_out": len(held),
+        "pseudo": len(pseudo),
+        "groups": shares,
+        "check": metrics["check"]["kinds"],
+    }
+
+
+def candidate_fields(tried: dict[str, dict], per_kind: bool) -> dict:
+    """A round's row: what its candidate(s) did at the gate and on the cohort. One candidate
+    (the recipe) gives the fields as they are; one per kind gives each field per kind."""
+    fields = ("promoted", "gate", "trained_on", "held_out", "pseudo", "groups", "check")
+
+    def cohort(outcome: dict) -> dict:
+        return {k: outcome["cohort"][k] for k in ("dice_by_kind", "cost_vs_manual")}
+
+    if not per_kind:
+        (outcome,) = tried.values()
+        return {f: outcome[f] for f in fields} | {"candidate": cohort(outcome)}
+    out = {f: {name: outcome[f] for name, outcome in tried.items()} for f in fields}
+    out["pseudo"] = sum(out["pseudo"].values())
+    return out | {"candidate": {name: cohort(outcome) for name, outcome in tried.items()}}
 
 
 def _arm(job: tuple) -> dict:
@@ -541,6 +615,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--orders", nargs="+", choices=ORDERS, default=["random", "uncertainty", "balanced"]
     )
+    parser.add_argument(
+        "--per-kind", action="store_true",
+        help="a model per kind of image: each round trains and gates one candidate per kind",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per arm")
     parser.add_argument("--work", type=Path, help="keep the models here (default: a temp dir)")
@@ -571,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
               "object_head_lr_ratio": args.object_head_lr_ratio, "invert": args.invert,
               "decoder_lr_ratio": args.decoder_lr_ratio, "pseudo_per_kind": args.pseudo_per_kind,
               "pseudo_min_dice": args.pseudo_min_dice, "check_per_kind": args.check_per_kind,
-              "max_lost_share": args.max_lost_share}  # fmt: skip
+              "max_lost_share": args.max_lost_share, "per_kind": args.per_kind}  # fmt: skip
     out: dict = {"seed": args.seed, "recipe": recipe}
     keep = ("round", "mean_dice", "dice_by_kind", "accepted_unchanged", "cost_vs_manual",
             "batch_cost_vs_manual", "label_dice", "promoted", "gate", "check",

@@ -181,3 +181,22 @@ def test_the_round_bench_says_what_it_trained_on_per_kind_and_appearance():
     empty = trained[f"ct/{looks[3]}"]  # the empty pseudo-label pulls its group's label Dice down
     assert empty["label_dice"] < 1.0
     assert trained[f"ct/{looks[0]}"] == {"accepted": 2, "pseudo": 1, "label_dice": 1.0}
+
+
+def test_a_round_row_gives_one_candidate_as_is_and_a_model_per_kind_per_kind():
+    def outcome(name: str, promoted: bool, dice: float) -> dict:
+        return {"name": name, "model": f"{name}.pt", "promoted": promoted, "gate": f"{name} gate",
+                "trained_on": 4, "held_out": 2, "pseudo": 3, "groups": {}, "check": {},
+                "cohort": {"dice_by_kind": {"ct": dice}, "cost_vs_manual": 1 - dice,
+                           "mean_dice": dice}}  # fmt: skip
+
+    one = loop.candidate_fields({"all": outcome("all", True, 0.9)}, per_kind=False)
+    assert (one["promoted"], one["gate"], one["pseudo"]) == (True, "all gate", 3)
+    assert one["candidate"] == {"dice_by_kind": {"ct": 0.9}, "cost_vs_manual": pytest.approx(0.1)}
+    tried = {"ct": outcome("ct", False, 0.8), "echo": outcome("echo", True, 0.95)}
+    each = loop.candidate_fields(tried, per_kind=True)
+    assert each["promoted"] == {"ct": False, "echo": True}
+    assert each["gate"] == {"ct": "ct gate", "echo": "echo gate"} and each["pseudo"] == 6
+    assert each["candidate"]["echo"]["dice_by_kind"] == {"ct": 0.95}
+    with pytest.raises(ValueError):  # one candidate per round unless per kind
+        loop.candidate_fields(tried, per_kind=False)

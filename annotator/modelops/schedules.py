@@ -179,7 +179,7 @@ def describe(project) -> dict:
         c = task.crontab
         cron = f"{c.minute} {c.hour} {c.day_of_month} {c.month_of_year} {c.day_of_week}"
     policy = rounds.policy_for(project)
-    by_kind = new_by_kind(project) if policy.per_kind else {}
+    by_kind = new_by_kind(project)
     return {
         "cron": cron,
         "enabled": bool(task and task.enabled),
@@ -189,7 +189,7 @@ def describe(project) -> dict:
             if policy.per_kind
             else rounds.new_accepted_since_last_round(project)
         ),  # fmt: skip
-        "new_by_kind": by_kind,  # a model per kind: each kind's since its last round
+        "new_by_kind": by_kind,  # each kind's since its own last round
         "last_run_at": task.last_run_at if task else None,
     }
 

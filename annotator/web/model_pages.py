@@ -53,6 +53,7 @@ def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
             ],
             "schedule": schedule,
             "new_accepted": schedule["new_accepted"],
+            "new_by_kind": [(quality.KIND_NAMES[k], n) for k, n in schedule["new_by_kind"].items()],
             "can_act": policy.can(request.user, "model.manage"),
         },
     )

@@ -188,7 +188,7 @@ def describe(project) -> dict:
             sum(by_kind.values())
             if policy.per_kind
             else rounds.new_accepted_since_last_round(project)
-        ),  # fmt: skip
+        ),
         "new_by_kind": by_kind,  # each kind's since its own last round
         "last_run_at": task.last_run_at if task else None,
     }
@@ -200,34 +200,43 @@ def new_by_kind(project) -> dict[str, int]:
     return {k: rounds.new_accepted_since_last_round(project, k) for k in project_kinds(project)}
 
 
-def due(project) -> tuple[str, int]:
-    """The kind of image a round would train now ("" = every kind; with a model per kind, the
-    kind with the most new masks, ties in the order of quality.KINDS) and its new masks."""
+def due(project) -> list[tuple[str, int]]:
+    """What a round could train now and its new accepted masks: [("", n)], one model for every
+    kind; with a model per kind, each kind the project uses, the most new masks first (ties in
+    the order of quality.KINDS)."""
     if not rounds.policy_for(project).per_kind:
-        return "", rounds.new_accepted_since_last_round(project)
+        return [("", rounds.new_accepted_since_last_round(project))]
     by_kind = new_by_kind(project)
-    kind = max(by_kind, key=lambda k: (by_kind[k], -KINDS.index(k)), default="")
-    return kind, by_kind.get(kind, 0)
+    return sorted(by_kind.items(), key=lambda item: (-item[1], KINDS.index(item[0])))
 
 
 def maybe_start(project, *, trigger: str = RoundTrigger.SCHEDULE) -> str:
     """Start a round if one is due: new accepted data (at least the threshold, when one is set)
-    and no round running. Returns what happened."""
+    and no round running. With a model per kind, the kind with the most new masks that can make
+    a round (a kind whose masks come from one case cannot yet) goes first. Returns what happened.
+    """
     if TrainingRound.objects.filter(project=project, status__in=ACTIVE_ROUND_STATUSES).exists():
         return "a round is already running"
-    kind, new = due(project)
     threshold = rounds.policy_for(project).min_new_accepted
-    if new == 0 or (threshold and new < threshold):
-        return f"not due: {new} new accepted mask(s)"
-    try:
-        round_ = rounds.start_round(project, trigger=trigger, kind=kind)
-    except DomainError as exc:  # e.g. a concurrent start won, or no production model yet
-        return f"not started: {exc.message}"
-    return f"started round {round_.number}" + (f" ({KIND_NAMES[kind]})" if kind else "")
+    kinds = due(project)
+    ready = [(kind, new) for kind, new in kinds if new and not (threshold and new < threshold)]
+    if not ready:
+        return f"not due: {max(new for _, new in kinds)} new accepted mask(s)"
+    refused = []
+    for kind, _ in ready:
+        try:
+            round_ = rounds.start_round(project, trigger=trigger, kind=kind)
+        except InvalidInput as exc:  # e.g. too few cases of this kind yet: the next kind may do
+            refused.append(exc.message)
+            continue
+        except DomainError as exc:  # e.g. a concurrent start won, or no production model yet
+            return f"not started: {exc.message}"
+        return f"started round {round_.number}" + (f" ({KIND_NAMES[kind]})" if kind else "")
+    return "not started: " + "; ".join(refused)
 
 
 def on_case_accepted(project) -> None:
     """Called after a case is accepted: start a threshold round when enough new masks exist."""
     policy = rounds.policy_for(project)
-    if policy.min_new_accepted and due(project)[1] >= policy.min_new_accepted:
+    if policy.min_new_accepted and due(project)[0][1] >= policy.min_new_accepted:
         maybe_start(project, trigger=RoundTrigger.THRESHOLD)

@@ -4,10 +4,13 @@ kind snapshots and trains that kind only, from the model serving it, and its can
 that kind alone; pre-segmentation, re-pre-segmentation, schedules, the API and the pages follow.
 """
 
+import numpy as np
 import pytest
 from django.test import Client
 
-from annotator.annotations.models import PresegmentJob
+from annotator.annotations.masks import summarize
+from annotator.annotations.models import PresegmentJob, Review
+from annotator.annotations.services import store_revision
 from annotator.cases.models import CaseStatus, Image
 from annotator.core.errors import Conflict, InvalidInput
 from annotator.modelops import presegment, rounds, schedules
@@ -239,3 +242,23 @@ def test_the_api_and_pages_start_a_round_of_one_kind_and_roll_one_kind_back(
     assert production_model(project, "echo") == first
     page.post(f"/projects/{project.pk}/models/rollback", {"kind": "xray"})
     assert production_model(project, "echo") == first
+
+
+def test_a_kind_that_cannot_make_a_round_yet_does_not_hold_the_others_up(project, people, tmp_path):
+    _tiny(tmp_path, project, seed=1)
+    schedules.update_policy(project, actor=people["admin"], per_kind=True)
+    annotator, reviewer = people["annotator"], people["reviewer"]
+    case, _, blob = blob_case(project, annotator, reviewer, seed=1)
+    second = factories.target(case)  # one CT case with two accepted masks: no round yet
+    revision = store_revision(
+        second, summarize(blob.astype(np.uint8)), parent_id=None, source="human", author=annotator
+    ).revision
+    Review.objects.create(target=second, revision=revision, reviewer=reviewer, decision="accept")
+    blob_case(project, annotator, reviewer, seed=10, kind="video")
+    assert schedules.due(project) == [("ct", 2), ("echo", 1)]
+    refused = schedules.maybe_start(project)
+    assert refused.startswith("not started: a round needs accepted masks of CT from at least 2")
+    assert "accepted masks of echo from at least 2 cases" in refused
+    blob_case(project, annotator, reviewer, seed=11, kind="video")
+    assert schedules.due(project) == [("ct", 2), ("echo", 2)]  # CT first on a tie, and skipped
+    assert schedules.maybe_start(project) == "started round 1 (echo)"

@@ -263,6 +263,10 @@ SPECTACULAR_SETTINGS = {
         "ModelStatusEnum": "annotator.registry.models.ModelStatus",
         "RoundStatusEnum": "annotator.modelops.models.RoundStatus",
         "DicomWebJobStatusEnum": "annotator.pacs.models.JobStatus",
+        # volume or video (projects, images); and ct, mr, pet, echo, other: the kind of data a
+        # round trains and a model version serves.
+        "ImageKindEnum": "annotator.projects.models.ProjectKind",
+        "KindOfImageEnum": "annotator.registry.quality.KINDS",
     },
 }
 

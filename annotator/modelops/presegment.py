@@ -89,11 +89,14 @@ def _merge(base: list[dict], extra: list[dict]) -> list[dict]:
     return [merged[k] for k in sorted(merged)]
 
 
+def _case_kind(case: Case) -> str:
+    image = getattr(case, "image", None)  # None: not stored yet (no kind to choose by)
+    return kind_of(image.kind, image.modality) if image is not None else ""
+
+
 def serving_model(case: Case) -> ModelVersion | None:
     """The production version that serves the case's kind of image in its project."""
-    image = getattr(case, "image", None)  # None: not stored yet (no kind to choose by)
-    kind = kind_of(image.kind, image.modality) if image is not None else ""
-    return production_model(case.project, kind)
+    return production_model(case.project, _case_kind(case))
 
 
 def _require_model(case: Case):
@@ -239,10 +242,14 @@ def represegment_unopened(version: ModelVersion, *, actor=None) -> int:
             status=ModelStatus.PRODUCTION, project__isnull=False, kind=""
         ).values("project_id")
         cases = cases.exclude(project_id__in=own)
-    count = sum(
-        1
-        for case in cases
-        if serving_model(case) == version and queue_case(case, actor=actor, version=version)
-    )
+    # One lookup per (project, kind of image), not per case: a project can hold thousands.
+    serving: dict[tuple[int, str], ModelVersion | None] = {}
+    count = 0
+    for case in cases:
+        key = (case.project_id, _case_kind(case))
+        if key not in serving:
+            serving[key] = production_model(case.project, key[1])
+        if serving[key] == version and queue_case(case, actor=actor, version=version):
+            count += 1
     record("model.represegment", actor=actor, obj=version, project=version.project, cases=count)
     return count

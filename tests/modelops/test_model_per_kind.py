@@ -6,7 +6,9 @@ that kind alone; pre-segmentation, re-pre-segmentation, schedules, the API and t
 
 import numpy as np
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from annotator.annotations.masks import summarize
 from annotator.annotations.models import PresegmentJob, Review
@@ -169,6 +171,26 @@ def test_promoting_a_kind_version_represegments_only_that_kind(
     jobs = list(PresegmentJob.objects.all())
     assert {j.case_id for j in jobs} == {clip.pk}
     assert all(j.model_version == new for j in jobs)
+
+
+def test_represegmenting_looks_the_serving_model_up_once_per_project_and_kind(
+    project, tmp_path, django_capture_on_commit_callbacks
+):
+    """Cases the new version does not serve cost no queries each: a project of thousands of
+    unopened volumes must not make promoting an echo model slow."""
+    _tiny(tmp_path, project, seed=1)
+    new = _tiny(tmp_path, project, seed=2, kind="echo", promote=False)
+    services.promote(new, override="test model: random weights, not evaluated")
+
+    def queries_with(volumes: int) -> int:
+        for _ in range(volumes):
+            factories.target(factories.case(project, status=CaseStatus.READY))
+        with CaptureQueriesContext(connection) as seen:
+            assert presegment.represegment_unopened(new) == 0
+        return len(seen)
+
+    assert queries_with(1) == queries_with(5)
+    assert not PresegmentJob.objects.exists()
 
 
 def test_per_kind_schedules_start_the_kind_with_most_new_masks(project, people, tmp_path):

@@ -20,9 +20,10 @@ class ModelStatus(models.TextChoices):
 
 
 class ModelVersion(models.Model):
-    """A checkpoint in the model store. At most one production version per project and kind of
-    image (or global): a project's version for one kind (``kind``: "ct", "mr", ...; made by a
-    round of that kind) serves that kind's cases, its version for every kind ("") the rest."""
+    """A checkpoint in the model store. At most one production version per scope (a project,
+    or global) and kind of image: a version for one kind (``kind``: "ct", "mr", ...; made by a
+    round of that kind, or published weights for one task) serves that kind's cases, a version
+    for every kind ("") the rest (registry.selectors.production_model gives the order)."""
 
     name = models.CharField(max_length=200)
     parent = models.ForeignKey(
@@ -41,8 +42,9 @@ class ModelVersion(models.Model):
         Project, null=True, blank=True, on_delete=models.CASCADE, related_name="model_versions"
     )
     round_number = models.PositiveIntegerField(null=True, blank=True)
-    # The kind of image it serves (quality.KINDS), "" = every kind. Only project versions have
-    # one: a round of one kind trains it (docs/inference.md, "A model per kind of image").
+    # The kind of image it serves (quality.KINDS), "" = every kind: a round of one kind trains
+    # it, or an admin registers published weights for one (docs/inference.md, "A model per kind
+    # of image").
     kind = models.CharField(max_length=16, blank=True, default="")
     # The production version this one replaced when it was promoted (what a rollback restores).
     replaced = models.ForeignKey(
@@ -65,9 +67,9 @@ class ModelVersion(models.Model):
                 name="one_production_per_project_kind",
             ),
             models.UniqueConstraint(
-                fields=["status"],
+                fields=["kind"],
                 condition=models.Q(status="production", project__isnull=True),
-                name="one_global_production",
+                name="one_global_production_per_kind",
             ),
         ]
 

@@ -154,30 +154,37 @@ def project_kinds(project: Project) -> list[str]:
     return sorted({kind_of(k, m) for k, m in pairs}, key=KINDS.index)
 
 
-def _served_projects() -> list[Project]:
-    """The projects a global version would serve in production: those with no production
-    version of their own."""
-    own = ModelVersion.objects.filter(project__isnull=False, status=ModelStatus.PRODUCTION, kind="")
-    return list(Project.objects.exclude(Q(pk__in=own.values("project_id"))))
+def _served_projects(kind: str = "") -> list[Project]:
+    """The projects a global version for ``kind`` ("" every kind) would serve in production:
+    those with no production version of their own for every kind, and for a kind version, none
+    of their own for that kind either and some data of that kind."""
+    own = ModelVersion.objects.filter(project__isnull=False, status=ModelStatus.PRODUCTION)
+    projects = Project.objects.exclude(pk__in=own.filter(kind="").values("project_id"))
+    if not kind:
+        return list(projects)
+    projects = projects.exclude(pk__in=own.filter(kind=kind).values("project_id"))
+    return [p for p in projects if kind in project_kinds(p)]
 
 
 def floor_problems(version: ModelVersion, cache: dict | None = None) -> list[str]:
     """Why the version's held-out figures do not clear the floor of every project it would
-    serve, for every kind that project uses (a kind with no figure fails). A global version
-    that would serve no project is held to the default floors on the kinds it has figures for,
-    and needs at least one."""
+    serve, for every kind that project uses (a kind with no figure fails); a version for one
+    kind, on that kind only. A global version that would serve no project is held to the
+    default floors on the kinds it has figures for (of its kind), and needs at least one."""
     cache = {} if cache is None else cache
     figures = heldout(version)
     if version.project_id is not None:
         served = [version.project]
     else:
-        if "served" not in cache:
-            cache["served"] = _served_projects()
-        served = cache["served"]
+        key = ("served", version.kind)
+        if key not in cache:
+            cache[key] = _served_projects(version.kind)
+        served = cache[key]
     if not served:
-        if not any(f.get("dice") is not None for k, f in figures.items() if k in KINDS):
+        own = [k for k in figures if k in KINDS and version.kind in ("", k)]
+        if not any(figures[k].get("dice") is not None for k in own):
             return ["it has no held-out figures (not evaluated)"]
-        checks = [(k, DEFAULT_FLOORS[k], "") for k in figures if k in KINDS]
+        checks = [(k, DEFAULT_FLOORS[k], "") for k in own]
     else:
         checks = []
         for project in served:

@@ -10,22 +10,30 @@ from django.utils import timezone
 from annotator.projects import policy
 
 from .models import ModelStatus, ModelVersion, StarterRun, StarterStatus
+from .quality import project_kinds
 
 
 def production_model(project, kind: str = "") -> ModelVersion | None:
-    """What serves ``kind`` of image (quality.kind_of) in the project: its production version
-    for that kind, else its version for every kind, else the global default, else None. Without
-    a kind: the project's version for every kind, else the global default."""
-    own: dict[str, ModelVersion] = {}
+    """What serves ``kind`` of image (quality.kind_of) in the project, the first there is of:
+    the project's production version for that kind, its version for every kind, the global
+    version for that kind, the global version for every kind. A project's own version comes
+    first because it learnt from its data. Without a kind: the versions for every kind."""
+    scope = Q(project__isnull=True)
     if project is not None:
-        versions = ModelVersion.objects.filter(
-            project=project, status=ModelStatus.PRODUCTION, kind__in={"", kind}
-        )
-        own = {v.kind: v for v in versions}
-    found = own.get(kind) or own.get("")
-    if found is not None:
-        return found
-    return ModelVersion.objects.filter(project__isnull=True, status=ModelStatus.PRODUCTION).first()
+        scope |= Q(project=project)
+    versions = ModelVersion.objects.filter(
+        scope, status=ModelStatus.PRODUCTION, kind__in={"", kind}
+    )
+    found = {(v.project_id is not None, v.kind): v for v in versions}
+    for key in ((True, kind), (True, ""), (False, kind), (False, "")):
+        if key in found:
+            return found[key]
+    return None
+
+
+def serving_by_kind(project) -> dict[str, ModelVersion | None]:
+    """For each kind of data the project uses, the version that serves it."""
+    return {kind: production_model(project, kind) for kind in project_kinds(project)}
 
 
 def kind_productions(project) -> list[ModelVersion]:

@@ -35,7 +35,8 @@ def register(
     kind: str = "",
 ) -> ModelVersion:
     """Check that `source` loads strictly with `config`, store it by checksum, register it as a
-    candidate. A checkpoint already registered (same checksum and project) is returned as is.
+    candidate. A checkpoint already registered (same checksum, project and kind) is returned as
+    is.
     move=True moves the file into the store instead of copying it."""
     from inference.checkpoint import CheckpointError, load_checkpoint
 
@@ -46,7 +47,9 @@ def register(
         raise InvalidInput(f"{source.name} is not a usable {config} checkpoint: {exc}") from exc
     except ValueError as exc:  # an unknown config name
         raise InvalidInput(str(exc)) from exc
-    existing = ModelVersion.objects.filter(checksum=loaded.sha256, project=project).first()
+    existing = ModelVersion.objects.filter(
+        checksum=loaded.sha256, project=project, kind=kind
+    ).first()
     if existing is not None:
         return existing
     store = Path(settings.MODEL_STORE)

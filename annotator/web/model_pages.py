@@ -21,7 +21,7 @@ from annotator.projects import policy
 from annotator.projects.selectors import get_visible_project
 from annotator.registry import quality, services
 from annotator.registry.models import ModelVersion
-from annotator.registry.selectors import kind_productions, production_model
+from annotator.registry.selectors import kind_productions, production_model, serving_by_kind
 
 
 def _project(request, pk):
@@ -41,8 +41,10 @@ def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
                 "snapshot", "candidate", "base_model", "started_by"
             ),
             "production": production_model(project),
-            "kind_productions": [
-                (quality.KIND_NAMES[v.kind], v) for v in kind_productions(project)
+            "kind_productions": [  # the versions for one kind serving it, the project's or global
+                (quality.KIND_NAMES[v.kind], v)
+                for v in serving_by_kind(project).values()
+                if v is not None and v.kind
             ],
             "kinds": [(k, quality.KIND_NAMES[k]) for k in quality.project_kinds(project)],
             "policy": rounds.policy_for(project),
@@ -206,6 +208,18 @@ def round_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return redirect("modelops:round", pk=round_.pk)
 
 
+def _serving_labels(project) -> dict[int, str]:
+    """Version id -> what it serves in the project: "serves this project", "serves echo" (a
+    version for one kind), "serves the other kinds" (the version for every kind beside some)."""
+    served = {v for v in serving_by_kind(project).values() if v is not None}
+    if len(served) == 1:
+        return {next(iter(served)).pk: "serves this project"}
+    return {
+        v.pk: "serves the other kinds" if not v.kind else f"serves {quality.KIND_NAMES[v.kind]}"
+        for v in served
+    }
+
+
 @login_required
 def models_page(request: HttpRequest, pk: int) -> HttpResponse:
     project = _project(request, pk)
@@ -213,11 +227,8 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
         project__isnull=True
     )
     cache: dict = {}
-    production = production_model(project)
+    serving = _serving_labels(project)
     by_kind = kind_productions(project)
-    serving = {v.pk: f"serves {quality.KIND_NAMES[v.kind]}" for v in by_kind}
-    if production is not None:
-        serving[production.pk] = "serves the other kinds" if by_kind else "serves this project"
     rows = [
         {"v": v, "serves": serving.get(v.pk, ""), "kind_name": quality.KIND_NAMES.get(v.kind, ""),
          **quality.summary(v, cache)}

@@ -27,6 +27,7 @@ def register_from_command(
     project=None,
     promote: bool = False,
     override: str = "",
+    kind: str = "",
 ) -> ModelVersion:
     """The registered version, refreshed; a refused checkpoint is a CommandError with the
     domain's message (the command exits with it, no traceback)."""
@@ -39,10 +40,12 @@ def register_from_command(
             project=project,
             metrics=metrics,
             move=True,
+            kind=kind,
         )
     except DomainError as exc:
         raise CommandError(exc.message) from exc
-    wanted = promote or selectors.production_model(project) is None
+    # A kind's cases already served by a version for every kind keep it unless asked.
+    wanted = promote or selectors.production_model(project, kind) is None
     if wanted and (override.strip() or not quality.promotion_problems(version)):
         services.promote(version, reason=reason, override=override)
     version.refresh_from_db()

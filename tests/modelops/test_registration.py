@@ -114,3 +114,17 @@ def test_fetch_medsam2_registers_a_candidate_until_an_admin_overrides(
     call_command("fetch_medsam2", no_progress=True, promote=True, override="trusted weights")
     promoted = ModelVersion.objects.get(status=ModelStatus.PRODUCTION)
     assert promoted.override["reason"] == "trusted weights"
+    # The heart checkpoint for echo clips only: a second production version, beside the first.
+    call_command(
+        "fetch_medsam2",
+        no_progress=True,
+        variant="us_heart",
+        kind="echo",
+        promote=True,
+        override="the published echo model",
+    )
+    echo = ModelVersion.objects.get(status=ModelStatus.PRODUCTION, kind="echo")
+    assert echo.name == "MedSAM2 us_heart (echo)" and echo.project is None
+    assert ModelVersion.objects.get(status=ModelStatus.PRODUCTION, kind="") == promoted
+    with pytest.raises(CommandError, match="invalid choice"):
+        call_command("fetch_medsam2", "--no-progress", "--kind", "heart")

@@ -1,7 +1,9 @@
-"""python manage.py fetch_medsam2 [--variant latest|ct_lesion|mri_liver|us_heart]
+"""python manage.py fetch_medsam2 [--variant latest|ct_lesion|mri_liver|us_heart] [--kind KIND]
 
 Downloads the published MedSAM2 weights from Hugging Face (wanglab/MedSAM2) into the model
-store, checks they load, and registers them as a model version. Published weights come with no
+store, checks they load, and registers them as a model version: for every kind of image, or with
+``--kind`` for one (``--variant us_heart --kind echo``: the heart checkpoint serves echo clips,
+the version for every kind the rest). Published weights come with no
 held-out figures of ours, so they stay a candidate (the quality floor, docs/inference.md) until an
 admin promotes them with a written reason: `--promote --override "<reason>"` here, or the
 models page.
@@ -31,6 +33,12 @@ class Command(BaseCommand):
         parser.add_argument("--variant", default="latest", choices=sorted(VARIANTS))
         parser.add_argument("--base-url", help="mirror of the Hugging Face repo")
         parser.add_argument("--project", help="register for this project only (slug)")
+        parser.add_argument(
+            "--kind",
+            default="",
+            choices=["", *quality.KINDS],
+            help="serve this kind of image only (default: every kind)",
+        )
         parser.add_argument(
             "--promote", action="store_true", help="make it production even if one exists"
         )
@@ -69,9 +77,11 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
             finally:
                 bar.close()
+            suffix = f" ({quality.KIND_NAMES[opts['kind']]})" if opts["kind"] else ""
             version = register_from_command(
                 fetched.path,
-                name=f"MedSAM2 {opts['variant']}",
+                name=f"MedSAM2 {opts['variant']}{suffix}",
+                kind=opts["kind"],
                 origin=ModelOrigin.PUBLISHED,
                 config=MEDSAM2,
                 metrics=quality.metrics({}, source="none", file=fetched.path.name),

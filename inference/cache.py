@@ -4,14 +4,19 @@ Models are keyed by (checkpoint SHA-256, config, device): the same weights under
 name are not loaded twice, and a file replaced in place is reloaded. Hashing a 156 MB file costs
 a fraction of a second, so the hash is remembered per (path, size, mtime).
 
+A worker keeps ``MODELS_PER_WORKER`` models (default 3: one per kind of image where a project
+keeps a model per kind), the least recently used leaving first.
+
 One inference at a time per device: wrap each task in ``with device_lock(loaded.device):``
 (a GPU runs one volume at a time; queueing beats sharing its memory).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -97,7 +102,16 @@ class ModelCache:
             self._hashes.clear()
 
 
-_default = ModelCache()
+def size_from_env(environ: Mapping[str, str] = os.environ) -> int:
+    """How many models a worker process keeps loaded: ``MODELS_PER_WORKER``, default 3, so a
+    project with a model per kind of image (CT, MR, echo) does not reload one on every switch."""
+    raw = environ.get("MODELS_PER_WORKER", "3").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"MODELS_PER_WORKER must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
+_default = ModelCache(size_from_env())
 
 
 def get_model(

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from inference import cache as cache_module
-from inference.cache import ModelCache, default_cache, device_lock, get_model
+from inference.cache import ModelCache, default_cache, device_lock, get_model, size_from_env
 from inference.model import TINY_TEST
 
 
@@ -91,3 +91,11 @@ def test_process_wide_cache(tiny_checkpoint):
 def test_bad_size():
     with pytest.raises(ValueError):
         ModelCache(max_models=0)
+
+
+def test_the_size_comes_from_the_environment():
+    assert size_from_env({}) == 3
+    assert size_from_env({"MODELS_PER_WORKER": " 5 "}) == 5
+    for bad in ("0", "-1", "two", "1.5", ""):
+        with pytest.raises(ValueError, match="MODELS_PER_WORKER must be a whole number"):
+            size_from_env({"MODELS_PER_WORKER": bad})

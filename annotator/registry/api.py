@@ -26,7 +26,8 @@ from .serializers import ModelImportSerializer, ModelPromoteSerializer, ModelVer
 
 class ModelList(generics.ListCreateAPIView):
     """Model versions (global defaults and those of your projects). Admins import a checkpoint
-    trained elsewhere as a candidate (multipart `file`, `name`, `config`, optional `project`)."""
+    trained elsewhere as a candidate (multipart `file`, `name`, `config`, optional `project` and
+    `kind`)."""
 
     queryset = ModelVersion.objects.none()  # for the schema; get_queryset() filters
 
@@ -60,6 +61,7 @@ class ModelList(generics.ListCreateAPIView):
                 project=project,
                 actor=request.user,
                 move=True,
+                kind=data.validated_data["kind"],
             )
         return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 

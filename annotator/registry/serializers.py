@@ -63,3 +63,10 @@ class ModelImportSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     config = serializers.CharField(default="medsam2_t512", help_text="inference config name")
     project = serializers.IntegerField(required=False, allow_null=True, default=None)
+    kind = serializers.ChoiceField(
+        choices=list(quality.KINDS),
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="serve this kind of image only (a model per kind); empty: every kind",
+    )

@@ -141,3 +141,32 @@ def test_the_api_and_pages_show_and_roll_back_what_serves_each_kind(
     assert "global default · echo only" in models_html
     rounds_html = manager.get(f"/projects/{project.pk}/rounds/").content.decode()
     assert f'data-kind-production="echo">{global_echo.name}<' in rounds_html
+
+
+def test_an_imported_checkpoint_can_serve_one_kind(project, people, tmp_path, client_for):
+    import torch
+
+    from inference.checkpoint import save_checkpoint
+    from inference.model import TINY_TEST, build_model
+
+    torch.manual_seed(7)
+    path = tmp_path / "echo.pt"
+    save_checkpoint(build_model(TINY_TEST), path)
+    admin = client_for(people["admin"])
+
+    def upload(**fields):
+        with path.open("rb") as fh:
+            return admin.post(
+                "/api/v1/models/",
+                {"file": fh, "name": "echo weights", "config": TINY_TEST, **fields},
+                format="multipart",
+            )
+
+    refused = upload(kind="heart")
+    assert refused.status_code == 400 and "kind" in refused.json()
+    assert not ModelVersion.objects.exists()
+    made = upload(kind="echo", project=project.pk)
+    assert made.status_code == 201 and made.json()["kind"] == "echo"
+    assert made.json()["status"] == ModelStatus.CANDIDATE
+    assert ModelVersion.objects.get().kind == "echo"
+    assert upload().json()["kind"] == ""  # the same file again, for every kind of image

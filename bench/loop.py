@@ -236,14 +236,14 @@ def _django():
     django.setup()
     from annotator.modelops.evaluation import gate, summaries
     from annotator.modelops.models import RoundPolicy
-    from annotator.modelops.rounds import assign_sides
+    from annotator.modelops.rounds import MIN_ROUND_CASES, assign_sides
     from annotator.registry.quality import DEFAULT_FLOORS, KIND_NAMES
 
     defaults = {f.name: f.default for f in RoundPolicy._meta.fields if f.name in
                 ("heldout_fraction", "promote_margin", "promote_error_share", "max_dice_drop",
                  "nsd_tolerance_mm", "pseudo_per_kind", "pseudo_min_dice", "check_per_kind",
                  "max_lost_share")}  # fmt: skip
-    return gate, summaries, assign_sides, defaults, DEFAULT_FLOORS, KIND_NAMES
+    return gate, summaries, assign_sides, defaults, DEFAULT_FLOORS, KIND_NAMES, MIN_ROUND_CASES
 
 
 def trusted_kinds(figures: dict, min_dice: float) -> set[str]:
@@ -365,6 +365,7 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
     # a model of each kind's own, which only that kind's rounds train and its gate promotes.
     production = {k: start for k in KINDS}
     productions = [dict(production)]
+    min_cases = _django()[6]
     groups = [[k] for k in KINDS] if args.per_kind else [list(KINDS)]
     accepted: list[tuple[int, object, np.ndarray]] = []  # (case id, phantom, submitted mask)
     split: dict[int, str] = {}  # case id: side, kept from round to round as snapshots keep it
@@ -406,8 +407,13 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             tried = {}
             base = dict(production)  # every kind's round starts from this round's production
             for group in groups:
-                outcome = train_candidate(order, args, r, group, base[group[0]], load, accepted,
-                                          split, pool, remaining, scored, work)  # fmt: skip
+                cases = len({cid for cid, p, _ in accepted if p.kind in group})
+                if cases < min_cases:  # the product refuses such a round (not_enough_data)
+                    outcome = no_round(group, args.per_kind, base[group[0]], cases, min_cases)
+                else:
+                    outcome = train_candidate(order, args, r, group, base[group[0]], load,
+                                              accepted, split, pool, remaining, scored,
+                                              work)  # fmt: skip
                 models = {**base, **{k: outcome["model"] for k in group}}
                 tried[outcome["name"]] = outcome | {"cohort": on_cohort(models)}
                 if outcome["promoted"]:
@@ -439,7 +445,7 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
 
 def split_sides(accepted: list[tuple], split: dict) -> dict:
     """The product's train/held-out split of every accepted case so far."""
-    _, _, assign_sides, policy, _, _ = _django()
+    _, _, assign_sides, policy, _, _, _ = _django()
     ids = [cid for cid, _, _ in accepted]
     return assign_sides(PROJECT_ID, ids, split, policy["heldout_fraction"], strata(accepted))
 
@@ -465,7 +471,7 @@ def train_candidate(
     from inference.segtask import task_for
     from inference.train import train
 
-    gate, summaries, _, policy, floors, kind_names = _django()
+    gate, summaries, _, policy, floors, kind_names, _ = _django()
     loaded = load(base)
     ours = [(cid, p, m) for cid, p, m in accepted if p.kind in kinds]
     train_rows = [(p, m) for cid, p, m in ours if split[cid] == "train"]
@@ -514,6 +520,24 @@ def train_candidate(
         "pseudo": len(pseudo),
         "groups": shares,
         "check": metrics["check"]["kinds"],
+    }
+
+
+def no_round(kinds: list[str], per_kind: bool, base: Path, cases: int, needed: int) -> dict:
+    """What a round that cannot start leaves: no candidate, production as it was. The product
+    refuses a round with accepted masks (of its kind) from fewer than ``needed`` cases, and a
+    schedule passes such a kind over (modelops.schedules.maybe_start); uncertainty order can
+    leave a kind the model misses with confidence out of the first batches."""
+    return {
+        "name": "+".join(kinds) if per_kind else "all",
+        "model": base,
+        "promoted": False,
+        "gate": f"no round: accepted masks from {cases} case(s), a round needs {needed}",
+        "trained_on": 0,
+        "held_out": 0,
+        "pseudo": 0,
+        "groups": {},
+        "check": {},
     }
 
 

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.segtask import task_for
     from inference.train import train
 
-    gate, summaries, assign_sides, policy, _, _ = loop._django()
+    gate, summaries, assign_sides, policy, _, _, _ = loop._django()
     seeds = loop.cohort_seeds(args.seed)
     per_batch = args.per_batch * len(KINDS)
     pool = make_phantoms(KINDS, per_batch * 8, seed=seeds["pool"])  # the study's default pool

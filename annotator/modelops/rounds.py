@@ -221,6 +221,10 @@ def unopened_heads(
     return [t for t in targets if t.case_id in pseudo], [t for t in targets if t.case_id in check]
 
 
+# Accepted cases a round needs (of its kind): one to train on, one to evaluate on.
+MIN_ROUND_CASES = 2
+
+
 @transaction.atomic
 def take_snapshot(project, base=None, kind: str = "") -> Snapshot:
     """The accepted masks (of ``kind`` of image, or every kind) split train/held-out, and (given
@@ -229,11 +233,11 @@ def take_snapshot(project, base=None, kind: str = "") -> Snapshot:
     policy = policy_for(project)
     heads = list(accepted_heads(project, kind))
     case_ids = sorted({t.case_id for t in heads})
-    if len(case_ids) < 2:
+    if len(case_ids) < MIN_ROUND_CASES:
         of_kind = f" of {KIND_NAMES[kind]}" if kind else ""
         raise InvalidInput(
-            f"a round needs accepted masks{of_kind} from at least 2 cases (one to train on, one "
-            f"to evaluate on); the project has {len(case_ids)}",
+            f"a round needs accepted masks{of_kind} from at least {MIN_ROUND_CASES} cases (one "
+            f"to train on, one to evaluate on); the project has {len(case_ids)}",
             code="not_enough_data",
         )
     splits = _splits(project, heads, policy.heldout_fraction)

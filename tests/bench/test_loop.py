@@ -81,7 +81,7 @@ def test_figures_sum_seconds_over_targets():
 
 
 def test_the_bench_splits_with_the_products_strata_and_keeps_sides():
-    _, _, assign_sides, policy, _, _ = loop._django()
+    _, _, assign_sides, policy, _, _, _ = loop._django()
     pool = make_phantoms(KINDS, 24, seed=loop.cohort_seeds(0)["pool"])
     first = [(i + 1, p, p.mask) for i, p in enumerate(pool[:12])]
     sides = assign_sides(loop.PROJECT_ID, [c for c, _, _ in first], {},
@@ -200,3 +200,17 @@ def test_a_round_row_gives_one_candidate_as_is_and_a_model_per_kind_per_kind():
     assert each["candidate"]["echo"]["dice_by_kind"] == {"ct": 0.95}
     with pytest.raises(ValueError):  # one candidate per round unless per kind
         loop.candidate_fields(tried, per_kind=False)
+
+
+def test_a_kind_with_too_few_accepted_cases_makes_no_round_as_in_the_product():
+    """Uncertainty order can leave echo, which the CT-only start misses with confidence, out of
+    the first batch: that kind then makes no round (the product's not_enough_data)."""
+    from annotator.modelops.rounds import MIN_ROUND_CASES
+
+    assert loop._django()[6] == MIN_ROUND_CASES == 2
+    skipped = loop.no_round(["echo"], True, "start.pt", 0, MIN_ROUND_CASES)
+    assert skipped["model"] == "start.pt" and skipped["promoted"] is False
+    assert skipped["gate"] == "no round: accepted masks from 0 case(s), a round needs 2"
+    skipped["cohort"] = {"dice_by_kind": {"echo": 0.01}, "cost_vs_manual": 0.99}
+    row = loop.candidate_fields({"echo": skipped}, per_kind=True)
+    assert row["promoted"] == {"echo": False} and row["trained_on"] == {"echo": 0}

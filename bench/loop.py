@@ -32,7 +32,9 @@ lesions, echo clips), run as the product runs it (docs/inference.md, "The simula
   production is a model per kind of image, all the start model at first. Each round trains one
   candidate per kind, from that kind's production, on that kind's masks and pseudo-labels only,
   gated on that kind's held-out masks and check cases; a promoted one serves that kind alone.
-  ``--steps`` is per candidate, so ``--steps 600`` spends what one round of 1,800 does.
+  ``--steps`` is per candidate, so ``--steps 600`` spends what one round of 1,800 does. A kind
+  whose accepted masks so far come from fewer cases than a round needs (2) gets no candidate
+  that round, as the product refuses such a round.
 
 **Time model** (seconds of a person's time; the one unit of every cost). Assumed, not measured:
 

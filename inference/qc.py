@@ -53,8 +53,8 @@ CLIP_AREA_JUMP_RATIO = 2.0
 # area_jump: the larger area must be at least this many pixels; below it a few pixels of noise
 # make large ratios.
 AREA_JUMP_MIN_PIXELS = 20
-# low_confidence: SAM2's IoU head is trained to predict the mask's IoU with the truth (L1 loss);
-# under 0.5 the model itself expects the mask to be more wrong than right.
+# low_confidence: SAM2's IoU head is trained to predict the mask's IoU with the truth (here with
+# cross-entropy); under 0.5 the model itself expects the mask to be more wrong than right.
 LOW_IOU = 0.5
 # low_confidence on other slices: flagged when at least a quarter of the mask's slices are low
 # (one or two uncertain tips of a lesion are normal).

@@ -14,12 +14,13 @@ The recipe (DESIGN.md): the full model is trained with AdamW, lr 5e-5 and 3e-5 f
 ``clip_len`` consecutive slices/frames with a box prompt (from the mask, jittered) on the clip's
 first frame; the rest of the clip is tracked through SAM2's memory, as at inference. A clip is
 played forwards or backwards at random, so both propagation directions are learnt. The loss per
-frame is SAM2's: 20 x focal + 1 x dice on the best of the predicted masks, 1 x L1 between the
-predicted and the real IoU of every mask, and 1 x object-score BCE (mask terms only count on frames
-where the object is present). bf16 autocast on CUDA, fp32 on the CPU. ``lr_ratios`` slows or
-freezes parts by name (a round's object-score head, :mod:`inference.replay`); ``invert`` flips
-the intensities of that share of clips and ``distill`` holds the image encoder's features on
-trusted items' frames near the starting model's (bench experiments, off in the recipe).
+frame is SAM2's: 20 x focal + 1 x dice on the best of the predicted masks, 1 x cross-entropy
+between the predicted and the real IoU of every mask (SAM2 uses L1, which a saturated IoU head
+cannot learn from: :mod:`inference.train_loss`), and 1 x object-score BCE (mask terms only count
+on frames where the object is present). bf16 autocast on CUDA, fp32 on the CPU. ``lr_ratios``
+slows or freezes parts by name (a round's object-score head, :mod:`inference.replay`); ``invert``
+flips the intensities of that share of clips and ``distill`` holds the image encoder's features
+on trusted items' frames near the starting model's (bench experiments, off in the recipe).
 
 Resumable: every ``checkpoint_every`` steps the model, optimizer and step are written atomically
 to ``run_dir/last.pt`` (the random state needs no saving: it is derived from the step); calling

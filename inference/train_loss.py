@@ -1,4 +1,10 @@
-"""SAM2's training loss over a tracked clip (MedSAM2: focal 20, dice 1, IoU 1, object 1)."""
+"""SAM2's training loss over a tracked clip (MedSAM2: focal 20, dice 1, IoU 1, object 1).
+
+One departure from SAM2: the IoU head is scored with a soft-target cross-entropy on its sigmoid
+output, not an L1. The L1's gradient at the head's logit is p(1 - p), which vanishes once the
+head saturates (the CPU starter's sat at logit -14 and never moved, so every mask looked equally
+doubtful and the uncertainty queue fell back to import order); cross-entropy's is p - y.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,17 @@ import torch.nn.functional as F
 from inference.sam2_adapter import track_clip
 
 LOSS_WEIGHTS = {"focal": 20.0, "dice": 1.0, "iou": 1.0, "object": 1.0}
+
+
+def iou_divergence(predicted: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """KL divergence of the predicted IoU (a probability, post-sigmoid) from the real one: the
+    cross-entropy minus the target's entropy, so it is 0 when the head is right. Its gradient at
+    the head's logit is predicted - real however saturated the head is."""
+    # the bounds only bite where float32 has already rounded the sigmoid to 0 or 1
+    p = predicted.clamp(min=torch.finfo(torch.float32).tiny, max=1 - 2**-24)
+    cross = -(real * p.log() + (1 - real) * (-p).log1p())
+    entropy = -(torch.special.xlogy(real, real) + torch.special.xlogy(1 - real, 1 - real))
+    return cross - entropy
 
 
 def frame_loss(
@@ -31,14 +48,14 @@ def frame_loss(
     real_iou = (hard & (tgt > 0)).flatten(2).sum(-1).float() / (
         (hard | (tgt > 0)).flatten(2).sum(-1).float().clamp(min=1)
     )
-    iou_l1 = (ious.float() - real_iou).abs().mean(dim=1, keepdim=True)  # all masks (SAM2.1)
+    iou_err = iou_divergence(ious.float(), real_iou).mean(dim=1, keepdim=True)  # all masks
     present = target.flatten(1).any(dim=1).float()  # (B,)
     pick = lambda x: x.gather(1, best).squeeze(1)  # noqa: E731
     obj = F.binary_cross_entropy_with_logits(obj_logits.float().view(-1), present, reduction="none")
     return {
         "focal": (pick(focal) * present).mean(),
         "dice": (pick(dice) * present).mean(),
-        "iou": (iou_l1.squeeze(1) * present).mean(),
+        "iou": (iou_err.squeeze(1) * present).mean(),
         "object": obj.mean(),
     }
 

@@ -169,6 +169,24 @@ def test_the_loss_is_small_for_a_right_mask_and_large_for_a_wrong_one():
     assert absent["dice"] == 0 and absent["focal"] == 0 and absent["object"] > 5
 
 
+def test_a_saturated_iou_head_still_learns_and_the_iou_loss_is_least_at_the_real_iou():
+    target = torch.zeros(1, 32, 32, dtype=torch.bool)
+    target[0, 8:20, 10:24] = True
+    half = torch.zeros_like(target)
+    half[0, 8:14, 10:24] = True  # half the target: real IoU 0.5
+    masks = torch.where(half, 12.0, -12.0).float().unsqueeze(1)
+    present = torch.tensor([[8.0]])
+    # The CPU starter's head: logit -14, predicted IoU ~1e-6 for a mask that is half right.
+    logit = torch.tensor([[-14.0]], requires_grad=True)
+    frame_loss(masks, logit.sigmoid(), present, target)["iou"].backward()
+    assert logit.grad.item() == pytest.approx(logit.sigmoid().item() - 0.5, abs=1e-4)
+    # (SAM2's L1 would push with p(1 - p) ~ 8e-7 here: the head could never leave.)
+    grid = torch.linspace(0.05, 0.95, 19)
+    losses = [frame_loss(masks, p.view(1, 1), present, target)["iou"].item() for p in grid]
+    assert grid[int(np.argmin(losses))].item() == pytest.approx(0.5)
+    assert min(losses) < 1e-6 and losses[0] > 0.3 and losses[-1] > 0.3
+
+
 def test_best_of_several_masks_is_the_one_supervised():
     target = torch.zeros(1, 16, 16, dtype=torch.bool)
     target[0, 4:12, 4:12] = True

@@ -20,7 +20,8 @@ def iou_divergence(predicted: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """KL divergence of the predicted IoU (a probability, post-sigmoid) from the real one: the
     cross-entropy minus the target's entropy, so it is 0 when the head is right. Its gradient at
     the head's logit is predicted - real however saturated the head is."""
-    # the bounds only bite where float32 has already rounded the sigmoid to 0 or 1
+    # Written out, not F.binary_cross_entropy: that refuses to run under CUDA autocast, where
+    # training calls this. The bounds only bite where float32 has rounded the sigmoid to 0 or 1.
     p = predicted.clamp(min=torch.finfo(torch.float32).tiny, max=1 - 2**-24)
     cross = -(real * p.log() + (1 - real) * (-p).log1p())
     entropy = -(torch.special.xlogy(real, real) + torch.special.xlogy(1 - real, 1 - real))
@@ -48,14 +49,14 @@ def frame_loss(
     real_iou = (hard & (tgt > 0)).flatten(2).sum(-1).float() / (
         (hard | (tgt > 0)).flatten(2).sum(-1).float().clamp(min=1)
     )
-    iou_err = iou_divergence(ious.float(), real_iou).mean(dim=1, keepdim=True)  # all masks
+    iou_err = iou_divergence(ious.float(), real_iou).mean(dim=1)  # all masks (SAM2.1)
     present = target.flatten(1).any(dim=1).float()  # (B,)
     pick = lambda x: x.gather(1, best).squeeze(1)  # noqa: E731
     obj = F.binary_cross_entropy_with_logits(obj_logits.float().view(-1), present, reduction="none")
     return {
         "focal": (pick(focal) * present).mean(),
         "dice": (pick(dice) * present).mean(),
-        "iou": (iou_err.squeeze(1) * present).mean(),
+        "iou": (iou_err * present).mean(),
         "object": obj.mean(),
     }
 

@@ -126,3 +126,30 @@ def test_track_clip_carries_memory_from_the_prompted_frame():
     assert torch.equal(run(boxes)[1][0], outs[1][0])
     moved = run(boxes + 30.0)
     assert not torch.allclose(outs[1][0], moved[1][0])
+
+
+def test_the_predicted_iou_trains_the_iou_head_alone():
+    torch.manual_seed(0)
+    model = build_model(TINY_TEST, training=True)
+    frames = torch.randn(2, 1, 3, 128, 128)
+    boxes = torch.tensor([[20.0, 20.0, 60.0, 70.0]])
+    head = model.sam_mask_decoder.iou_prediction_head
+    params = dict(model.named_parameters())
+
+    def grads(pick: int) -> dict[str, torch.Tensor | None]:
+        model.zero_grad(set_to_none=True)
+        outs = track_clip(model, frames, boxes)
+        sum(out[pick].float().sum() for out in outs).backward()
+        return {name: p.grad for name, p in params.items()}
+
+    from_iou = grads(1)
+    head_names = {f"sam_mask_decoder.iou_prediction_head.{n}" for n, _ in head.named_parameters()}
+    moved = {n for n, g in from_iou.items() if g is not None and g.abs().sum() > 0}
+    assert moved and moved <= head_names  # the head learns; nothing the masks come from moves
+    from_masks = grads(0)
+    assert any(
+        g is not None and g.abs().sum() > 0
+        for n, g in from_masks.items()
+        if n.startswith(("sam_mask_decoder.transformer.", "image_encoder."))
+    )
+    assert not head._forward_pre_hooks  # the detach lasts for the tracking only

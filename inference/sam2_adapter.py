@@ -361,6 +361,14 @@ class VideoSession:
         return video_res[0, 0]
 
 
+def blanked(mask_logits: torch.Tensor) -> torch.Tensor:
+    """Per mask of (B, M, H, W) logits from :func:`track_clip`: whether sam2 blanked it (its
+    object head called the frame empty, so every logit is ``NO_OBJ_SCORE``, with no gradient)."""
+    from sam2.modeling.sam2_base import NO_OBJ_SCORE
+
+    return (mask_logits == NO_OBJ_SCORE).flatten(2).all(-1)
+
+
 @contextlib.contextmanager
 def _iou_head_reads_detached(model: torch.nn.Module):
     """While tracking for training, the IoU head reads a detached copy of its token, so the IoU

@@ -20,6 +20,7 @@ from inference.sam2_adapter import (
     STATE_KEYS,
     Sam2VersionError,
     VideoSession,
+    blanked,
     check_version,
     new_inference_state,
     track_clip,
@@ -153,3 +154,10 @@ def test_the_predicted_iou_trains_the_iou_head_alone():
         if n.startswith(("sam_mask_decoder.transformer.", "image_encoder."))
     )
     assert not head._forward_pre_hooks  # the detach lasts for the tracking only
+
+
+def test_blanked_masks_are_those_sam2_set_to_its_no_object_logit():
+    logits = torch.randn(2, 3, 8, 8)
+    logits[1] = -1024.0  # what sam2 writes when the object head calls the frame empty
+    logits[0, 2, 0, 0] = -1024.0  # one pixel that low is not a blanked mask
+    assert blanked(logits).tolist() == [[False, False, False], [True, True, True]]

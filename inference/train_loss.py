@@ -3,7 +3,9 @@
 One departure from SAM2: the IoU head is scored with a soft-target cross-entropy on its sigmoid
 output, not an L1. The L1's gradient at the head's logit is p(1 - p), which vanishes once the
 head saturates (the CPU starter's sat at logit -14 and never moved, so every mask looked equally
-doubtful and the uncertainty queue fell back to import order); cross-entropy's is p - y.
+doubtful and the uncertainty queue fell back to import order); cross-entropy's is p - y. That
+gradient stops at the IoU head (``sam2_adapter.track_clip`` detaches its input): let into the
+decoder and encoder, it moved the masks, and a CT round lost a third of CT Dice.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.preprocess import intensity_rule
     from inference.sam2_adapter import blanked, track_clip
     from inference.segtask import task_for
+    from inference.train import TrainConfig
     from inference.train_data import PreparedItem, make_batch
     from inference.train_loss import LOSS_WEIGHTS, frame_loss
 
@@ -47,23 +48,25 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(args.config, "cpu", training=True)
     model.load_state_dict(read_state_dict(args.checkpoint), strict=True)
     weights = [p for p in model.parameters() if p.requires_grad]
-    size = int(model.image_size)
+    size, context = int(model.image_size), roi.roi_context(args.config)
+    intensity = intensity_rule(args.config)
+    clips = TrainConfig()  # the clip length and box jitter training draws with
     rows = []
     for kind in KINDS:
-        phantoms = make_phantoms([kind], args.clips, seed=args.seed)
         preps = [
             PreparedItem(
                 task_for(p.modality, p.is_video).train_item(
                     p.image, p.mask, window=p.window, label=p.label
                 ),
                 size,
-                roi.roi_context(args.config),
-                intensity_rule(args.config),
-            )  # fmt: skip
-            for p in phantoms
+                context,
+                intensity,
+            )
+            for p in make_phantoms([kind], args.clips, seed=args.seed)
         ]
         for n in range(len(preps)):
-            frames, masks, boxes = make_batch(preps, [n], 8, 0.05, np.random.default_rng([7, n]))
+            rng = np.random.default_rng([7, n])
+            frames, masks, boxes = make_batch(preps, [n], clips.clip_len, clips.box_jitter, rng)
             torch.manual_seed(n)  # dropout
             outs = track_clip(model, frames, boxes)
             for (high, ious, obj), target in zip(outs, masks, strict=True):

@@ -319,15 +319,15 @@ def forgetting_check(
     return {"targets": per_target, "kinds": check_summary(per_target)}
 
 
-def queue(order: str, remaining: list[int], pool: list, scored: dict) -> list[int]:
-    """Pool indices in the product's queue order: "uncertainty", most doubtful first;
-    "balanced", ``annotator.cases.ordering.balanced_order`` by kind (case id = index + 1)."""
-    if order == "uncertainty":
-        return sorted(remaining, key=lambda i: (-scored[i][1], i))
-    from annotator.cases.ordering import balanced_order  # the product's rule, plain Python
+def queue(order: str, remaining: list[int], pool: list, scored: dict, sample: float) -> list[int]:
+    """Pool indices in the product's queue order (``annotator.cases.ordering.queue_order``, case
+    id = index + 1): "uncertainty", most doubtful first; "balanced", kinds in turn and a draw
+    weighted by doubt within each; in both, the evaluation sample of ``sample`` (the held-out
+    fraction) interleaved whatever the doubt."""
+    from annotator.cases.ordering import queue_order  # the product's rule, plain Python
 
     rows = [(i + 1, pool[i].kind, _known_doubt(scored[i])) for i in remaining]
-    return [cid - 1 for cid in balanced_order(rows)]
+    return [cid - 1 for cid in queue_order(rows, order, sample)]
 
 
 def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> dict:
@@ -367,7 +367,8 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
     # a model of each kind's own, which only that kind's rounds train and its gate promotes.
     production = {k: start for k in KINDS}
     productions = [dict(production)]
-    min_cases = _django()[6]
+    _, _, _, policy, _, _, min_cases = _django()
+    sample = policy["heldout_fraction"]  # the product queues an evaluation sample of this share
     groups = [[k] for k in KINDS] if args.per_kind else [list(KINDS)]
     accepted: list[tuple[int, object, np.ndarray]] = []  # (case id, phantom, submitted mask)
     split: dict[int, str] = {}  # case id: side, kept from round to round as snapshots keep it
@@ -377,7 +378,7 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
         if order in ("uncertainty", "balanced"):  # as the product's queues order cases
             scored = {i: _segment(load(production[pool[i].kind]), pool[i], with_doubt=True)
                       for i in remaining}  # fmt: skip
-            picked = queue(order, remaining, pool, scored)[:per_batch]
+            picked = queue(order, remaining, pool, scored, sample)[:per_batch]
             masks = {i: scored[i][0] for i in picked}
         else:
             picked = remaining[:per_batch]
@@ -449,7 +450,7 @@ def split_sides(accepted: list[tuple], split: dict) -> dict:
     """The product's train/held-out split of every accepted case so far."""
     _, _, assign_sides, policy, _, _, _ = _django()
     ids = [cid for cid, _, _ in accepted]
-    return assign_sides(PROJECT_ID, ids, split, policy["heldout_fraction"], strata(accepted))
+    return assign_sides(ids, split, policy["heldout_fraction"], strata(accepted))
 
 
 def train_candidate(

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     scored: dict = {}
     if args.order == "balanced":  # as bench/loop.py's first round: the whole pool is scored
         scored = {i: loop._segment(production, p, with_doubt=True) for i, p in enumerate(pool)}
-        picked = loop.queue("balanced", list(range(len(pool))), pool, scored)[:per_batch]
+        picked = loop.queue("balanced", list(range(len(pool))), pool, scored,
+                            policy["heldout_fraction"])[:per_batch]  # fmt: skip
     else:
         order = np.random.default_rng(args.seed).permutation(len(pool))
         picked = [int(i) for i in order][:per_batch]
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     rows = [(cid, p, lab.produced) for cid, p, lab in accepted]
     by_case = loop.strata(rows) if args.split == "strata" else {}
-    split = assign_sides(loop.PROJECT_ID, [cid for cid, _, _ in rows], {},
+    split = assign_sides([cid for cid, _, _ in rows], {},
                          policy["heldout_fraction"], by_case)  # fmt: skip
     train_rows = [(p, m, "accepted") for cid, p, m in rows if split[cid] == "train"]
     held = [(p, m) for cid, p, m in rows if split[cid] == "heldout"]

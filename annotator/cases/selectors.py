@@ -31,7 +31,7 @@ from annotator.projects import policy
 from annotator.projects.models import Membership, Project, QueueOrder
 
 from .models import Case, CaseStatus, Image
-from .ordering import DOUBT_FLOOR, MODULUS, MULTIPLIER
+from .ordering import DOUBT_FLOOR, MODULUS, MULTIPLIER, SAMPLE_MULTIPLIER, SHARE_FLOOR
 
 NIFTI1_HEADER_SIZE = 348
 
@@ -127,6 +127,26 @@ def provide_case_uncertainty(factory: Callable[[], Expression] | None) -> None:
     _case_uncertainty = factory
 
 
+# A project's evaluation sample (ordering, "The evaluation sample") is as large as the share its
+# rounds hold out, which the model-operations layer keeps: it hands this layer a factory of that
+# expression at start-up (modelops.apps). Without one, no case is in the sample.
+_evaluation_share: Callable[[], Expression] | None = None
+
+
+def provide_evaluation_share(factory: Callable[[], Expression] | None) -> None:
+    """Set how a case's project's evaluation share is read: ``factory()`` is an expression over
+    ``Case``, a float in [0, 1)."""
+    global _evaluation_share
+    _evaluation_share = factory
+
+
+def evaluation_share() -> Expression:
+    """The expression that annotates a case with its project's evaluation share (0 when none)."""
+    if _evaluation_share is None:
+        return Value(0.0, output_field=FloatField())
+    return _evaluation_share()
+
+
 def case_uncertainty() -> Expression:
     """The expression that annotates a case with its uncertainty (null when unknown)."""
     if _case_uncertainty is None:
@@ -137,11 +157,14 @@ def case_uncertainty() -> Expression:
 def in_queue_order(qs: QuerySet[Case]) -> QuerySet[Case]:
     """Rework first, then open, ready, new, pre-segmenting (``queue_rank``); within a group, by
     the project's ``queue_order``: "uncertainty", the most uncertain case first; "balanced",
-    modalities in turn and a draw weighted by doubt within each (:mod:`.ordering`); in both,
-    cases without a score after the scored ones. Then import order. Every case gets
-    ``uncertainty`` (null when unknown) and ``queue_score`` (its uncertainty where the project
-    orders by it)."""
-    qs = qs.annotate(queue_rank=_QUEUE_ORDER, uncertainty=case_uncertainty())
+    modalities in turn and a draw weighted by doubt within each; in both, the evaluation sample
+    interleaved in import order and cases without a score after the scored ones
+    (:func:`.ordering.queue_order` is the same rule in plain Python). Then import order. Every
+    case gets ``uncertainty`` (null when unknown) and ``queue_score`` (its uncertainty where the
+    project orders by it)."""
+    qs = qs.annotate(
+        queue_rank=_QUEUE_ORDER, uncertainty=case_uncertainty(), queue_share=evaluation_share()
+    )
     ordered = Q(project__queue_order__in=[QueueOrder.UNCERTAINTY, QueueOrder.BALANCED])
     balanced = Q(project__queue_order=QueueOrder.BALANCED)
     scored = Q(uncertainty__isnull=False)
@@ -158,34 +181,60 @@ def in_queue_order(qs: QuerySet[Case]) -> QuerySet[Case]:
         queue_draw=When_(
             When(
                 balanced & scored,
-                then=Ln((Cast(F("id") * MULTIPLIER % MODULUS, FloatField()) + 0.5) / float(MODULUS))
-                / Greatest(F("uncertainty"), Value(DOUBT_FLOOR)),
+                then=Ln(_fixed_draw(MULTIPLIER)) / Greatest(F("uncertainty"), Value(DOUBT_FLOOR)),
             ),
             default=Value(None, output_field=FloatField()),
             output_field=FloatField(),
         ),
+        queue_sample_draw=_fixed_draw(SAMPLE_MULTIPLIER),  # ordering.evaluation_draw
     )
+    sampled = ordered & scored & Q(queue_sample_draw__lt=F("queue_share"))
     qs = qs.annotate(
-        queue_turn=Window(
+        queue_sampled=When_(When(sampled, then=Value(1)), default=Value(0)),
+        # A stream's key, the larger first: the sample's cases have none (import order).
+        queue_key=When_(
+            When(sampled, then=Value(None, output_field=FloatField())),
+            When(balanced, then=F("queue_draw")),
+            default=F("queue_score"),
+            output_field=FloatField(),
+        ),
+    )
+    row = Cast(
+        Window(
             RowNumber(),
             partition_by=[
                 F("queue_rank"),
                 F("project_id"),
-                F("image__modality"),
+                When_(When(balanced, then=F("image__modality")), default=Value("")),
                 F("queue_unscored"),
+                F("queue_sampled"),
             ],
-            order_by=[F("queue_draw").desc(nulls_last=True), F("created_at"), F("id")],
+            order_by=[F("queue_key").desc(nulls_last=True), F("created_at"), F("id")],
+        ),
+        FloatField(),
+    )
+    qs = qs.annotate(  # ordering.queue_order's turn: the n-th case of a stream at n / its share
+        queue_turn=When_(
+            When(sampled, then=row / Greatest(F("queue_share"), Value(SHARE_FLOOR))),
+            When(ordered, then=row / Greatest(Value(1.0) - F("queue_share"), Value(SHARE_FLOOR))),
+            default=Value(0.0),
+            output_field=FloatField(),
         )
     )
     return qs.order_by(
         "queue_rank",
         "queue_unscored",
-        When_(When(balanced, then=F("queue_turn")), default=Value(0)).asc(),
+        F("queue_turn").asc(),
         F("queue_draw").desc(nulls_last=True),
         F("queue_score").desc(nulls_last=True),
         "created_at",
         "id",
     )
+
+
+def _fixed_draw(multiplier: int) -> Expression:
+    """``ordering``'s multiplicative hash of the case id in SQL: a fixed number in (0, 1)."""
+    return (Cast(F("id") * multiplier % MODULUS, FloatField()) + 0.5) / float(MODULUS)
 
 
 def my_queue(user, project: Project | None = None) -> QuerySet[Case]:

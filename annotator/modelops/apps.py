@@ -6,10 +6,12 @@ class ModelopsConfig(AppConfig):
     label = "modelops"
 
     def ready(self) -> None:
+        from annotator.cases.selectors import provide_evaluation_share
         from annotator.core.observability import REGISTRY
 
-        from . import receivers
+        from . import receivers, selectors
         from .collectors import LoopCollector
 
         receivers.connect()
+        provide_evaluation_share(selectors.evaluation_share)
         REGISTRY.register(LoopCollector())

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from annotator.cases.ordering import DEFAULT_SAMPLE
 from annotator.core.models import WriteOnce
 from annotator.projects.models import Project
 from annotator.registry.models import ModelVersion
@@ -11,7 +12,9 @@ class RoundPolicy(models.Model):
     """How a project's fine-tuning rounds run and when a candidate may replace production."""
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="round_policy")
-    heldout_fraction = models.FloatField(default=0.2)  # share of cases kept for evaluation
+    # Share of cases kept for evaluation; queues that follow doubt serve that share from a sample
+    # drawn whatever the doubt (cases.ordering, "The evaluation sample").
+    heldout_fraction = models.FloatField(default=DEFAULT_SAMPLE)
     steps = models.PositiveIntegerField(default=300)  # training steps per round
     auto_promote = models.BooleanField(default=False)
     # Auto-promotion: mean held-out Dice must beat production by this much, and no label's or

@@ -13,6 +13,7 @@ from django.utils import timezone
 from annotator.annotations.models import RevisionSource, Target
 from annotator.audit.services import record
 from annotator.cases.models import CaseStatus
+from annotator.cases.ordering import evaluation_draw, in_sample
 from annotator.core.errors import Conflict, InvalidInput, ServiceUnavailable
 from annotator.registry import services
 from annotator.registry.quality import KIND_NAMES, check_kind, images_of_kind, kind_of
@@ -57,22 +58,21 @@ def accepted_heads(project, kind: str = ""):
     )
 
 
-def _position(project_id: int, case_id: int, purpose: str = "split") -> int:
-    """A case's fixed place in [0, 2**64): where it falls decides its side (or, for another
-    ``purpose``, an order independent of the sides)."""
+def _position(project_id: int, case_id: int, purpose: str) -> int:
+    """A case's fixed place in [0, 2**64) for ``purpose``: an order independent of the sides."""
     digest = hashlib.sha256(f"{purpose}:{project_id}:{case_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big")
 
 
-def case_split(project_id: int, case_id: int, heldout_fraction: float) -> str:
-    """Stable train/held-out assignment of a case: the same case is always on the same side."""
-    return (
-        Split.HELDOUT if _position(project_id, case_id) / 2**64 < heldout_fraction else Split.TRAIN
-    )
+def case_split(case_id: int, heldout_fraction: float) -> str:
+    """Stable train/held-out assignment of a case: the same case is always on the same side, and
+    held out when it is in the evaluation sample that queues following doubt serve whatever
+    the doubt (``cases.ordering``, "The evaluation sample"): the held-out set is then a draw
+    from the project, not the cases the model doubted most."""
+    return Split.HELDOUT if in_sample(case_id, heldout_fraction) else Split.TRAIN
 
 
 def assign_sides(
-    project_id: int,
     case_ids: list[int],
     earlier: dict[int, str],
     fraction: float,
@@ -89,15 +89,14 @@ def assign_sides(
     - both sides are non-empty when there are two cases.
 
     bench/loop.py splits with this too."""
-    sides = {cid: earlier.get(cid) or case_split(project_id, cid, fraction) for cid in case_ids}
+    sides = {cid: earlier.get(cid) or case_split(cid, fraction) for cid in case_ids}
     new = [cid for cid in case_ids if cid not in earlier]
     members: dict = {}  # stratum: its case ids
     for cid in case_ids:
         for stratum in strata.get(cid, ()):
             members.setdefault(stratum, []).append(cid)
 
-    def position(cid: int) -> int:
-        return _position(project_id, cid)
+    position = evaluation_draw  # nearest the cut: the sample's draw
 
     def on(stratum, side: str) -> list[int]:
         return [cid for cid in members[stratum] if sides[cid] == side]
@@ -141,7 +140,7 @@ def _splits(project, heads: list[Target], fraction: float) -> dict[int, str]:
     for t in heads:
         image = t.case.image
         strata.setdefault(t.case_id, set()).add((kind_of(image.kind, image.modality), t.label))
-    return assign_sides(project.pk, case_ids, earlier, fraction, strata)
+    return assign_sides(case_ids, earlier, fraction, strata)
 
 
 def trusted_kinds(figures: dict[str, dict], min_dice: float) -> set[str]:

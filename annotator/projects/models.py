@@ -66,7 +66,8 @@ class Project(models.Model):
     default_window = models.CharField(max_length=32, blank=True)
     # How annotators' queues are ordered within a status group (rework always first): oldest
     # import first, the cases the model doubts most first, or balanced: modalities in turn and
-    # doubtful cases likelier first (cases.selectors.in_queue_order).
+    # doubtful cases likelier first; in both orders by doubt, the evaluation sample (the cases
+    # rounds hold out) interleaved whatever the doubt (cases.selectors.in_queue_order).
     queue_order = models.CharField(
         max_length=16, choices=QueueOrder.choices, default=QueueOrder.IMPORT
     )

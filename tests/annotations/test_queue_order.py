@@ -14,7 +14,8 @@ from annotator.annotations.models import MaskRevision
 from annotator.audit.models import AuditEvent
 from annotator.cases import selectors
 from annotator.cases.models import CaseStatus, Image
-from annotator.cases.ordering import balanced_order
+from annotator.cases.ordering import DEFAULT_SAMPLE, balanced_order, in_sample, uncertainty_order
+from annotator.modelops.models import RoundPolicy
 from annotator.projects.models import Modality, QueueOrder
 from annotator.projects.services import update_project
 from tests import factories
@@ -49,9 +50,12 @@ def presegment(case, iou: float | None, *, target=None):
     return target
 
 
-def by_uncertainty(project):
+def by_uncertainty(project, sample: float = 0.0):
+    """Order ``project``'s queue by doubt; with ``sample`` 0 (its rounds hold nothing out), no
+    evaluation sample, so the order is the most doubtful first."""
     project.queue_order = QueueOrder.UNCERTAINTY
     project.save()
+    RoundPolicy.objects.update_or_create(project=project, defaults={"heldout_fraction": sample})
     return project
 
 
@@ -255,7 +259,9 @@ def test_balanced_order_in_sql_is_the_plain_rule(project, people):
     queue = list(selectors.my_queue(a))
     rows = [(c.pk, c.image.modality, c.uncertainty) for c in queue]
     assert len(queue) == len(ious) and sum(u is None for _, _, u in rows) == 2
-    assert [c.pk for c in queue] == balanced_order(rows)
+    assert [c.pk for c in queue] == balanced_order(
+        rows, DEFAULT_SAMPLE
+    )  # no round policy: the default
     modalities = [m for _, m, u in rows if u is not None]
     for turn in range(3):  # 3 scored MR cases of 12: a CT and an MR case in each turn
         assert set(modalities[2 * turn : 2 * turn + 2]) == {"CT", "MR"}
@@ -279,7 +285,9 @@ def test_balanced_order_keeps_rework_first_and_other_projects_their_own_order(pr
     assert queue.index(plain_cases[0]) < queue.index(plain_cases[1])  # import order there
     mine = [c for c in queue if c.project_id == project.pk and c != rework]
     rows = [(c.pk, c.image.modality, c.uncertainty) for c in mine]
-    assert [c.pk for c in mine] == balanced_order(rows)
+    assert [c.pk for c in mine] == balanced_order(
+        rows, DEFAULT_SAMPLE
+    )  # no round policy: the default
     assert workflow.next_case_for(a) == rework
 
 
@@ -294,7 +302,9 @@ def test_balanced_queue_is_one_query_and_unclaimed_cases_follow_it(
     with django_assert_num_queries(1):
         cases = list(selectors.unclaimed_cases(a))
     rows = [(c.pk, c.image.modality, c.uncertainty) for c in cases]
-    assert [c.pk for c in cases] == balanced_order(rows)
+    assert [c.pk for c in cases] == balanced_order(
+        rows, DEFAULT_SAMPLE
+    )  # no round policy: the default
     assert workflow.next_case_for(a) == cases[0]
 
 
@@ -309,3 +319,43 @@ def test_the_api_takes_balanced_and_refuses_an_unknown_order(project, people, cl
     assert project.queue_order == QueueOrder.BALANCED
     page = client.get(f"/projects/{project.pk}/").content.decode()
     assert "Uncertain first, balanced" in page
+
+
+def test_the_evaluation_sample_in_sql_is_the_plain_rule(project, people):
+    """A project whose rounds hold out 30%: the cases its split will hold out are served in
+    import order whatever their doubt, one in about three, between the most doubtful others;
+    the database's queue is ``cases.ordering.uncertainty_order`` of the same cases."""
+    a = people["annotator"]
+    by_uncertainty(project, sample=0.3)
+    cases = [factories.case(project, assignee=a) for _ in range(16)]
+    for n, case in enumerate(cases):
+        presegment(case, 0.05 + 0.9 * ((n * 7) % 16) / 16)
+    queue = list(selectors.my_queue(a))
+    rows = [(c.pk, c.image.modality, c.uncertainty) for c in queue]
+    assert [c.pk for c in queue] == uncertainty_order(rows, 0.3)
+    sampled = [c.pk for c in cases if in_sample(c.pk, 0.3)]
+    assert 0 < len(sampled) < len(cases)
+    assert [c.pk for c in queue if c.pk in sampled] == sampled  # import order
+    rest = [c for c in queue if c.pk not in sampled]
+    assert [c.uncertainty for c in rest] == sorted((c.uncertainty for c in rest), reverse=True)
+    first = queue[0].pk
+    assert first not in sampled  # the most doubtful of the rest comes first
+    # turns n / 0.3 against n / 0.7: by the 7th case, at least one from the sample
+    assert any(c.pk in sampled for c in queue[:7])
+
+
+def test_the_sample_follows_the_projects_held_out_fraction(project, people):
+    a = people["annotator"]
+    by_uncertainty(project, sample=0.3)
+    cases = [factories.case(project, assignee=a) for _ in range(10)]
+    for n, case in enumerate(cases):
+        presegment(case, 0.95 - 0.1 * n)  # the later, the more doubtful
+    rows = [(c.pk, c.image.modality, c.uncertainty) for c in selectors.my_queue(a)]
+    assert [c.pk for c in selectors.my_queue(a)] == uncertainty_order(rows, 0.3)
+    RoundPolicy.objects.filter(project=project).delete()  # no policy yet: the default share
+    queue = [c.pk for c in selectors.my_queue(a)]
+    assert queue == uncertainty_order(rows, 0.2)
+    # ten consecutive ids hold a case of a 20% sample (its gaps are 3 to 7), served early
+    assert queue != [c.pk for c in reversed(cases)]
+    by_uncertainty(project, sample=0.0)  # nothing held out: the most doubtful first
+    assert [c.pk for c in selectors.my_queue(a)] == [c.pk for c in reversed(cases)]

@@ -84,13 +84,13 @@ def test_the_bench_splits_with_the_products_strata_and_keeps_sides():
     _, _, assign_sides, policy, _, _, _ = loop._django()
     pool = make_phantoms(KINDS, 24, seed=loop.cohort_seeds(0)["pool"])
     first = [(i + 1, p, p.mask) for i, p in enumerate(pool[:12])]
-    sides = assign_sides(loop.PROJECT_ID, [c for c, _, _ in first], {},
+    sides = assign_sides([c for c, _, _ in first], {},
                          policy["heldout_fraction"], loop.strata(first))  # fmt: skip
     for kind in KINDS:  # every kind trains, and is held out once it has two cases
         on = [sides[c] for c, p, _ in first if p.kind == kind]
         assert "train" in on and ("heldout" in on or len(on) < 2), (kind, on)
     both = first + [(i + 1, p, p.mask) for i, p in enumerate(pool[12:], start=12)]
-    later = assign_sides(loop.PROJECT_ID, [c for c, _, _ in both], sides,
+    later = assign_sides([c for c, _, _ in both], sides,
                          policy["heldout_fraction"], loop.strata(both))  # fmt: skip
     assert {c: later[c] for c in sides} == sides  # a case keeps its side
 
@@ -147,22 +147,27 @@ def test_the_bench_checks_for_forgetting_as_the_product_does(monkeypatch):
 
 
 def test_the_bench_orders_its_queue_as_the_product_does():
-    from annotator.cases.ordering import balanced_order
+    from annotator.cases.ordering import in_sample, queue_order
 
     pool = make_phantoms(KINDS, 12, seed=loop.cohort_seeds(0)["pool"])
     scored = {i: (None, 0.9 if p.kind == "mr" else 0.07 * i if i % 5 else -1.0)
               for i, p in enumerate(pool)}  # fmt: skip
     remaining = list(range(1, 12))
-    strict = loop.queue("uncertainty", remaining, pool, scored)
-    assert strict == sorted(remaining, key=lambda i: (-scored[i][1], i))
-    picked = loop.queue("balanced", remaining, pool, scored)
+    strict = loop.queue("uncertainty", remaining, pool, scored, 0.0)
+    assert strict == sorted(remaining, key=lambda i: (-scored[i][1], i))  # no sample
     rows = [(i + 1, pool[i].kind, None if scored[i][1] < 0 else scored[i][1]) for i in remaining]
-    assert picked == [cid - 1 for cid in balanced_order(rows)]  # case id = pool index + 1
-    kinds = [pool[i].kind for i in picked[:3]]
+    for order in ("uncertainty", "balanced"):  # case id = pool index + 1
+        picked = loop.queue(order, remaining, pool, scored, 0.2)
+        assert picked == [cid - 1 for cid in queue_order(rows, order, 0.2)]
+        assert sorted(picked) == remaining
+        unknown = sum(scored[i][1] < 0 for i in remaining)
+        assert unknown and all(scored[i][1] < 0 for i in picked[-unknown:])  # unknown doubt last
+    sampled = [i for i in remaining if scored[i][1] >= 0 and in_sample(i + 1, 0.2)]
+    assert sampled  # the evaluation sample is served in import order, whatever the doubt
+    assert [i for i in loop.queue("uncertainty", remaining, pool, scored, 0.2)
+            if i in sampled] == sampled  # fmt: skip
+    kinds = [pool[i].kind for i in loop.queue("balanced", remaining, pool, scored, 0.2)[:3]]
     assert sorted(kinds) == sorted(KINDS)  # every kind in the first three
-    unknown = sum(scored[i][1] < 0 for i in remaining)
-    assert unknown and all(scored[i][1] < 0 for i in picked[-unknown:])  # unknown doubt last
-    assert sorted(picked) == remaining
 
 
 def test_the_round_bench_says_what_it_trained_on_per_kind_and_appearance():

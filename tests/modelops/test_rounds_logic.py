@@ -4,6 +4,7 @@ import pytest
 
 from annotator.annotations.models import PresegmentJob, Target
 from annotator.cases.models import CaseStatus
+from annotator.cases.ordering import evaluation_draw, in_sample
 from annotator.core.errors import Conflict, InvalidInput
 from annotator.modelops import evaluation, rounds, schedules
 from annotator.modelops.models import RoundStatus, TrainingRound
@@ -52,16 +53,24 @@ CT, MR, ECHO = ("ct", "lesion"), ("mr", "lesion"), ("echo", "left ventricle")
 
 
 def _hashed(fraction: float, sides: dict[str, int], after: int = 0) -> dict:
-    """Case ids above ``after`` whose hashed side (project 1) is as asked: {"train": [n of
+    """Case ids above ``after`` whose hashed side is as asked: {"train": [n of
     them], "heldout": [...]}."""
     found: dict[str, list[int]] = {"train": [], "heldout": []}
     cid = after
     while any(len(found[s]) < n for s, n in sides.items()):
         cid += 1
-        side = rounds.case_split(1, cid, fraction)
+        side = rounds.case_split(cid, fraction)
         if len(found[side]) < sides.get(side, 0):
             found[side].append(cid)
     return found
+
+
+def test_the_split_holds_out_the_queues_evaluation_sample():
+    # the cases a doubt-first queue serves whatever their doubt are the ones held out
+    for cid in range(1, 500):
+        for fraction in (0.1, 0.2, 0.35):
+            held = rounds.case_split(cid, fraction) == "heldout"
+            assert held == in_sample(cid, fraction)
 
 
 def test_the_split_holds_out_and_trains_on_every_kind():
@@ -73,32 +82,32 @@ def test_the_split_holds_out_and_trains_on_every_kind():
     ids = sorted({*ct, *mr["train"], *mr["heldout"], *echo})
     strata = {**{c: {CT} for c in ct}, **{c: {MR} for c in mr["train"] + mr["heldout"]},
               **{c: {ECHO} for c in echo}}  # fmt: skip
-    sides = rounds.assign_sides(1, ids, {}, 0.2, strata)
-    nearest = min(ct, key=lambda c: rounds._position(1, c))
+    sides = rounds.assign_sides(ids, {}, 0.2, strata)
+    nearest = min(ct, key=evaluation_draw)
     assert [c for c in ct if sides[c] == "heldout"] == [nearest]
     assert all(sides[c] == "train" for c in mr["train"]) and all(
         sides[c] == "heldout" for c in mr["heldout"]
     )  # a kind covered on both sides keeps its hashed sides
     assert sides[echo[0]] == "train"  # one case of a kind: trained on, not held out
-    assert rounds.assign_sides(1, ids, {}, 0.2, {}) == {
-        c: rounds.case_split(1, c, 0.2) for c in ids
+    assert rounds.assign_sides(ids, {}, 0.2, {}) == {
+        c: rounds.case_split(c, 0.2) for c in ids
     }  # without strata: the hash (and the rule that both sides are used)
 
 
 def test_only_new_cases_change_side():
     ct = _hashed(0.2, {"train": 3})["train"]
     earlier = {c: "train" for c in ct[:2]}
-    sides = rounds.assign_sides(1, ct, earlier, 0.2, {c: {CT} for c in ct})
+    sides = rounds.assign_sides(ct, earlier, 0.2, {c: {CT} for c in ct})
     assert sides == {ct[0]: "train", ct[1]: "train", ct[2]: "heldout"}
     # The old ones were held out: a new CT case the hash holds out too trains instead.
     late = _hashed(0.2, {"heldout": 1}, after=max(ct))["heldout"]
     held = {c: "heldout" for c in ct[:2]}
-    sides = rounds.assign_sides(1, ct[:2] + late, held, 0.2, {c: {CT} for c in ct[:2] + late})
+    sides = rounds.assign_sides(ct[:2] + late, held, 0.2, {c: {CT} for c in ct[:2] + late})
     assert sides == {**held, late[0]: "train"}
     # A case with two strata is not held out if it is the last training case of either.
     two = _hashed(0.2, {"train": 3})["train"]
     strata = {two[0]: {CT, MR}, two[1]: {CT}, two[2]: {MR, ECHO}}
-    sides = rounds.assign_sides(1, two, {}, 0.2, strata)
+    sides = rounds.assign_sides(two, {}, 0.2, strata)
     assert sides[two[0]] == "heldout" or sides[two[1]] == "heldout"
     assert {s for c in two if sides[c] == "train" for s in strata[c]} == {CT, MR, ECHO}
 

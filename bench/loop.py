@@ -13,18 +13,19 @@ lesions, echo clips), run as the product runs it (docs/inference.md, "The simula
   kind, picked from a pool of ``--pool`` batches in ``import``, ``random``, ``uncertainty`` or
   ``balanced`` order, the last two as the product's queues order cases by the doubt
   ``inference.qc.uncertainty`` gives: the most doubtful first, or kinds in turn with a draw
-  weighted by doubt within each, ``annotator.cases.ordering``) from a box
+  weighted by doubt within each, in both with the project's evaluation sample (the cases the
+  split holds out, 20%) interleaved whatever the doubt, ``annotator.cases.ordering``) from a box
   on each target's key slice. A simulated annotator checks every slice/frame and redraws those
   whose Dice is below ``--slice-ok`` (0.90); the rest of the model's mask stays. What they
   submitted, not the ground truth, is the accepted mask.
 - **Fine-tuning**: the accepted cases are split train/held-out by the product's own split
-  (``modelops.rounds.assign_sides``: a hash, 20% held out, then every kind on both sides; a case
-  keeps its side from round to round). The candidate trains from production on every accepted
+  (``modelops.rounds.assign_sides``: the evaluation sample held out, then every kind on both sides;
+  a case keeps its side from round to round). The candidate trains from production on every accepted
   training mask so far (replay) with the product's recipe (``inference.replay``: sampling balanced
   by kind/label/appearance, ``anchor`` toward production, a slower object-score head), then the
   product's gate (``modelops.evaluation.gate``: beats production by the margin, or by the policy's
-  share of production's remaining error where that is less, on the held-out accepted masks, no
-  label or kind falls by more than the policy's ``max_dice_drop``, and the candidate loses at most
+  share of production's remaining error where that is less, on the held-out accepted masks, no label
+  or kind falls by more than the policy's ``max_dice_drop``, and the candidate loses at most
   ``max_lost_share`` of production's masks of up to ``check_per_kind`` other unlabelled pool cases
   per trusted kind: the forgetting check) and the quality floors decide whether it is promoted. A
   candidate that fails stays a candidate, and the next round fine-tunes production again.

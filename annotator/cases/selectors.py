@@ -159,9 +159,10 @@ def in_queue_order(qs: QuerySet[Case]) -> QuerySet[Case]:
     the project's ``queue_order``: "uncertainty", the most uncertain case first; "balanced",
     modalities in turn and a draw weighted by doubt within each; in both, the evaluation sample
     interleaved in import order and cases without a score after the scored ones
-    (:func:`.ordering.queue_order` is the same rule in plain Python). Then import order. Every
-    case gets ``uncertainty`` (null when unknown) and ``queue_score`` (its uncertainty where the
-    project orders by it)."""
+    (:func:`.ordering.queue_order` is the same rule in plain Python). In a queue mixing
+    projects, the scored cases of projects ordered by doubt come before those of projects in
+    import order. Then import order. Every case gets ``uncertainty`` (null when unknown) and
+    ``queue_score`` (its uncertainty where the project orders by it)."""
     qs = qs.annotate(
         queue_rank=_QUEUE_ORDER, uncertainty=case_uncertainty(), queue_share=evaluation_share()
     )
@@ -202,9 +203,12 @@ def in_queue_order(qs: QuerySet[Case]) -> QuerySet[Case]:
     row = Cast(
         Window(
             RowNumber(),
+            # A balanced project's modalities take turns within it; the cases of projects in
+            # "uncertainty" order share one doubt stream, so a queue mixing such projects is
+            # still the most doubtful first across them.
             partition_by=[
                 F("queue_rank"),
-                F("project_id"),
+                When_(When(balanced, then=F("project_id")), default=Value(0)),
                 When_(When(balanced, then=F("image__modality")), default=Value("")),
                 F("queue_unscored"),
                 F("queue_sampled"),
@@ -217,14 +221,14 @@ def in_queue_order(qs: QuerySet[Case]) -> QuerySet[Case]:
         queue_turn=When_(
             When(sampled, then=row / Greatest(F("queue_share"), Value(SHARE_FLOOR))),
             When(ordered, then=row / Greatest(Value(1.0) - F("queue_share"), Value(SHARE_FLOOR))),
-            default=Value(0.0),
+            default=Value(None, output_field=FloatField()),  # import order: after the turns
             output_field=FloatField(),
         )
     )
     return qs.order_by(
         "queue_rank",
         "queue_unscored",
-        F("queue_turn").asc(),
+        F("queue_turn").asc(nulls_last=True),
         F("queue_draw").desc(nulls_last=True),
         F("queue_score").desc(nulls_last=True),
         "created_at",

@@ -186,6 +186,13 @@ def test_each_project_keeps_its_own_order_in_a_mixed_queue(project, people):
     assert queue.index(ranked_doubt) < queue.index(ranked_sure)
     assert queue.index(plain_sure) < queue.index(plain_doubt)
     assert list(selectors.my_queue(a, other)) == [ranked_doubt, ranked_sure]
+    # a project ordered by doubt: its scored cases before the import-order project's
+    assert queue == [ranked_doubt, ranked_sure, plain_sure, plain_doubt]
+    # two projects by doubt (nothing held out): the most doubtful first across both
+    third = by_uncertainty(factories.project(annotator=[a]))
+    middle = factories.case(third, assignee=a)
+    presegment(middle, 0.5)
+    assert list(selectors.my_queue(a))[:3] == [ranked_doubt, middle, ranked_sure]
 
 
 def test_the_queue_is_one_query(project, people, django_assert_num_queries):

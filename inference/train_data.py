@@ -173,20 +173,47 @@ def _zoom(prep: PreparedItem, frames, masks, rng: np.random.Generator):
     return _resize(frames, masks, prep.size)
 
 
+CLIP_DRAWS = 8  # draws of a clip before starting it at the largest cross-section
+
+
 def sample_clip(prep: PreparedItem, clip_len: int, rng: np.random.Generator):
     """Frames (T, C, S, S) uint8 and masks (T, S, S) of a clip whose first frame shows the object.
 
     Volumes mostly start near the largest cross-section (where the prompt goes at inference) and
     run towards one end, so the clip sees the object shrink and vanish as propagation does.
+
+    A cropping model's clip is resized after it is drawn, and a start slice showing a few voxels
+    of the object (a lesion's tip, a stray voxel an annotator left) can lose them all when its
+    crop falls back to the whole slice; the box prompt then has nothing to enclose. Such a clip
+    is drawn again, and after ``CLIP_DRAWS`` tries starts at the largest cross-section. A clip
+    that shows the object on its first draw consumes the generator as before.
     """
+    for _ in range(CLIP_DRAWS):
+        frames, masks = _draw_clip(prep, clip_len, rng)
+        if masks[0].any():
+            return frames, masks
+    frames, masks = _draw_clip(prep, clip_len, rng, start=prep.key)
+    if not masks[0].any():
+        raise TrainingError(
+            f"a {prep.size}-pixel clip cannot show this target's largest cross-section "
+            f"({int(prep.masks[prep.key].sum())} voxels): the target is too small to train on"
+        )
+    return frames, masks
+
+
+def _draw_clip(
+    prep: PreparedItem, clip_len: int, rng: np.random.Generator, start: int | None = None
+):
+    """One draw of :func:`sample_clip` (``start``: its first slice, else drawn)."""
     n = prep.frames.shape[0]
-    start = int(rng.choice(prep.present))
-    if not prep.is_video and rng.random() < 0.7:
-        # Mostly as at inference: from near the largest cross-section outwards to the tip.
-        spread = max(1, round(0.25 * prep.present.size / 2))
-        near = prep.key + int(rng.integers(-spread, spread + 1))
-        if near in prep.present:
-            start = near
+    if start is None:
+        start = int(rng.choice(prep.present))
+        if not prep.is_video and rng.random() < 0.7:
+            # Mostly as at inference: from near the largest cross-section outwards to the tip.
+            spread = max(1, round(0.25 * prep.present.size / 2))
+            near = prep.key + int(rng.integers(-spread, spread + 1))
+            if near in prep.present:
+                start = near
     backwards = bool(rng.integers(2)) and start > 0
     if backwards:
         idx = np.arange(start, max(-1, start - clip_len), -1)

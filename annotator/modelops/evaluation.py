@@ -84,15 +84,25 @@ def _segmented(version: ModelVersion, cases: list[Example]):
         yield ex, pred
 
 
+def comparable(flags: list | None) -> bool:
+    """Whether production's mask of a check target stands in for the truth: not when its own
+    checks flagged it (inference.qc: off its box, at the border, jumping in area, low
+    confidence): a candidate that disagrees there may be fixing it, not forgetting it. An
+    empty mask is flagged too: nothing to keep."""
+    return not flags
+
+
 def evaluate_check(round_: TrainingRound, kinds: set[str]) -> dict:
     """The forgetting check: the candidate segments the snapshot's check cases of ``kinds``
-    (production's own masks of unopened cases, where production is trusted) from the same
-    prompts, and each target's Dice against production's mask says whether it kept what
-    production found; below :data:`LOST_BELOW` it lost it. Targets where production found
-    nothing are left out (nothing to keep)."""
+    (production's own masks of unopened cases, where its held-out Dice is good enough to
+    compare with) from the same prompts, and each target's Dice against production's mask
+    says whether it kept what production found; below :data:`LOST_BELOW` it lost it. Targets
+    where production found nothing, or whose mask production flagged (:func:`comparable`),
+    are left out."""
     from inference.metrics import dice
 
-    cases = [ex for ex in examples(round_.snapshot, Split.CHECK, kinds) if ex.mask.any()]
+    found = examples(round_.snapshot, Split.CHECK, kinds, lambda rev: comparable(rev.flags))
+    cases = [ex for ex in found if ex.mask.any()]
     per_target = [
         {"target": ex.target.pk, "label": ex.label, "kind": kind_of(ex.kind, ex.modality),
          "agreement": round(float(dice(pred, ex.mask)), 4)}

@@ -34,11 +34,14 @@ class RoundPolicy(models.Model):
     pseudo_per_kind = models.PositiveIntegerField(default=12)
     pseudo_min_dice = models.FloatField(default=0.9)
     # The forgetting check (docs/inference.md, "The gate: what production already finds"): the
-    # candidate also segments up to `check_per_kind` other unopened cases per trusted kind
-    # (0 = off) and may lose (evaluation.LOST_BELOW against production's own mask) at most
-    # `max_lost_share` of a kind's; a few held-out targets cannot see that forgetting.
+    # candidate also segments up to `check_per_kind` other unopened cases per kind (0 = off) of
+    # kinds where production's held-out Dice is at least `check_min_dice`, and may lose
+    # (evaluation.LOST_BELOW against production's own mask) at most `max_lost_share` of a
+    # kind's; a few held-out targets cannot see that forgetting. The bar is lower than the
+    # pseudo-labels': a mask good enough to compare with need not be good enough to train on.
     check_per_kind = models.PositiveIntegerField(default=24)
     max_lost_share = models.FloatField(default=0.05)
+    check_min_dice = models.FloatField(default=0.8)
     # A model per kind of image (docs/inference.md, "A model per kind of image"): scheduled
     # rounds train one kind at a time, from and for that kind's production model, so learning
     # one kind cannot make the model forget another.

@@ -3,11 +3,12 @@ and as training items."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from annotator.annotations.models import Target
+from annotator.annotations.models import MaskRevision, Target
 from annotator.annotations.selectors import revision_mask, target_window
 from annotator.cases.selectors import load_volume
 from annotator.registry.quality import kind_of
@@ -35,16 +36,23 @@ class Example:
         return task_for(self.modality, self.kind == "video")
 
 
-def examples(snapshot: Snapshot, split: str, kinds: set[str] | None = None) -> list[Example]:
+def examples(
+    snapshot: Snapshot,
+    split: str,
+    kinds: set[str] | None = None,
+    keep: Callable[[MaskRevision], bool] | None = None,
+) -> list[Example]:
     """The snapshot's entries of one split with their images and masks (only of ``kinds`` of
-    data, when given: the others' images are not loaded)."""
+    data, when given, and only those whose revision ``keep`` accepts: the others'
+    images are not loaded)."""
     entries = snapshot.entries.filter(split=split).select_related(
         "revision", "case__image", "target__case__project", "target__case__image"
     )
     found = []
     for entry in entries:
         image = entry.case.image
-        if kinds is not None and kind_of(image.kind, image.modality) not in kinds:
+        kind = kind_of(image.kind, image.modality)
+        if (kinds is not None and kind not in kinds) or (keep and not keep(entry.revision)):
             continue
         sx, sy, sz = image.spacing
         found.append(

@@ -136,10 +136,10 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
     set_fields(round_, status=RoundStatus.EVALUATING, message="evaluating on held-out cases",
          progress={**round_.progress, "phase": "evaluating"})  # fmt: skip
     metrics = evaluate_round(round_, policy.nsd_tolerance_mm)
-    if round_.snapshot.check_count:  # production's masks of unopened cases, where it is trusted
+    if round_.snapshot.check_count:  # production's masks of unopened cases, where it is good
         set_fields(round_, message="checking the candidate against production's masks of "
                    f"{round_.snapshot.check_count} unopened cases")  # fmt: skip
-        metrics["check"] = evaluate_check(round_, _trusted(round_, policy))
+        metrics["check"] = evaluate_check(round_, _trusted(round_, policy, "check_min_dice"))
     passed, reason = gate(
         metrics,
         policy.promote_margin,
@@ -172,11 +172,13 @@ def run_round(round_id: int, *, task_id: str = "") -> TrainingRound:
     return round_
 
 
-def _trusted(round_: TrainingRound, policy) -> set[str]:
-    """The kinds where production's held-out Dice reaches the round's bar: only there are its
-    masks trained on (pseudo-labels) or checked against (the forgetting check)."""
-    bar = round_.config.get("pseudo_min_dice", policy.pseudo_min_dice)
-    return trusted_kinds((round_.metrics.get("production") or {}).get("kinds", {}), bar)
+def _trusted(round_: TrainingRound, policy, bar: str = "pseudo_min_dice") -> set[str]:
+    """The kinds where production's held-out Dice reaches the round's ``bar`` (fixed when the
+    round started; older rounds: the policy's): only there are its masks trained on
+    (pseudo-labels, ``pseudo_min_dice``) or checked against (the forgetting check,
+    ``check_min_dice``)."""
+    value = round_.config.get(bar, getattr(policy, bar))
+    return trusted_kinds((round_.metrics.get("production") or {}).get("kinds", {}), value)
 
 
 def _device() -> str:

@@ -335,6 +335,7 @@ def start_round(
                     "model_config": base.config,
                     "learning_rate": learning_rate or recipe_lr(base.config),
                     "pseudo_min_dice": policy.pseudo_min_dice,
+                    "check_min_dice": policy.check_min_dice,
                 },
                 started_by=actor if getattr(actor, "is_authenticated", False) else None,
                 progress={"phase": "queued"},

@@ -29,7 +29,7 @@ KEEP = object()  # update_policy(cron=KEEP): leave the timed schedule as it is
 POLICY_FIELDS = frozenset(
     {"heldout_fraction", "steps", "auto_promote", "promote_margin", "max_dice_drop",
      "promote_error_share", "min_new_accepted", "nsd_tolerance_mm", "pseudo_per_kind",
-     "pseudo_min_dice", "check_per_kind", "max_lost_share", "per_kind"}
+     "pseudo_min_dice", "check_per_kind", "max_lost_share", "check_min_dice", "per_kind"}
 )  # fmt: skip
 
 
@@ -123,9 +123,10 @@ def check_policy(policy) -> None:
     lost = policy.max_lost_share
     if not (finite(lost) and 0 <= lost <= 1):
         raise InvalidInput("max_lost_share must be between 0 and 1 (of a kind's checked cases)")
-    trust = policy.pseudo_min_dice
-    if not (finite(trust) and 0 < trust <= 1):
-        raise InvalidInput("pseudo_min_dice must be more than 0 and at most 1 (Dice)")
+    for name in ("pseudo_min_dice", "check_min_dice"):
+        trust = getattr(policy, name)
+        if not (finite(trust) and 0 < trust <= 1):
+            raise InvalidInput(f"{name} must be more than 0 and at most 1 (Dice)")
     if not isinstance(policy.per_kind, bool):
         raise InvalidInput("per_kind must be true or false")
 

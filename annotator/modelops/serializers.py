@@ -110,6 +110,7 @@ class RoundPolicySerializer(serializers.ModelSerializer):
             "pseudo_min_dice": {"min_value": 0.001, "max_value": 1.0},
             "check_per_kind": {"min_value": 0, "max_value": 1_000},
             "max_lost_share": {"min_value": 0.0, "max_value": 1.0},
+            "check_min_dice": {"min_value": 0.001, "max_value": 1.0},
         }
         fields = [
             "heldout_fraction",
@@ -124,6 +125,7 @@ class RoundPolicySerializer(serializers.ModelSerializer):
             "pseudo_min_dice",
             "check_per_kind",
             "max_lost_share",
+            "check_min_dice",
             "per_kind",
             "cron",
             "dice_floor",

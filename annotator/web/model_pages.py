@@ -106,6 +106,7 @@ def save_policy(request: HttpRequest, pk: int) -> HttpResponse:
             pseudo_min_dice=float(form.get("pseudo_min_dice", current.pseudo_min_dice)),
             check_per_kind=int(form.get("check_per_kind", current.check_per_kind)),
             max_lost_share=float(form.get("max_lost_share", current.max_lost_share)),
+            check_min_dice=float(form.get("check_min_dice", current.check_min_dice)),
             per_kind=form.get("per_kind") == "on",
             dice_floor={
                 kind: float(form[f"floor_{kind}"])
@@ -154,7 +155,7 @@ def round_page(request: HttpRequest, pk: int) -> HttpResponse:
             "targets": targets,
             "gate": metrics.get("gate"),
             "pseudo": _pseudo_used(round_),
-            "check": _check(metrics.get("check")),
+            "check": _check(metrics.get("check"), round_.config.get("check_min_dice")),
             "problems": (
                 quality.promotion_problems(round_.candidate)
                 if round_.candidate and round_.status == "candidate"
@@ -165,13 +166,15 @@ def round_page(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _check(check: dict | None) -> dict | None:
-    """The forgetting check's rows per kind of data, once the round ran it."""
+def _check(check: dict | None, bar: float | None) -> dict | None:
+    """The forgetting check's rows per kind of data, once the round ran it, and the held-out
+    Dice a kind needed to be checked (None: a round from before the setting, checked at the
+    pseudo-labels' bar)."""
     if check is None:
         return None
     kinds = [{"name": quality.KIND_NAMES.get(kind, kind), **figures}
              for kind, figures in (check.get("kinds") or {}).items()]  # fmt: skip
-    return {"kinds": kinds, "below": LOST_BELOW}
+    return {"kinds": kinds, "below": LOST_BELOW, "bar": bar}
 
 
 def _pseudo_used(round_) -> dict | None:

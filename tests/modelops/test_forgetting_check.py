@@ -1,5 +1,6 @@
-"""The forgetting check: a round's candidate segments production's unopened cases of trusted kinds
-(not the pseudo-labels it trains on) and may lose at most a share of what production found there
+"""The forgetting check: a round's candidate segments production's unopened cases of kinds where
+production's held-out Dice reaches the check's bar (not the pseudo-labels it trains on, not masks
+production flagged) and may lose at most a share of what production found there
 (docs/inference.md, "The gate: what production already finds")."""
 
 import csv
@@ -146,15 +147,48 @@ def test_a_round_refuses_a_candidate_that_loses_production_s_findings(project, p
     assert "loses what production finds" in page
 
 
-def test_a_round_checks_only_kinds_production_is_trusted_on(project, people, production):
+def test_a_round_checks_kinds_that_reach_the_check_s_bar(project, people, production):
     for seed in (10, 11, 12):
         model_case(project, production, seed=seed, doubt=0.1)
+    RoundPolicy.objects.filter(project=project).update(max_dice_drop=1.0)
+    below = rounds.start_round(project, actor=people["admin"], steps=2)
+    assert (below.config["pseudo_min_dice"], below.config["check_min_dice"]) == (0.9, 0.8)
+    _trusted_on_ct(below, 0.79)  # below both bars: nothing trained on, nothing checked
+    below = round_run.run_round(below.pk)
+    assert below.status == RoundStatus.CANDIDATE, below.message
+    assert below.metrics["check"] == {"targets": [], "kinds": {}}
+    assert below.config["replay"]["pseudo_labels"] == 0
+    assert "loses what production finds" not in below.metrics["gate"]["reason"]
+    admin = Client()
+    admin.force_login(people["admin"])
+    page = admin.get(f"/rounds/{below.pk}/").content.decode()
+    assert "held-out Dice reached 0.80" in page and "No kind reached the bar" in page
+
+    # Between the bars: production's masks are compared with, not trained on.
+    between = rounds.start_round(project, actor=people["admin"], steps=2, force=True)
+    _trusted_on_ct(between, 0.85)
+    between = round_run.run_round(between.pk)
+    assert between.status == RoundStatus.CANDIDATE, between.message
+    assert between.config["replay"]["pseudo_labels"] == 0
+    assert between.metrics["check"]["kinds"]["ct"]["n"] == 2  # the tiny candidate loses both
+    assert not between.metrics["gate"]["passed"]
+    assert "CT: 2 of 2" in between.metrics["gate"]["reason"]
+
+
+def test_the_check_leaves_out_masks_production_flagged(project, people, production):
+    model_case(project, production, seed=10, doubt=0.0)  # the pseudo-label
+    flags = [{"code": "area_jump", "slices": [3], "detail": "grows threefold"}]
+    flagged = model_case(project, production, seed=11, doubt=0.6, flags=flags)
+    kept = model_case(project, production, seed=12, doubt=0.2)
+    RoundPolicy.objects.filter(project=project).update(max_dice_drop=1.0)
     round_ = rounds.start_round(project, actor=people["admin"], steps=2)
-    _trusted_on_ct(round_, 0.89)  # below the bar: nothing trained on, nothing checked
+    checked = {e.case_id: e.target_id for e in round_.snapshot.entries.filter(split=Split.CHECK)}
+    assert set(checked) == {flagged.pk, kept.pk}  # in the snapshot: flags are read at the check
+    _trusted_on_ct(round_, 0.95)
     round_ = round_run.run_round(round_.pk)
     assert round_.status == RoundStatus.CANDIDATE, round_.message
-    assert round_.metrics["check"] == {"targets": [], "kinds": {}}
-    assert "loses what production finds" not in round_.metrics["gate"]["reason"]
+    assert [t["target"] for t in round_.metrics["check"]["targets"]] == [checked[kept.pk]]
+    assert round_.metrics["check"]["kinds"]["ct"]["n"] == 1
 
 
 def test_a_snapshot_export_marks_checked_cases(project, people, production, client_for):
@@ -172,30 +206,41 @@ def test_the_check_policy_from_the_api_and_the_page(project, people, client_for)
     url = f"/api/v1/projects/{project.pk}/round-policy"
     defaults = api.get(url).json()
     assert (defaults["check_per_kind"], defaults["max_lost_share"]) == (24, 0.05)
-    ok = api.put(url, {"check_per_kind": 8, "max_lost_share": 0.25}, format="json")
+    assert defaults["check_min_dice"] == 0.8
+    ok = api.put(url, {"check_per_kind": 8, "max_lost_share": 0.25, "check_min_dice": 0.7},
+                 format="json")  # fmt: skip
     assert ok.status_code == 200, ok.json()
     assert (ok.json()["check_per_kind"], ok.json()["max_lost_share"]) == (8, 0.25)
+    assert ok.json()["check_min_dice"] == 0.7
     for bad in ({"check_per_kind": -1}, {"check_per_kind": 1001}, {"max_lost_share": -0.1},
-                {"max_lost_share": 1.5}, {"max_lost_share": "some"}):  # fmt: skip
+                {"max_lost_share": 1.5}, {"max_lost_share": "some"}, {"check_min_dice": 0},
+                {"check_min_dice": 1.01}, {"check_min_dice": "x"}):  # fmt: skip
         assert api.put(url, bad, format="json").status_code == 400, bad
     for bad in (float("nan"), 2.0):
         with pytest.raises(InvalidInput, match="max_lost_share"):
             schedules.update_policy(project, actor=people["admin"], max_lost_share=bad)
     with pytest.raises(InvalidInput, match="check_per_kind"):
         schedules.update_policy(project, actor=people["admin"], check_per_kind=True)
+    for bad in (float("nan"), 0.0, float("inf")):
+        with pytest.raises(InvalidInput, match="check_min_dice"):
+            schedules.update_policy(project, actor=people["admin"], check_min_dice=bad)
     policy = RoundPolicy.objects.get(project=project)
     assert (policy.check_per_kind, policy.max_lost_share) == (8, 0.25)
+    assert policy.check_min_dice == 0.7
 
     page = Client()
     page.force_login(people["admin"])
     html = page.get(f"/projects/{project.pk}/rounds/").content.decode()
     assert 'name="check_per_kind"' in html and 'name="max_lost_share"' in html
-    assert "up to 8 other such cases per kind: it may lose at most 25% of them" in html
+    assert 'name="check_min_dice"' in html
+    assert ("up to 8 other such cases per kind where production's held-out Dice is at least "
+            "0.70: it may lose at most 25% of them") in html  # fmt: skip
     page.post(f"/projects/{project.pk}/rounds/policy",
               {"steps": 300, "heldout_fraction": 0.2, "promote_margin": 0.02,
-               "check_per_kind": 0, "max_lost_share": 0.5})  # fmt: skip
+               "check_per_kind": 0, "max_lost_share": 0.5, "check_min_dice": 0.85})  # fmt: skip
     policy.refresh_from_db()
     assert (policy.check_per_kind, policy.max_lost_share) == (0, 0.5)
+    assert policy.check_min_dice == 0.85
     for role in ("manager", "annotator", "reviewer"):
         refused = client_for(people[role]).put(url, {"max_lost_share": 1.0}, format="json")
         assert refused.status_code == 403, role

@@ -37,11 +37,14 @@ def test_pick_pseudo_takes_the_surest_cases_of_each_trusted_kind():
     assert rounds.pick_pseudo(rows, set(), 9) == []
 
 
-def model_case(project, version, *, seed, doubt=None, status=CaseStatus.READY, opened=False):
-    """A case whose target's head is ``version``'s mask of its blob, with that doubt."""
+def model_case(
+    project, version, *, seed, doubt=None, status=CaseStatus.READY, opened=False, flags=None
+):
+    """A case whose target's head is ``version``'s mask of its blob, with that doubt (and the
+    flags of its checks)."""
     case, target, blob = blob_case(project, None, None, seed=seed, status=status)
     store_revision(target, summarize(blob.astype(np.uint8)), parent_id=None, source="model",
-                   model_version=version, uncertainty=doubt)  # fmt: skip
+                   model_version=version, uncertainty=doubt, flags=flags)  # fmt: skip
     if opened:
         case.first_opened_at = case.created_at
         case.save(update_fields=["first_opened_at"])

@@ -26,8 +26,9 @@ lesions, echo clips), run as the product runs it (docs/inference.md, "The simula
   product's gate (``modelops.evaluation.gate``: beats production by the margin, or by the policy's
   share of production's remaining error where that is less, on the held-out accepted masks, no label
   or kind falls by more than the policy's ``max_dice_drop``, and the candidate loses at most
-  ``max_lost_share`` of production's masks of up to ``check_per_kind`` other unlabelled pool cases
-  per trusted kind: the forgetting check) and the quality floors decide whether it is promoted. A
+  ``max_lost_share`` of production's unflagged masks of up to ``check_per_kind`` other unlabelled
+  pool cases per kind where production's held-out Dice reaches ``check_min_dice``: the forgetting
+  check) and the quality floors decide whether it is promoted. A
   candidate that fails stays a candidate, and the next round fine-tunes production again.
 - **A model per kind** (``--per-kind``, as a project with the round policy's ``per_kind``):
   production is a model per kind of image, all the start model at first. Each round trains one
@@ -79,6 +80,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import repo_path  # noqa: F401
@@ -189,9 +191,15 @@ def figures(phantoms: list, labelled: list[Labelled]) -> dict:
 # ---------------------------------------------------------------- one arm of the study
 
 
-def _segment(loaded, p, with_doubt: bool = False):
-    """The model's mask of ``p`` from the annotator's box, and (optionally) its uncertainty as
-    pre-segmentation stores it (unknown: -1, after every scored target)."""
+class Segmented(NamedTuple):
+    mask: np.ndarray
+    doubt: float | None  # as pre-segmentation stores it; -1: unknown; None: not asked for
+    flags: list | None = None  # its checks' flags (inference.qc); None: not asked for
+
+
+def _segment(loaded, p, with_doubt: bool = False) -> Segmented:
+    """The model's mask of ``p`` from the annotator's box, and (optionally) its uncertainty and
+    flags as pre-segmentation stores them (unknown doubt: -1, after every scored target)."""
     from inference import qc
     from inference.engine import Prompt
     from inference.segtask import task_for
@@ -200,10 +208,11 @@ def _segment(loaded, p, with_doubt: bool = False):
     prompts = [Prompt(index=p.key_index, box=p.box)]
     mask, track = task.segment_detailed(loaded, p.image, prompts, window=p.window)
     if not with_doubt:
-        return mask, None
-    _, value = qc.assess(mask, key_index=p.key_index, box=p.box, scores=track.absolute_scores(),
-                         is_video=p.is_video, disagreement=track.disagreement)  # fmt: skip
-    return mask, -1.0 if value is None else value
+        return Segmented(mask, None)
+    flags, value = qc.assess(mask, key_index=p.key_index, box=p.box,
+                             scores=track.absolute_scores(), is_video=p.is_video,
+                             disagreement=track.disagreement)  # fmt: skip
+    return Segmented(mask, -1.0 if value is None else value, flags)
 
 
 def _known_doubt(segmented: tuple) -> float | None:
@@ -245,7 +254,7 @@ def _django():
     defaults = {f.name: f.default for f in RoundPolicy._meta.fields if f.name in
                 ("heldout_fraction", "promote_margin", "promote_error_share", "max_dice_drop",
                  "nsd_tolerance_mm", "pseudo_per_kind", "pseudo_min_dice", "check_per_kind",
-                 "max_lost_share")}  # fmt: skip
+                 "max_lost_share", "check_min_dice")}  # fmt: skip
     return gate, summaries, assign_sides, defaults, DEFAULT_FLOORS, KIND_NAMES, MIN_ROUND_CASES
 
 
@@ -297,11 +306,13 @@ def forgetting_check(
     known: dict | None = None,
 ) -> dict:
     """As the product's rounds run it (``modelops.evaluation.evaluate_check``): production's and
-    the candidate's masks of up to ``per_kind`` unlabelled pool cases per trusted kind that are
-    not pseudo-labels (``taken``), picked by the product's ``pick_check`` (case id = index + 1),
-    and per target the candidate's Dice against production's mask."""
+    the candidate's masks of up to ``per_kind`` unlabelled pool cases per kind where
+    production's held-out Dice (``figures``) reaches ``min_dice`` (the policy's
+    ``check_min_dice``) that are not pseudo-labels (``taken``), picked by the product's
+    ``pick_check`` (case id = index + 1), those production found nothing on or flagged left
+    out, and per target the candidate's Dice against production's mask."""
     _django()
-    from annotator.modelops.evaluation import check_summary
+    from annotator.modelops.evaluation import check_summary, comparable
     from annotator.modelops.rounds import pick_check, trusted_kinds
     from inference.metrics import dice
 
@@ -311,9 +322,9 @@ def forgetting_check(
     per_target = []
     for cid in pick_check(rows, taken_ids, per_kind, PROJECT_ID):
         p = pool[cid - 1]
-        theirs = (known or {}).get(cid - 1) or _segment(production, p)
-        if not theirs[0].any():
-            continue  # production found nothing: nothing to keep
+        theirs = (known or {}).get(cid - 1) or _segment(production, p, with_doubt=True)
+        if not theirs.mask.any() or not comparable(theirs.flags):
+            continue  # production found nothing (nothing to keep), or doubts its own mask
         agreement = float(dice(_segment(candidate, p)[0], theirs[0]))
         per_target.append({"target": cid, "label": p.label, "kind": p.kind,
                            "agreement": round(agreement, 4)})  # fmt: skip
@@ -505,7 +516,7 @@ def train_candidate(
     metrics["candidate"] = heldout_summary(trained, held, summaries, tol)
     metrics["check"] = forgetting_check(
         loaded, trained, pool, left, metrics["production"]["kinds"],
-        {i for i, _ in pseudo}, args.check_per_kind, args.pseudo_min_dice, scored,
+        {i for i, _ in pseudo}, args.check_per_kind, args.check_min_dice, scored,
     )  # fmt: skip
     passed, reason = gate(metrics, policy["promote_margin"], policy["max_dice_drop"],
                           policy["promote_error_share"], args.max_lost_share)  # fmt: skip
@@ -633,9 +644,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pseudo-min-dice", type=float, default=policy["pseudo_min_dice"])
     parser.add_argument(
         "--check-per-kind", type=int, default=policy["check_per_kind"],
-        help="forgetting-check cases per trusted kind and round (RoundPolicy; 0: off)",
+        help="forgetting-check cases per kind and round (RoundPolicy; 0: off)",
     )  # fmt: skip
     parser.add_argument("--max-lost-share", type=float, default=policy["max_lost_share"])
+    parser.add_argument(
+        "--check-min-dice", type=float, default=policy["check_min_dice"],
+        help="production's held-out Dice a kind needs to be checked (RoundPolicy)",
+    )  # fmt: skip
     parser.add_argument(
         "--invert", type=float, default=0.0, help="share of clips inverted (not in the recipe)"
     )
@@ -677,7 +692,8 @@ def main(argv: list[str] | None = None) -> int:
               "object_head_lr_ratio": args.object_head_lr_ratio, "invert": args.invert,
               "decoder_lr_ratio": args.decoder_lr_ratio, "pseudo_per_kind": args.pseudo_per_kind,
               "pseudo_min_dice": args.pseudo_min_dice, "check_per_kind": args.check_per_kind,
-              "max_lost_share": args.max_lost_share, "per_kind": args.per_kind}  # fmt: skip
+              "max_lost_share": args.max_lost_share, "check_min_dice": args.check_min_dice,
+              "per_kind": args.per_kind}  # fmt: skip
     out: dict = {"seed": args.seed, "recipe": recipe}
     keep = ("round", "mean_dice", "dice_by_kind", "accepted_unchanged", "cost_vs_manual",
             "batch_cost_vs_manual", "label_dice", "promoted", "gate", "check",

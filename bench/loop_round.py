@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pseudo-min-dice", type=float, help="default: RoundPolicy's")
     parser.add_argument("--check-per-kind", type=int, help="default: RoundPolicy's")
     parser.add_argument("--max-lost-share", type=float, help="default: RoundPolicy's")
+    parser.add_argument("--check-min-dice", type=float, help="default: RoundPolicy's")
     parser.add_argument(
         "--candidate", type=Path, help="gate this trained candidate instead of training one"
     )
@@ -172,14 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     candidate = load_checkpoint(args.candidate or result.model_path, args.config, "cpu")
 
     metrics["candidate"] = loop.heldout_summary(candidate, held, summaries, tol)
-    check_per_kind, lost_share = (
+    check_per_kind, lost_share, check_bar = (
         policy[name] if given is None else given
         for name, given in (("check_per_kind", args.check_per_kind),
-                            ("max_lost_share", args.max_lost_share))
+                            ("max_lost_share", args.max_lost_share),
+                            ("check_min_dice", args.check_min_dice))
     )  # fmt: skip
     metrics["check"] = loop.forgetting_check(
         production, candidate, pool, unlabelled, metrics["production"]["kinds"],
-        {i for i, _ in pseudo}, check_per_kind, min_dice, scored,
+        {i for i, _ in pseudo}, check_per_kind, check_bar, scored,
     )  # fmt: skip
     passed, reason = gate(metrics, policy["promote_margin"], policy["max_dice_drop"],
                           policy["promote_error_share"], lost_share)  # fmt: skip
@@ -206,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             "pseudo_min_dice": min_dice,
             "check_per_kind": check_per_kind,
             "max_lost_share": lost_share,
+            "check_min_dice": check_bar,
             "lr_ratios": config.lr_ratios,
             "lr": config.lr,
             "kinds": args.kinds,

@@ -116,34 +116,47 @@ def test_the_bench_checks_for_forgetting_as_the_product_does(monkeypatch):
     from annotator.modelops.rounds import pick_check
 
     pool = make_phantoms(KINDS, 18, seed=loop.cohort_seeds(0)["pool"])
-    # Models stand in as functions of the phantom: production finds every object, the candidate
-    # loses the CT ones of even index.
-    monkeypatch.setattr(loop, "_segment", lambda model, p, with_doubt=False: (model(p), None))
+
+    # Models stand in as functions of the phantom: production finds every object (and flags
+    # its echo masks of odd index), the candidate loses the CT ones of even index.
+    def segment(model, p, with_doubt=False):
+        mask, flagged = model(p)
+        flags = [{"code": "area_jump"}] if flagged else []
+        return loop.Segmented(mask, 0.2 if with_doubt else None, flags if with_doubt else None)
+
+    monkeypatch.setattr(loop, "_segment", segment)
     lost = {i for i, p in enumerate(pool) if p.kind == "ct" and i % 2 == 0}
+    flagged = {i for i, p in enumerate(pool) if p.kind == "echo" and i % 2 == 1}
     index = {id(p): i for i, p in enumerate(pool)}
 
     def production(p):
-        return p.mask
+        return p.mask, index[id(p)] in flagged
 
     def candidate(p):
-        return np.zeros_like(p.mask) if index[id(p)] in lost else p.mask
+        return (np.zeros_like(p.mask) if index[id(p)] in lost else p.mask), False
 
-    figures = {"ct": {"dice": 0.95}, "mr": {"dice": 0.5}, "echo": {"dice": 0.92}}
+    # MR (0.79) is below the check's bar of 0.8; echo (0.85) is checked though below the
+    # pseudo-labels' 0.9.
+    figures = {"ct": {"dice": 0.95}, "mr": {"dice": 0.79}, "echo": {"dice": 0.85}}
     remaining, taken = list(range(18)), {0, 1}
-    check = loop.forgetting_check(production, candidate, pool, remaining, figures, taken, 3, 0.9)
+    check = loop.forgetting_check(production, candidate, pool, remaining, figures, taken, 3, 0.8)
     rows = [(i + 1, pool[i].kind, None) for i in remaining if pool[i].kind in ("ct", "echo")]
     picked = pick_check(rows, {1, 2}, 3, loop.PROJECT_ID)  # case id = pool index + 1
-    assert sorted(t["target"] for t in check["targets"]) == picked
-    assert {t["kind"] for t in check["targets"]} == {"ct", "echo"}  # MR is not trusted
+    kept = [cid for cid in picked if cid - 1 not in flagged]
+    assert len(kept) < len(picked)  # these seeds: a flagged echo mask among the picked
+    assert sorted(t["target"] for t in check["targets"]) == kept
+    assert {t["kind"] for t in check["targets"]} == {"ct", "echo"}  # MR is below the bar
     ct = [cid - 1 for cid in picked if pool[cid - 1].kind == "ct"]
     assert 0 < len(lost & set(ct)) < 3  # these seeds: the check holds lost and kept lesions
     assert check["kinds"]["ct"] == {
         "n": 3, "lost": len(lost & set(ct)),
         "agreement": round(1 - len(lost & set(ct)) / 3, 4),
     }  # fmt: skip
-    assert check["kinds"]["echo"]["lost"] == 0
+    assert check["kinds"]["echo"] == {"n": len(kept) - 3, "lost": 0, "agreement": 1.0}
+    above = loop.forgetting_check(production, candidate, pool, remaining, figures, taken, 3, 0.9)
+    assert {t["kind"] for t in above["targets"]} == {"ct"}  # a higher bar: echo not checked
     assert loop.forgetting_check(production, candidate, pool, remaining, figures, taken, 0,
-                                 0.9)["targets"] == []  # fmt: skip
+                                 0.8)["targets"] == []  # fmt: skip
 
 
 def test_the_bench_orders_its_queue_as_the_product_does():

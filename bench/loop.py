@@ -325,7 +325,7 @@ def forgetting_check(
         theirs = (known or {}).get(cid - 1) or _segment(production, p, with_doubt=True)
         if not theirs.mask.any() or not comparable(theirs.flags):
             continue  # production found nothing (nothing to keep), or doubts its own mask
-        agreement = float(dice(_segment(candidate, p)[0], theirs[0]))
+        agreement = float(dice(_segment(candidate, p).mask, theirs.mask))
         per_target.append({"target": cid, "label": p.label, "kind": p.kind,
                            "agreement": round(agreement, 4)})  # fmt: skip
     return {"targets": per_target, "kinds": check_summary(per_target)}

@@ -50,7 +50,7 @@ def evaluate_models(
     results: dict[str, dict] = {}
     for name, version in versions.items():
         per_target = []
-        for ex, pred in _segmented(version, cases):
+        for ex, pred, _ in _segmented(version, cases):
             per_target.append(
                 {
                     "target": ex.target.pk,
@@ -70,8 +70,9 @@ def evaluate_models(
 
 
 def _segmented(version: ModelVersion, cases: list[Example]):
-    """(example, the model's mask) for every example with a prompt, segmented from its target's
-    prompt as pre-segmentation segments it."""
+    """(example, the model's mask, what tracking it gave: scores per slice and disagreement) for
+    every example with a prompt, segmented from its target's prompt as pre-segmentation
+    segments it."""
     from inference.cache import device_lock, get_model
 
     loaded = get_model(services.model_path(version), config=version.config)
@@ -80,8 +81,8 @@ def _segmented(version: ModelVersion, cases: list[Example]):
         if prompts is None:
             continue
         with device_lock(loaded.device):
-            pred = ex.task.segment(loaded, ex.image, prompts, window=ex.window)
-        yield ex, pred
+            pred, track = ex.task.segment_detailed(loaded, ex.image, prompts, window=ex.window)
+        yield ex, pred, track
 
 
 def comparable(flags: list | None) -> bool:
@@ -98,26 +99,55 @@ def evaluate_check(round_: TrainingRound, kinds: set[str]) -> dict:
     compare with) from the same prompts, and each target's Dice against production's mask
     says whether it kept what production found; below :data:`LOST_BELOW` it lost it. Targets
     where production found nothing, or whose mask production flagged (:func:`comparable`),
-    are left out."""
+    are left out. Each row also keeps what an admin needs to judge a lost target: its case,
+    the checks' flags on the candidate's mask (pre-segmentation's, ``inference.qc``) and both
+    models' doubt (:func:`disputed`)."""
     from inference.metrics import dice
+    from inference.qc import assess, codes
 
     found = examples(round_.snapshot, Split.CHECK, kinds, lambda rev: comparable(rev.flags))
     cases = [ex for ex in found if ex.mask.any()]
-    per_target = [
-        {"target": ex.target.pk, "label": ex.label, "kind": kind_of(ex.kind, ex.modality),
-         "agreement": round(float(dice(pred, ex.mask)), 4)}
-        for ex, pred in _segmented(round_.candidate, cases)
-    ]  # fmt: skip
+    per_target = []
+    for ex, pred, track in _segmented(round_.candidate, cases):
+        flags, doubt = assess(pred, key_index=ex.target.key_index, box=ex.target.box,
+                              scores=track.absolute_scores(), is_video=ex.kind == "video",
+                              disagreement=track.disagreement)  # fmt: skip
+        per_target.append(
+            {"target": ex.target.pk, "case": ex.target.case_id, "label": ex.label,
+             "kind": kind_of(ex.kind, ex.modality),
+             "agreement": round(float(dice(pred, ex.mask)), 4),
+             "candidate_flags": codes(flags), "candidate_doubt": _rounded(doubt),
+             "production_doubt": _rounded(ex.doubt)}
+        )  # fmt: skip
     return {"targets": per_target, "kinds": check_summary(per_target)}
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def disputed(row: dict) -> bool:
+    """Whether a lost check target (Dice against production's mask below :data:`LOST_BELOW`) is
+    one where the candidate's own mask passes pre-segmentation's checks, so that the
+    disagreement may be the candidate fixing production's mistake rather than losing the
+    target: an admin should look at the case before promoting or discarding. It still counts
+    as lost. In the studies 5 of 6 such targets were fixes and all 3 flagged ones were losses,
+    but counting only flagged ones would have passed a CT candidate whose Dice fell 0.034, and
+    doubt did not separate them (docs/inference.md, "Telling a fix from a loss"). Rows from
+    before flags were kept are not disputed."""
+    return row["agreement"] < LOST_BELOW and row.get("candidate_flags") == []
+
+
 def check_summary(per_target: list[dict]) -> dict:
-    """Per kind of data: targets checked, how many the candidate lost, mean agreement."""
+    """Per kind of data: targets checked, how many the candidate lost, how many of those are
+    disputed (:func:`disputed`), mean agreement."""
     out = {}
     for kind in sorted({r["kind"] for r in per_target}):
-        rows = [r["agreement"] for r in per_target if r["kind"] == kind]
-        out[kind] = {"n": len(rows), "lost": sum(a < LOST_BELOW for a in rows),
-                     "agreement": round(float(np.mean(rows)), 4)}  # fmt: skip
+        rows = [r for r in per_target if r["kind"] == kind]
+        agreement = [r["agreement"] for r in rows]
+        out[kind] = {"n": len(rows), "lost": sum(a < LOST_BELOW for a in agreement),
+                     "disputed": sum(disputed(r) for r in rows),
+                     "agreement": round(float(np.mean(agreement)), 4)}  # fmt: skip
     return out
 
 

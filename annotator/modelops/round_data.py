@@ -26,6 +26,7 @@ class Example:
     target: Target
     spacing_zyx: tuple[float, float, float]
     window: object = None  # the target's input window (annotations.selectors.target_window)
+    doubt: float | None = None  # the revision's doubt (MaskRevision.uncertainty), if a model's
 
     @property
     def task(self):
@@ -65,6 +66,7 @@ def examples(
                 target=entry.target,
                 spacing_zyx=(sz, sy, sx),
                 window=target_window(entry.target),
+                doubt=entry.revision.uncertainty,
             )
         )
     return found

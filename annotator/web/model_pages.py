@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from annotator.core.api import parse_id
 from annotator.core.errors import DomainError
 from annotator.modelops import rounds, schedules
-from annotator.modelops.evaluation import LOST_BELOW
+from annotator.modelops.evaluation import LOST_BELOW, disputed
 from annotator.modelops.models import TrainingRound
 from annotator.modelops.selectors import visible_rounds
 from annotator.projects import policy
@@ -174,7 +174,14 @@ def _check(check: dict | None, bar: float | None) -> dict | None:
         return None
     kinds = [{"name": quality.KIND_NAMES.get(kind, kind), **figures}
              for kind, figures in (check.get("kinds") or {}).items()]  # fmt: skip
-    return {"kinds": kinds, "below": LOST_BELOW, "bar": bar}
+    lost = [
+        {**row, "kind_name": quality.KIND_NAMES.get(row["kind"], row["kind"]),
+         "disputed": disputed(row),
+         "flag_names": ", ".join(c.replace("_", " ") for c in row.get("candidate_flags") or [])}
+        for row in sorted(check.get("targets") or [], key=lambda r: r["agreement"])
+        if row["agreement"] < LOST_BELOW
+    ]  # fmt: skip
+    return {"kinds": kinds, "below": LOST_BELOW, "bar": bar, "lost": lost}
 
 
 def _pseudo_used(round_) -> dict | None:

@@ -11,7 +11,13 @@ from django.test import Client
 
 from annotator.core.errors import InvalidInput
 from annotator.modelops import round_run, rounds, schedules
-from annotator.modelops.evaluation import LOST_BELOW, check_summary, gate, lost_kinds
+from annotator.modelops.evaluation import (
+    LOST_BELOW,
+    check_summary,
+    disputed,
+    gate,
+    lost_kinds,
+)
 from annotator.modelops.models import RoundPolicy, RoundStatus, Split
 from tests import factories
 from tests.modelops.helpers import blob_case, snapshot_export
@@ -52,7 +58,7 @@ def _metrics(check=None, cand=0.95, prod=0.90):
 def test_the_check_counts_a_case_lost_below_half_of_production_s_mask():
     assert LOST_BELOW == 0.7
     summary = check_summary(_check(0.9, 0.7, 0.69, 0.0)["targets"])
-    assert summary == {"ct": {"n": 4, "lost": 2, "agreement": 0.5725}}
+    assert summary == {"ct": {"n": 4, "lost": 2, "disputed": 0, "agreement": 0.5725}}
     assert check_summary([]) == {}
     assert lost_kinds(_check(0.9, 0.1, 0.95, 0.9), 0.25) == []  # 1 of 4 is the share, not more
     assert lost_kinds(_check(0.9, 0.1, 0.1, 0.9), 0.25) == ["CT: 2 of 4"]
@@ -116,6 +122,41 @@ def test_checked_cases_are_not_new_accepted_masks(project, people, production):
     assert rounds.new_accepted_since_last_round(project) == 0
 
 
+def test_a_lost_target_whose_candidate_mask_passes_its_checks_is_disputed_and_still_lost():
+    rows = [
+        {"target": 1, "kind": "mr", "agreement": 0.66, "candidate_flags": []},  # disputed
+        {"target": 2, "kind": "mr", "agreement": 0.0, "candidate_flags": ["off_box", "empty"]},
+        {"target": 3, "kind": "mr", "agreement": 0.95, "candidate_flags": []},  # kept
+        {"target": 4, "kind": "mr", "agreement": 0.5},  # a row from before flags were kept
+        {"target": 5, "kind": "mr", "agreement": 0.71, "candidate_flags": ["area_jump"]},
+    ]
+    assert [disputed(r) for r in rows] == [True, False, False, False, False]
+    summary = check_summary(rows)["mr"]
+    assert (summary["n"], summary["lost"], summary["disputed"]) == (5, 3, 1)
+    # Disputed losses still count: the gate refuses on them as before.
+    assert lost_kinds({"targets": rows, "kinds": {"mr": summary}}, 0.05) == ["MR: 3 of 5"]
+
+
+def test_the_round_page_lists_lost_cases_worst_first_with_disputed_ones_marked():
+    from annotator.web.model_pages import _check
+
+    rows = [
+        {"target": 7, "case": 70, "label": "lesion", "kind": "mr", "agreement": 0.66,
+         "candidate_flags": []},
+        {"target": 8, "case": 80, "label": "lesion", "kind": "mr", "agreement": 0.0,
+         "candidate_flags": ["off_box", "area_jump"]},
+        {"target": 9, "case": 90, "label": "lesion", "kind": "mr", "agreement": 0.9,
+         "candidate_flags": []},
+    ]  # fmt: skip
+    shown = _check({"targets": rows, "kinds": check_summary(rows)}, 0.8)
+    assert [(r["case"], r["disputed"], r["flag_names"]) for r in shown["lost"]] == [
+        (80, False, "off box, area jump"),
+        (70, True, ""),
+    ]
+    assert shown["kinds"][0]["disputed"] == 1 and shown["kinds"][0]["lost"] == 2
+    assert _check(None, 0.8) is None
+
+
 def test_a_round_refuses_a_candidate_that_loses_production_s_findings(project, people, production):
     model_case(project, production, seed=10, doubt=0.0)  # the pseudo-label
     checked = {model_case(project, production, seed=s, doubt=0.2).pk for s in (11, 12)}
@@ -134,6 +175,13 @@ def test_a_round_refuses_a_candidate_that_loses_production_s_findings(project, p
     assert {e.case_id for e in round_.snapshot.entries.filter(split=Split.CHECK)} == checked
     assert all(0 <= t["agreement"] < LOST_BELOW for t in check["targets"])
     assert check["kinds"]["ct"]["n"] == check["kinds"]["ct"]["lost"] == 2
+    # What an admin needs to judge each loss: its case, the candidate's flags, both doubts.
+    assert {t["case"] for t in check["targets"]} == checked
+    for row in check["targets"]:
+        assert row["production_doubt"] == 0.2
+        assert row["candidate_flags"] and 0 <= row["candidate_doubt"] <= 1, row
+        assert not disputed(row)  # the random-weights candidate's masks fail their checks
+    assert check["kinds"]["ct"]["disputed"] == 0
     held_out = {t["target"] for t in round_.metrics["candidate"]["targets"]}
     assert not held_out & {t["target"] for t in check["targets"]}  # never evaluated as truth
     groups = round_.config["replay"]["groups"]
@@ -145,6 +193,9 @@ def test_a_round_refuses_a_candidate_that_loses_production_s_findings(project, p
     page = admin.get(f"/rounds/{round_.pk}/").content.decode()
     assert "data-check" in page and "2 for the forgetting check" in page
     assert "loses what production finds" in page
+    for case_id in checked:  # each lost case links to the viewer, with why it is not disputed
+        assert f'href="/cases/{case_id}/"' in page
+    assert page.count("the candidate's mask is flagged") == 2, page
 
 
 def test_a_round_checks_kinds_that_reach_the_check_s_bar(project, people, production):

@@ -22,7 +22,8 @@ out: drawn without replacement from a finite cohort they would look surer than t
 ``agreement`` is what the gate's forgetting check sees without the truth: each target's Dice
 between the candidate's mask and production's, how many fall below the check's
 ``LOST_BELOW`` and how many of those the candidate truly lost; ``targets`` lists every target's
-appearance, both models' Dice and the agreement.
+appearance, both models' Dice and the agreement, and each model's doubt and pre-segmentation
+flags (``inference.qc``: what the check can see of a target besides the agreement).
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.metrics import dice
     from inference.model import STARTER
     from inference.phantoms import KINDS, make_phantoms
+    from inference.qc import codes
     from inference.replay import appearance
 
     policy = loop._django()[3]
@@ -133,10 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     seed = NOISE_SEED_BASE + args.seed
     assert seed not in loop.cohort_seeds(args.seed).values()  # never a cohort the loop uses
     cohort = make_phantoms([args.kind], args.count, seed=seed)
-    scores, masks = {}, {}
+    scores, masks, segmented = {}, {}, {}
     for name, path in (("production", args.production), ("candidate", args.candidate)):
         loaded = load_checkpoint(path, args.config, "cpu")
-        masks[name] = [loop._segment(loaded, p)[0] for p in cohort]
+        segmented[name] = [loop._segment(loaded, p, with_doubt=True) for p in cohort]
+        masks[name] = [s.mask for s in segmented[name]]
         scores[name] = np.array([dice(m, p.mask) for m, p in zip(masks[name], cohort, strict=True)])
         print(f"{name}: mean Dice {scores[name].mean():.4f} on {args.count} {args.kind} targets",
               flush=True)  # fmt: skip
@@ -170,10 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         "agreement": seen,
         "targets": [
             {"appearance": look, "production": round(float(a), 3), "candidate": round(float(b), 3),
-             "agreement": round(float(c), 3)}
-            for look, a, b, c in zip([appearance(p.image, p.mask) for p in cohort],
-                                     scores["production"], scores["candidate"], agreement,
-                                     strict=True)
+             "agreement": round(float(c), 3),
+             # What the check can see besides agreement: each model's doubt and flags.
+             "production_doubt": loop._known_doubt(ps), "candidate_doubt": loop._known_doubt(cs),
+             "production_flags": codes(ps.flags), "candidate_flags": codes(cs.flags)}
+            for look, a, b, c, ps, cs in zip([appearance(p.image, p.mask) for p in cohort],
+                                             scores["production"], scores["candidate"], agreement,
+                                             segmented["production"], segmented["candidate"],
+                                             strict=True)
         ],
     }))  # fmt: skip
     return 0

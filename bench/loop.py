@@ -64,6 +64,10 @@ models) and ``uncertainty_vs_random_cost`` (round-2 ``cost_vs_manual`` with unce
 over random order; every arm shares the start model and the cohorts, and they run in parallel
 processes) and ``balanced_vs_random_cost`` (the same for balanced order).
 
+Each candidate's forgetting check is written beside it in the work folder (``<run>.check.json``):
+per target the product's row (agreement, the candidate's flags and doubt, production's doubt)
+and what only the bench knows, both masks' Dice against the truth.
+
 The start set, the pool and the evaluation cohort come from disjoint seeds; the code asserts that
 no phantom seed and no image is shared (:func:`check_disjoint`). One JSON line ends the run.
 """
@@ -315,6 +319,7 @@ def forgetting_check(
     from annotator.modelops.evaluation import check_summary, comparable
     from annotator.modelops.rounds import pick_check, trusted_kinds
     from inference.metrics import dice
+    from inference.qc import codes as qc_codes
 
     trusted = trusted_kinds(figures, min_dice)
     rows = [(i + 1, pool[i].kind, None) for i in remaining if pool[i].kind in trusted]
@@ -325,9 +330,16 @@ def forgetting_check(
         theirs = (known or {}).get(cid - 1) or _segment(production, p, with_doubt=True)
         if not theirs.mask.any() or not comparable(theirs.flags):
             continue  # production found nothing (nothing to keep), or doubts its own mask
-        agreement = float(dice(_segment(candidate, p).mask, theirs.mask))
-        per_target.append({"target": cid, "label": p.label, "kind": p.kind,
-                           "agreement": round(agreement, 4)})  # fmt: skip
+        ours = _segment(candidate, p, with_doubt=True)
+        per_target.append({
+            "target": cid, "label": p.label, "kind": p.kind,
+            "agreement": round(float(dice(ours.mask, theirs.mask)), 4),
+            # What the product cannot know, for studying the check: each mask against the truth.
+            "production_dice": round(float(dice(theirs.mask, p.mask)), 4),
+            "candidate_dice": round(float(dice(ours.mask, p.mask)), 4),
+            "production_doubt": _known_doubt(theirs), "candidate_doubt": _known_doubt(ours),
+            "candidate_flags": qc_codes(ours.flags),
+        })  # fmt: skip
     return {"targets": per_target, "kinds": check_summary(per_target)}
 
 
@@ -518,6 +530,7 @@ def train_candidate(
         loaded, trained, pool, left, metrics["production"]["kinds"],
         {i for i, _ in pseudo}, args.check_per_kind, args.check_min_dice, scored,
     )  # fmt: skip
+    run.with_suffix(".check.json").write_text(json.dumps(metrics["check"], indent=1))
     passed, reason = gate(metrics, policy["promote_margin"], policy["max_dice_drop"],
                           policy["promote_error_share"], args.max_lost_share)  # fmt: skip
     below = [

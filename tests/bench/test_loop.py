@@ -121,7 +121,7 @@ def test_the_bench_checks_for_forgetting_as_the_product_does(monkeypatch):
     # its echo masks of odd index), the candidate loses the CT ones of even index.
     def segment(model, p, with_doubt=False):
         mask, flagged = model(p)
-        flags = [{"code": "area_jump"}] if flagged else []
+        flags = [{"code": "empty" if not mask.any() else "area_jump"}] if flagged else []
         return loop.Segmented(mask, 0.2 if with_doubt else None, flags if with_doubt else None)
 
     monkeypatch.setattr(loop, "_segment", segment)
@@ -132,8 +132,9 @@ def test_the_bench_checks_for_forgetting_as_the_product_does(monkeypatch):
     def production(p):
         return p.mask, index[id(p)] in flagged
 
-    def candidate(p):
-        return (np.zeros_like(p.mask) if index[id(p)] in lost else p.mask), False
+    def candidate(p):  # its empty masks flagged, as inference.qc flags them: not disputed
+        gone = index[id(p)] in lost
+        return (np.zeros_like(p.mask) if gone else p.mask), gone
 
     # MR (0.79) is below the check's bar of 0.8; echo (0.85) is checked though below the
     # pseudo-labels' 0.9.
@@ -149,10 +150,17 @@ def test_the_bench_checks_for_forgetting_as_the_product_does(monkeypatch):
     ct = [cid - 1 for cid in picked if pool[cid - 1].kind == "ct"]
     assert 0 < len(lost & set(ct)) < 3  # these seeds: the check holds lost and kept lesions
     assert check["kinds"]["ct"] == {
-        "n": 3, "lost": len(lost & set(ct)),
+        "n": 3, "lost": len(lost & set(ct)), "disputed": 0,
         "agreement": round(1 - len(lost & set(ct)) / 3, 4),
     }  # fmt: skip
-    assert check["kinds"]["echo"] == {"n": len(kept) - 3, "lost": 0, "agreement": 1.0}
+    assert check["kinds"]["echo"] == {
+        "n": len(kept) - 3, "lost": 0, "disputed": 0, "agreement": 1.0
+    }  # fmt: skip
+    # What the bench alone knows, for studying the check: both masks against the truth.
+    for row in check["targets"]:
+        gone = row["target"] - 1 in lost
+        assert (row["production_dice"], row["candidate_dice"]) == (1.0, 0.0 if gone else 1.0)
+        assert row["candidate_flags"] == (["empty"] if gone else [])
     above = loop.forgetting_check(production, candidate, pool, remaining, figures, taken, 3, 0.9)
     assert {t["kind"] for t in above["targets"]} == {"ct"}  # a higher bar: echo not checked
     assert loop.forgetting_check(production, candidate, pool, remaining, figures, taken, 0,

@@ -213,9 +213,8 @@ def _segment(loaded, p, with_doubt: bool = False) -> Segmented:
     mask, track = task.segment_detailed(loaded, p.image, prompts, window=p.window)
     if not with_doubt:
         return Segmented(mask, None)
-    flags, value = qc.assess(mask, key_index=p.key_index, box=p.box,
-                             scores=track.absolute_scores(), is_video=p.is_video,
-                             disagreement=track.disagreement)  # fmt: skip
+    flags, value = qc.assess_track(mask, track, key_index=p.key_index, box=p.box,
+                                   is_video=p.is_video)  # fmt: skip
     return Segmented(mask, -1.0 if value is None else value, flags)
 
 

@@ -288,6 +288,20 @@ def assess(
     return flags, uncertainty(scores, flags, frames=frames, disagreement=disagreement)
 
 
+def assess_track(
+    mask: np.ndarray,
+    track,
+    *,
+    key_index: int,
+    box: Sequence[float] | None = None,
+    is_video: bool = False,
+) -> tuple[list[dict], float | None]:
+    """:func:`assess` of a mask from what tracking it gave (``TrackResult``: the scores per
+    slice and the two directions' disagreement)."""
+    return assess(mask, key_index=key_index, box=box, scores=track.absolute_scores(),
+                  is_video=is_video, disagreement=track.disagreement)  # fmt: skip
+
+
 def _sigmoid(x: float) -> float:
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))

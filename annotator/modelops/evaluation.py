@@ -103,15 +103,14 @@ def evaluate_check(round_: TrainingRound, kinds: set[str]) -> dict:
     the checks' flags on the candidate's mask (pre-segmentation's, ``inference.qc``) and both
     models' doubt (:func:`disputed`)."""
     from inference.metrics import dice
-    from inference.qc import assess, codes
+    from inference.qc import assess_track, codes
 
     found = examples(round_.snapshot, Split.CHECK, kinds, lambda rev: comparable(rev.flags))
     cases = [ex for ex in found if ex.mask.any()]
     per_target = []
     for ex, pred, track in _segmented(round_.candidate, cases):
-        flags, doubt = assess(pred, key_index=ex.target.key_index, box=ex.target.box,
-                              scores=track.absolute_scores(), is_video=ex.kind == "video",
-                              disagreement=track.disagreement)  # fmt: skip
+        flags, doubt = assess_track(pred, track, key_index=ex.target.key_index,
+                                    box=ex.target.box, is_video=ex.kind == "video")  # fmt: skip
         per_target.append(
             {"target": ex.target.pk, "case": ex.target.case_id, "label": ex.label,
              "kind": kind_of(ex.kind, ex.modality),

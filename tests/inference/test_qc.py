@@ -205,3 +205,22 @@ def test_absent_object_gives_a_negative_object_score_and_a_mask_prompt_none(abse
     assert scores[3].object_score < 0
     assert scores[8] == FrameScore(None, None)
     assert scores[10].object_score < 0
+
+
+def test_assess_track_reads_the_scores_and_disagreement_tracking_gave():
+    class Track:  # what the checks read of an inference.tracking.TrackResult
+        disagreement = 0.4
+
+        def __init__(self, scores):
+            self._scores = scores
+
+        def absolute_scores(self):
+            return self._scores
+
+    mask = lesion()
+    unsure = {z: FrameScore(0.2, -3.0) for z in range(SHAPE[0])}
+    got = qc.assess_track(mask, Track(unsure), key_index=KEY, box=BOX)
+    assert got == qc.assess(mask, key_index=KEY, box=BOX, scores=unsure, disagreement=0.4)
+    assert "low_confidence" in codes(got[0])
+    calm = qc.assess_track(mask, Track(confident(mask)), key_index=KEY, box=BOX)
+    assert calm[0] == [] and calm[1] < got[1]

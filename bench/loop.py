@@ -55,7 +55,8 @@ time the AI leaves).
 **Figures per round** come from the production model of that round on a fixed evaluation cohort
 (ground truth known), so rounds and orders compare on the same targets: ``mean_dice``,
 ``dice_by_kind``, ``accepted_unchanged`` (share of targets with no slice redrawn),
-``cost_vs_manual``; ``batch_cost_vs_manual`` is what labelling the round's own batch cost, and
+``cost_vs_manual``; ``batch_cost_vs_manual`` is what labelling the round's own batch cost
+(``batch_by_kind``: how many of its targets each kind had), and
 ``promoted`` whether the candidate trained after the round passed (``candidate``: its own
 ``dice_by_kind`` and ``cost_vs_manual`` on the cohort, promoted or not; with ``--per-kind`` each
 of these per kind, a candidate's cohort figures with the other kinds' production models).
@@ -66,7 +67,9 @@ processes) and ``balanced_vs_random_cost`` (the same for balanced order).
 
 Each candidate's forgetting check is written beside it in the work folder (``<run>.check.json``):
 per target the product's row (agreement, the candidate's flags and doubt, production's doubt)
-and what only the bench knows, both masks' Dice against the truth.
+and what only the bench knows, both masks' Dice against the truth. In the orders that follow
+doubt, each round's queue is written too (``<order>-round-<r>.queue.json``: every unlabelled
+case's kind, doubt and flags, and whether the batch took it).
 
 The start set, the pool and the evaluation cohort come from disjoint seeds; the code asserts that
 no phantom seed and no image is shared (:func:`check_disjoint`). One JSON line ends the run.
@@ -353,6 +356,18 @@ def queue(order: str, remaining: list[int], pool: list, scored: dict, sample: fl
     return [cid - 1 for cid in queue_order(rows, order, sample)]
 
 
+def write_queue(path: Path, pool: list, scored: dict, picked: list[int]) -> None:
+    """What the queue saw in a round: each unlabelled case's kind, doubt and flags, and whether
+    the batch took it (so another order's batch can be worked out from the same doubts)."""
+    from inference.qc import codes
+
+    taken = set(picked)
+    rows = [{"case": i + 1, "kind": pool[i].kind, "doubt": _known_doubt(seg),
+             "flags": codes(seg.flags), "picked": i in taken}
+            for i, seg in sorted(scored.items())]  # fmt: skip
+    path.write_text(json.dumps(rows))
+
+
 def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> dict:
     import torch
 
@@ -403,6 +418,7 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
                       for i in remaining}  # fmt: skip
             picked = queue(order, remaining, pool, scored, sample)[:per_batch]
             masks = {i: scored[i][0] for i in picked}
+            write_queue(work / f"{order}-round-{r}.queue.json", pool, scored, picked)
         else:
             picked = remaining[:per_batch]
             masks = {i: _segment(load(production[pool[i].kind]), pool[i])[0] for i in picked}
@@ -418,6 +434,8 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
             **on_cohort(production),
             "batch_cost_vs_manual": batch_figures["cost_vs_manual"],
             "batch_accepted_unchanged": batch_figures["accepted_unchanged"],
+            # how an order spreads a batch over the kinds (uncertainty order can leave one out)
+            "batch_by_kind": {k: sum(p.kind == k for p in batch) for k in KINDS},
             "label_dice": round(
                 float(
                     np.mean(
@@ -450,7 +468,8 @@ def run_arm(order: str, args: argparse.Namespace, start: Path, work: Path) -> di
         results.append(row)
         print(f"[{order}] round {r}: Dice {row['mean_dice']:.3f} {row['dice_by_kind']}, "
               f"cost {row['cost_vs_manual']:.3f} {row['cost_by_kind']}, batch cost "
-              f"{row['batch_cost_vs_manual']:.3f}, label Dice {row['label_dice']:.3f}, promoted "
+              f"{row['batch_cost_vs_manual']:.3f} {row['batch_by_kind']}, label Dice "
+              f"{row['label_dice']:.3f}, promoted "
               f"{row['promoted']} ({row.get('gate', '-')}; {row.get('pseudo', 0)} pseudo-labels; "
               f"check {row.get('check', '-')}; candidate {row.get('candidate', '-')})",
               flush=True)  # fmt: skip

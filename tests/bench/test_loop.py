@@ -191,6 +191,23 @@ def test_the_bench_orders_its_queue_as_the_product_does():
     assert sorted(kinds) == sorted(KINDS)  # every kind in the first three
 
 
+def test_the_bench_writes_each_rounds_queue_with_doubts_flags_and_what_it_took(tmp_path):
+    import json
+
+    pool = make_phantoms(KINDS, 6, seed=loop.cohort_seeds(0)["pool"])
+    off_box = [{"code": "off_box", "message": "outside the box"}]
+    scored = {0: loop.Segmented(None, 0.4, []), 3: loop.Segmented(None, -1.0, off_box),
+              5: loop.Segmented(None, 0.9, [])}  # fmt: skip
+    path = tmp_path / "uncertainty-round-0.queue.json"
+    loop.write_queue(path, pool, scored, picked=[5])
+    rows = json.loads(path.read_text())
+    assert [r["case"] for r in rows] == [1, 4, 6]  # case id = pool index + 1, in import order
+    assert [r["kind"] for r in rows] == [pool[i].kind for i in (0, 3, 5)]
+    assert [r["doubt"] for r in rows] == [0.4, None, 0.9]  # unknown doubt as the product keeps it
+    assert [r["flags"] for r in rows] == [[], ["off_box"], []]
+    assert [r["picked"] for r in rows] == [False, False, True]
+
+
 def test_the_round_bench_says_what_it_trained_on_per_kind_and_appearance():
     import loop_round
 

@@ -1,6 +1,7 @@
 """Simulated annotation study: does the labelling loop make each batch cheaper without forgetting?
 
-    python bench/loop.py                     # weak CT-only start, four rounds, three orders
+    python bench/loop.py                     # weak CT-only start, four rounds, three orders,
+                                             # a model per kind (the product's default)
     python bench/loop.py --seed 1            # other cohorts, other start set
     python bench/loop.py --orders random --balance none --anchor 0   # one arm, another recipe
 
@@ -30,11 +31,12 @@ lesions, echo clips), run as the product runs it (docs/inference.md, "The simula
   pool cases per kind where production's held-out Dice reaches ``check_min_dice``: the forgetting
   check) and the quality floors decide whether it is promoted. A
   candidate that fails stays a candidate, and the next round fine-tunes production again.
-- **A model per kind** (``--per-kind``, as a project with the round policy's ``per_kind``):
-  production is a model per kind of image, all the start model at first. Each round trains one
-  candidate per kind, from that kind's production, on that kind's masks and pseudo-labels only,
-  gated on that kind's held-out masks and check cases; a promoted one serves that kind alone.
-  ``--steps`` is per candidate, so ``--steps 600`` spends what one round of 1,800 does. A kind
+- **A model per kind** (the default, as the product's default round policy, ``per_kind``;
+  ``--no-per-kind`` for one model shared by every kind): production is a model per kind of
+  image, all the start model at first. Each round trains one candidate per kind, from that
+  kind's production, on that kind's masks and pseudo-labels only, gated on that kind's held-out
+  masks and check cases; a promoted one serves that kind alone. ``--steps`` is per candidate:
+  600 by default, what one shared round of 1,800 (``--no-per-kind``'s default) spends. A kind
   whose accepted masks so far come from fewer cases than a round needs (2) gets no candidate
   that round, as the product refuses such a round.
 
@@ -102,6 +104,7 @@ FROM_SCRATCH_BELOW = 0.5  # a slice whose Dice is below this is redrawn, not cor
 SEED_BASES = {"start": 1_000, "pool": 2_000, "eval": 3_000}  # + --seed (< 1000)
 PROJECT_ID = 1  # for the product's train/held-out hash
 ORDERS = ("import", "random", "uncertainty", "balanced")
+ROUND_STEPS = 1_800  # training steps a round spends: one shared model's, or split over the kinds
 
 
 def cohort_seeds(seed: int) -> dict[str, int]:
@@ -260,7 +263,7 @@ def _django():
     defaults = {f.name: f.default for f in RoundPolicy._meta.fields if f.name in
                 ("heldout_fraction", "promote_margin", "promote_error_share", "max_dice_drop",
                  "nsd_tolerance_mm", "pseudo_per_kind", "pseudo_min_dice", "check_per_kind",
-                 "max_lost_share", "check_min_dice")}  # fmt: skip
+                 "max_lost_share", "check_min_dice", "per_kind")}  # fmt: skip
     return gate, summaries, assign_sides, defaults, DEFAULT_FLOORS, KIND_NAMES, MIN_ROUND_CASES
 
 
@@ -635,10 +638,11 @@ def start_model(args: argparse.Namespace, work: Path) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The study's settings; the round policy's defaults are the product's own."""
     from inference import replay
     from inference.model import STARTER
-    from inference.phantoms import KINDS, make_phantoms
+    from inference.phantoms import KINDS
 
     policy = _django()[3]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -656,7 +660,10 @@ def main(argv: list[str] | None = None) -> int:
     # 0.02 (the goal) from none; over 32 by up to 0.04 (docs/inference.md, "The simulated study").
     parser.add_argument("--eval-per-kind", type=int, default=32, help="evaluation targets per kind")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=1800, help="per round (RoundPolicy.steps)")
+    parser.add_argument(
+        "--steps", type=int,
+        help=f"per candidate (RoundPolicy.steps; default {ROUND_STEPS} shared over the kinds)",
+    )  # fmt: skip
     parser.add_argument("--lr", type=float, help="default: the recipe's for --config")
     parser.add_argument("--balance", choices=replay.BALANCE, default=replay.RECIPE_BALANCE)
     parser.add_argument("--anchor", type=float, default=replay.RECIPE_ANCHOR)
@@ -690,13 +697,23 @@ def main(argv: list[str] | None = None) -> int:
         "--orders", nargs="+", choices=ORDERS, default=["random", "uncertainty", "balanced"]
     )
     parser.add_argument(
-        "--per-kind", action="store_true",
-        help="a model per kind of image: each round trains and gates one candidate per kind",
+        "--per-kind", action=argparse.BooleanOptionalAction, default=policy["per_kind"],
+        help="a model per kind of image (the product's default): one candidate per kind a round",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per arm")
     parser.add_argument("--work", type=Path, help="keep the models here (default: a temp dir)")
     args = parser.parse_args(argv)
+    if args.steps is None:  # the same compute per round either way
+        args.steps = ROUND_STEPS // len(KINDS) if args.per_kind else ROUND_STEPS
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from inference import replay
+    from inference.phantoms import KINDS, make_phantoms
+
+    args = arguments(argv)
     started = time.monotonic()
     work = args.work or Path(tempfile.mkdtemp(prefix="loop-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -727,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
               "per_kind": args.per_kind}  # fmt: skip
     out: dict = {"seed": args.seed, "recipe": recipe}
     keep = ("round", "mean_dice", "dice_by_kind", "accepted_unchanged", "cost_vs_manual",
-            "batch_cost_vs_manual", "label_dice", "promoted", "gate", "check",
+            "batch_cost_vs_manual", "batch_by_kind", "label_dice", "promoted", "gate", "check",
             "candidate")  # fmt: skip
     for order, arm in by_order.items():
         out[order] = {

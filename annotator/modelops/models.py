@@ -45,7 +45,7 @@ class RoundPolicy(models.Model):
     # A model per kind of image (docs/inference.md, "A model per kind of image"): scheduled
     # rounds train one kind at a time, from and for that kind's production model, so learning
     # one kind cannot make the model forget another.
-    per_kind = models.BooleanField(default=False)
+    per_kind = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return f"round policy of {self.project}"

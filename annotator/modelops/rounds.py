@@ -268,10 +268,17 @@ def take_snapshot(project, base=None, kind: str = "") -> Snapshot:
     return snapshot
 
 
+def last_round_seeing(project, kind: str = ""):
+    """The last round that trained on ``kind``'s masks: a round of that kind or of every kind
+    (a model per kind is the default, and an admin may still start a round of every kind)."""
+    kinds = {kind, ""}
+    return TrainingRound.objects.filter(project=project, kind__in=kinds).order_by("-number").first()
+
+
 def new_accepted_since_last_round(project, kind: str = "") -> int:
-    """Accepted masks (of ``kind``, or every kind) that the last round of that kind did not
-    train or evaluate on."""
-    last = TrainingRound.objects.filter(project=project, kind=kind).order_by("-number").first()
+    """Accepted masks (of ``kind``, or every kind) that the last round to see them (of that kind
+    or, for one kind, of every kind) did not train or evaluate on."""
+    last = last_round_seeing(project, kind)
     heads = accepted_heads(project, kind).values_list("head_id", flat=True)
     if last is None:
         return heads.count()
@@ -308,7 +315,7 @@ def start_round(
         raise Conflict("there is no production model to fine-tune", code="no_model")
     if TrainingRound.objects.filter(project=project, status__in=ACTIVE_ROUND_STATUSES).exists():
         raise Conflict("a round is already running for this project", code="round_running")
-    last = TrainingRound.objects.filter(project=project, kind=kind).order_by("-number").first()
+    last = last_round_seeing(project, kind)
     if last is not None and not force and new_accepted_since_last_round(project, kind) == 0:
         of_kind = f" {KIND_NAMES[kind]}" if kind else ""
         raise Conflict(

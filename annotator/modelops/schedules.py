@@ -190,13 +190,13 @@ def describe(project) -> dict:
             if policy.per_kind
             else rounds.new_accepted_since_last_round(project)
         ),
-        "new_by_kind": by_kind,  # each kind's since its own last round
+        "new_by_kind": by_kind,  # each kind's since the last round that trained on it
         "last_run_at": task.last_run_at if task else None,
     }
 
 
 def new_by_kind(project) -> dict[str, int]:
-    """Per kind of image the project uses: accepted masks its last round of that kind did not
+    """Per kind of image the project uses: accepted masks the last round to train on it did not
     see."""
     return {k: rounds.new_accepted_since_last_round(project, k) for k in project_kinds(project)}
 

@@ -32,6 +32,9 @@ def _project(request, pk):
 def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
     project = _project(request, pk)
     schedule = schedules.describe(project)  # it counts the new accepted masks too
+    round_policy = rounds.policy_for(project)
+    # With a model per kind, the form offers the kind a scheduled round would train next.
+    due = schedules.due(project) if round_policy.per_kind else []
     return render(
         request,
         "modelops/rounds.html",
@@ -47,7 +50,8 @@ def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
                 if v is not None and v.kind
             ],
             "kinds": [(k, quality.KIND_NAMES[k]) for k in quality.project_kinds(project)],
-            "policy": rounds.policy_for(project),
+            "policy": round_policy,
+            "next_kind": due[0][0] if due else "",
             "lost_below": LOST_BELOW,
             "floors": [
                 (kind, quality.KIND_NAMES[kind], floor)
@@ -55,6 +59,8 @@ def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
             ],
             "schedule": schedule,
             "new_accepted": schedule["new_accepted"],
+            # A round of a kind with nothing new is refused unless forced: offer it then too.
+            "offer_force": not schedule["new_accepted"] or 0 in schedule["new_by_kind"].values(),
             "new_by_kind": [(quality.KIND_NAMES[k], n) for k, n in schedule["new_by_kind"].items()],
             "can_act": policy.can(request.user, "model.manage"),
         },

@@ -257,3 +257,16 @@ def test_a_kind_with_too_few_accepted_cases_makes_no_round_as_in_the_product():
     skipped["cohort"] = {"dice_by_kind": {"echo": 0.01}, "cost_vs_manual": 0.99}
     row = loop.candidate_fields({"echo": skipped}, per_kind=True)
     assert row["promoted"] == {"echo": False} and row["trained_on"] == {"echo": 0}
+
+
+def test_the_study_runs_the_products_default_policy_with_the_same_compute_per_round():
+    from annotator.modelops.models import RoundPolicy
+
+    default = loop.arguments([])
+    assert default.per_kind is RoundPolicy._meta.get_field("per_kind").default is True
+    assert (default.steps, default.rounds) == (600, 4)  # 3 candidates x 600 = one shared round
+    shared = loop.arguments(["--no-per-kind"])
+    assert (shared.per_kind, shared.steps) == (False, loop.ROUND_STEPS)
+    assert loop.arguments(["--steps", "900"]).steps == 900
+    with pytest.raises(SystemExit):
+        loop.arguments(["--steps", "many"])

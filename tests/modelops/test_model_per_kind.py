@@ -233,10 +233,11 @@ def test_the_api_and_pages_start_a_round_of_one_kind_and_roll_one_kind_back(
     assert TrainingRound.objects.count() == 1
 
     url = f"/api/v1/projects/{project.pk}/round-policy"
-    assert admin.get(url).json()["per_kind"] is False
-    assert admin.put(url, {"per_kind": True}, format="json").json()["per_kind"] is True
+    assert admin.get(url).json()["per_kind"] is True  # a new project's default
+    assert admin.put(url, {"per_kind": False}, format="json").json()["per_kind"] is False
     assert admin.put(url, {"per_kind": "often"}, format="json").status_code == 400
-    assert RoundPolicy.objects.get(project=project).per_kind is True
+    assert RoundPolicy.objects.get(project=project).per_kind is False
+    assert admin.put(url, {"per_kind": True}, format="json").json()["per_kind"] is True
 
     first = _tiny(tmp_path, project, seed=2, kind="echo")
     second = _tiny(tmp_path, project, seed=3, kind="echo")

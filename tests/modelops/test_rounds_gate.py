@@ -40,16 +40,23 @@ def test_a_round_needs_new_accepted_masks_unless_forced(project, people, accepte
 
 
 def test_the_rounds_page_refuses_and_offers_to_force(project, people, accepted):
-    finish(rounds.start_round(project))
+    finish(rounds.start_round(project, kind="ct"))  # a new project's policy: a model per kind
     admin = Client()
     admin.force_login(people["admin"])
     page = admin.get(f"/projects/{project.pk}/rounds/").content.decode()
     assert 'name="force"' in page
-    refused = admin.post(f"/projects/{project.pk}/rounds/start", follow=True).content.decode()
-    assert "no mask was accepted since round 1" in refused
+    assert '<option value="ct" selected>CT only</option>' in page  # what a schedule trains next
+    start = f"/projects/{project.pk}/rounds/start"
+    refused = admin.post(start, {"kind": "ct"}, follow=True).content.decode()
+    assert "no CT mask was accepted since round 1" in refused
     assert TrainingRound.objects.count() == 1
-    admin.post(f"/projects/{project.pk}/rounds/start", {"force": "on"})
+    admin.post(start, {"kind": "ct", "force": "on"})
     assert TrainingRound.objects.count() == 2
+    finish(TrainingRound.objects.get(number=2))
+    blob_case(project, people["annotator"], people["reviewer"], seed=5, kind="video")
+    page = admin.get(f"/projects/{project.pk}/rounds/").content.decode()
+    assert 'name="force"' in page  # echo has a new mask, CT none: CT's round needs forcing
+    assert '<option value="echo" selected>echo only</option>' in page  # the most new masks
 
 
 def _evaluation(cand_dice):
@@ -133,9 +140,12 @@ def test_policy_floor_is_saved_from_the_page_by_admins_only(project, people):
 
 
 def test_a_threshold_schedule_never_forces(project, people, accepted):
-    finish(rounds.start_round(project))
+    finish(rounds.start_round(project))  # a round of every kind saw the CT masks too
+    assert schedules.describe(project)["new_by_kind"] == {"ct": 0}
     assert schedules.maybe_start(project).startswith("not due: 0 new")
     assert TrainingRound.objects.count() == 1
+    with pytest.raises(Conflict, match="no CT mask was accepted since round 1"):
+        rounds.start_round(project, kind="ct")  # the same data again, for CT alone
 
 
 def _evaluation_by_kind(cand: dict, prod: dict):

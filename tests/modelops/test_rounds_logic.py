@@ -194,7 +194,7 @@ def test_the_gate_allows_a_fall_within_max_drop_and_no_more():
 
 def test_one_round_at_a_time_and_the_schedule_fires_once(project, accepted, tmp_path):
     factories.tiny_model_version(tmp_path, project=project)
-    assert schedules.maybe_start(project) == "started round 1"
+    assert schedules.maybe_start(project) == "started round 1 (CT)"  # a model per kind: default
     assert schedules.maybe_start(project) == "a round is already running"
     with pytest.raises(Conflict, match="already running"):
         rounds.start_round(project)
@@ -211,7 +211,7 @@ def test_threshold_schedule(project, people, tmp_path):
     blob_case(project, people["annotator"], people["reviewer"], seed=2)
     assert schedules.maybe_start(project).startswith("not due: 2 new")
     blob_case(project, people["annotator"], people["reviewer"], seed=3)
-    assert schedules.maybe_start(project) == "started round 1"
+    assert schedules.maybe_start(project) == "started round 1 (CT)"
     described = schedules.describe(project)
     assert described["cron"] == "0 2 * * *" and described["min_new_accepted"] == 3
     from django_celery_beat.models import PeriodicTask

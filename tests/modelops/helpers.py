@@ -1,4 +1,5 @@
-"""Accepted cases for round tests: an image with a blob, a target and its accepted mask."""
+"""Accepted cases for round tests: an image with a blob, a target and its accepted mask; and
+migrating the test database to a point for migration tests."""
 
 from __future__ import annotations
 
@@ -57,3 +58,21 @@ def snapshot_export(client, project, round_, fmt: str) -> zipfile.ZipFile:
     assert response.status_code == 201, response.json()
     body = b"".join(client.get(response.json()["download"]).streaming_content)
     return zipfile.ZipFile(io.BytesIO(body))
+
+
+def migrate(targets: list[tuple[str, str]]):
+    """Migrate the test database to ``targets``; the historical apps there."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def migrate_to_latest() -> None:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -2,18 +2,11 @@
 up with (1); a new policy gets the default share (0.2)."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.modelops.helpers import migrate, migrate_to_latest
 
 BEFORE = [("modelops", "0006_gate_max_dice_drop")]
 AFTER = [("modelops", "0007_gate_error_share")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -25,7 +18,7 @@ def test_existing_policies_keep_the_fixed_margin_and_new_ones_get_the_share(proj
         kept = new.objects.get(project_id=project.pk)
         assert (kept.promote_margin, kept.promote_error_share) == (0.03, 1.0)
     finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrate_to_latest()
     from annotator.modelops import rounds
     from tests import factories
 

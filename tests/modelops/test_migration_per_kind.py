@@ -2,18 +2,11 @@
 there was none, rows keep their value); a project made afterwards gets a model per kind."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.modelops.helpers import migrate, migrate_to_latest
 
 BEFORE = [("modelops", "0010_check_min_dice")]
 AFTER = [("modelops", "0011_per_kind_default")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -32,7 +25,7 @@ def test_existing_projects_keep_one_shared_model_and_new_ones_get_a_model_per_ki
         assert new.objects.get(project_id=chose.pk).per_kind is True  # untouched
         assert new.objects.filter(project_id=chose.pk).count() == 1
     finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrate_to_latest()
     from annotator.modelops import rounds
 
     assert rounds.policy_for(project).per_kind is False

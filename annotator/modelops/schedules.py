@@ -207,7 +207,11 @@ def due(project) -> list[tuple[str, int]]:
     the order of quality.KINDS)."""
     if not rounds.policy_for(project).per_kind:
         return [("", rounds.new_accepted_since_last_round(project))]
-    by_kind = new_by_kind(project)
+    return most_new_first(new_by_kind(project))
+
+
+def most_new_first(by_kind: dict[str, int]) -> list[tuple[str, int]]:
+    """Kinds with their new masks, the most first (ties in the order of quality.KINDS)."""
     return sorted(by_kind.items(), key=lambda item: (-item[1], KINDS.index(item[0])))
 
 

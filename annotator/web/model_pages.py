@@ -33,8 +33,9 @@ def rounds_page(request: HttpRequest, pk: int) -> HttpResponse:
     project = _project(request, pk)
     schedule = schedules.describe(project)  # it counts the new accepted masks too
     round_policy = rounds.policy_for(project)
-    # With a model per kind, the form offers the kind a scheduled round would train next.
-    due = schedules.due(project) if round_policy.per_kind else []
+    # With a model per kind, the form offers the kind a scheduled round would train next
+    # (schedules.due's order, from the counts describe() already made).
+    due = schedules.most_new_first(schedule["new_by_kind"]) if round_policy.per_kind else []
     return render(
         request,
         "modelops/rounds.html",

@@ -13,8 +13,8 @@ lesions, echo clips), run as the product runs it (docs/inference.md, "The simula
 - **Round r**: the production model pre-segments the round's batch (``--per-batch`` targets per
   kind, picked from a pool of ``--pool`` batches in ``import``, ``random``, ``uncertainty`` or
   ``balanced`` order, the last two as the product's queues order cases by the doubt
-  ``inference.qc.uncertainty`` gives: kinds in turn, within each the most doubtful first or a
-  draw weighted by doubt, in both with the project's evaluation sample (the cases the
+  ``inference.qc.uncertainty`` gives: the most doubtful first, or kinds in turn with a draw
+  weighted by doubt within each, in both with the project's evaluation sample (the cases the
   split holds out, 20%) interleaved whatever the doubt, ``annotator.cases.ordering``) from a box
   on each target's key slice. A simulated annotator checks every slice/frame and redraws those
   whose Dice is below ``--slice-ok`` (0.90); the rest of the model's mask stays. What they
@@ -350,9 +350,9 @@ def forgetting_check(
 
 def queue(order: str, remaining: list[int], pool: list, scored: dict, sample: float) -> list[int]:
     """Pool indices in the product's queue order (``annotator.cases.ordering.queue_order``, case
-    id = index + 1): kinds in turn and within each, "uncertainty", the most doubtful first;
-    "balanced", a draw weighted by doubt; in both, the evaluation sample of ``sample`` (the
-    held-out fraction) interleaved whatever the doubt."""
+    id = index + 1): "uncertainty", most doubtful first; "balanced", kinds in turn and a draw
+    weighted by doubt within each; in both, the evaluation sample of ``sample`` (the held-out
+    fraction) interleaved whatever the doubt."""
     from annotator.cases.ordering import queue_order  # the product's rule, plain Python
 
     rows = [(i + 1, pool[i].kind, _known_doubt(scored[i])) for i in remaining]

@@ -1,20 +1,16 @@
-"""The queue orders that follow the model's doubt, in plain Python: the rule
-``selectors.in_queue_order`` writes in SQL, and what ``bench/loop.py`` simulates (tests check
-that the two agree).
+"""The "balanced" queue order in plain Python: the rule ``selectors.in_queue_order`` writes in SQL,
+and what ``bench/loop.py`` simulates (tests check that the two agree).
 
-In both orders **modalities take turns**: the first case of each modality, then the second of
-each, ... Why: the doubt of different modalities is on different scales (the simulated study's
-start model doubted every echo clip more than most MR livers), so one ranking across modalities
-hands a whole batch to one of them, and the others' models learn nothing that round
-(docs/inference.md, "Queue order with a model per kind"). Within a modality:
+Why not simply "most doubtful first": in the simulated study (docs/inference.md, "The simulated
+study") that order filled each batch with the hardest lesions of one modality. Every candidate
+trained on them lost Dice on the ordinary ones, and the gate refused it. Balanced order keeps
+the doubt as the reason a case comes early, but:
 
-- **"uncertainty"**: the most doubtful case first;
-- **"balanced"**: a draw weighted by doubt (Efraimidis-Spirakis: the key ``ln(u) / doubt``,
-  largest first, is a weighted sample without replacement). A case the model doubts twice as
-  much is twice as likely to come first, and sure cases still turn up, so a batch looks like
-  the data with the doubtful cases over-represented. Why: in the simulated study with one model
-  for every kind, strict "most doubtful first" filled batches with the hardest lesions, and the
-  candidates trained on them lost Dice on the ordinary ones.
+- **modalities take turns**: the first case of each modality, then the second of each, ...;
+- **within a modality the order is a draw weighted by doubt** (Efraimidis-Spirakis: the key
+  ``ln(u) / doubt``, largest first, is a weighted sample without replacement). A case the
+  model doubts twice as much is twice as likely to come first, and sure cases still turn up, so
+  a batch looks like the data with the doubtful cases over-represented.
 
 ``u`` is a fixed number in (0, 1) drawn from the case id, so the queue is the same on every
 refresh and for every annotator. Cases without a doubt come after the scored ones, modalities in
@@ -79,9 +75,8 @@ def balanced_order(
 def uncertainty_order(
     rows: Iterable[tuple[int, Hashable, float | None]], sample: float = 0.0
 ) -> list[int]:
-    """The ids in "uncertainty" order: modalities in turn, the most doubtful of each first,
-    interleaved with the evaluation sample of ``sample`` (module doc); unscored cases last,
-    oldest first."""
+    """The ids in "uncertainty" order: the most doubtful first, interleaved with the evaluation
+    sample of ``sample`` (module doc); unscored cases last, oldest first."""
     return queue_order(rows, "uncertainty", sample)
 
 
@@ -89,11 +84,11 @@ def queue_order(
     rows: Iterable[tuple[int, Hashable, float | None]], order: str, sample: float = 0.0
 ) -> list[int]:
     """The rule ``selectors.in_queue_order`` writes in SQL, for ``order`` "balanced" or
-    "uncertainty". Each scored case is in one stream of its stratum: the evaluation sample
-    (import order) or the rest (by the order's key, the larger first); unscored cases make their
-    own stream, in import order. Per stream the n-th case (from 1) gets the turn n / share, the
-    sample's share being ``sample`` and the rest's 1 - ``sample``; the queue goes by turn,
-    scored before unscored, ties broken by the key, the doubt and then the id."""
+    "uncertainty". Each scored case is in one stream: the evaluation sample (import order) or
+    the rest (by the order's key, the larger first); unscored cases make their own stream, in
+    import order. Per stream (per stratum in balanced order) the n-th case (from 1) gets the
+    turn n / share, the sample's share being ``sample`` and the rest's 1 - ``sample``; the queue
+    goes by turn, scored before unscored, ties broken by the key and then the id."""
     rows = list(rows)
     key: dict[int, float] = {}  # scored cases: the larger, the earlier
     doubt_of: dict[int, float] = {}
@@ -104,7 +99,8 @@ def queue_order(
             doubt_of[case_id] = float(doubt)
             key[case_id] = draw_key(case_id, doubt) if order == "balanced" else float(doubt)
             sampled = in_sample(case_id, sample)
-        streams[(doubt is None, stratum, sampled)].append(case_id)
+        part = stratum if order == "balanced" else None
+        streams[(doubt is None, part, sampled)].append(case_id)
     turn: dict[int, float] = {}
     for (_, _, sampled), ids in streams.items():
         ids.sort(key=lambda i: (0.0, i) if sampled or i not in key else (-key[i], i))

@@ -156,8 +156,8 @@ def case_uncertainty() -> Expression:
 
 def in_queue_order(qs: QuerySet[Case]) -> QuerySet[Case]:
     """Rework first, then open, ready, new, pre-segmenting (``queue_rank``); within a group, by
-    the project's ``queue_order``, modalities in turn and within each: "uncertainty", the most
-    uncertain case first; "balanced", a draw weighted by doubt; in both, the evaluation sample
+    the project's ``queue_order``: "uncertainty", the most uncertain case first; "balanced",
+    modalities in turn and a draw weighted by doubt within each; in both, the evaluation sample
     interleaved in import order and cases without a score after the scored ones
     (:func:`.ordering.queue_order` is the same rule in plain Python). In a queue mixing
     projects, the scored cases of projects ordered by doubt come before those of projects in
@@ -203,13 +203,13 @@ def in_queue_order(qs: QuerySet[Case]) -> QuerySet[Case]:
     row = Cast(
         Window(
             RowNumber(),
-            # Modalities take turns (ordering's module doc): within a balanced project; across
-            # the projects in "uncertainty" order, whose cases of one modality share one doubt
-            # stream, so a queue mixing such projects is the most doubtful first across them.
+            # A balanced project's modalities take turns within it; the cases of projects in
+            # "uncertainty" order share one doubt stream, so a queue mixing such projects is
+            # still the most doubtful first across them.
             partition_by=[
                 F("queue_rank"),
                 When_(When(balanced, then=F("project_id")), default=Value(0)),
-                When_(When(ordered, then=F("image__modality")), default=Value("")),
+                When_(When(balanced, then=F("image__modality")), default=Value("")),
                 F("queue_unscored"),
                 F("queue_sampled"),
             ],

@@ -48,9 +48,8 @@ def validate_labels(value) -> None:
 
 class QueueOrder(models.TextChoices):
     IMPORT = "import", "Import order"
-    # Both orders by doubt: modalities in turn; within each the most doubtful first, or a draw
-    # weighted by doubt (cases.ordering).
     UNCERTAINTY = "uncertainty", "Most uncertain first"
+    # Modalities in turn, a draw weighted by doubt within each (cases.ordering).
     BALANCED = "balanced", "Uncertain first, balanced"
 
 
@@ -66,8 +65,8 @@ class Project(models.Model):
     # Default CT window preset name for pre-segmentation (see inference.preprocess).
     default_window = models.CharField(max_length=32, blank=True)
     # How annotators' queues are ordered within a status group (rework always first): oldest
-    # import first, the cases the model doubts most first, or balanced: doubtful cases likelier
-    # first; in both orders by doubt modalities take turns and the evaluation sample (the cases
+    # import first, the cases the model doubts most first, or balanced: modalities in turn and
+    # doubtful cases likelier first; in both orders by doubt, the evaluation sample (the cases
     # rounds hold out) interleaved whatever the doubt (cases.selectors.in_queue_order).
     queue_order = models.CharField(
         max_length=16, choices=QueueOrder.choices, default=QueueOrder.IMPORT

@@ -275,33 +275,6 @@ def test_balanced_order_in_sql_is_the_plain_rule(project, people):
     assert [u is None for _, _, u in rows][-2:] == [True, True]
 
 
-def test_uncertainty_order_in_sql_takes_modalities_in_turn_as_the_plain_rule(project, people):
-    """Every MR case doubted more than any CT case: the database still serves the two in turn,
-    the most doubtful of each first, as ``cases.ordering.uncertainty_order`` does."""
-    a = people["annotator"]
-    by_uncertainty(project, sample=0.2)
-    cases = []
-    for n in range(12):
-        case = factories.case(project, assignee=a)
-        mr = n % 3 == 2  # a second modality in the same project
-        if mr:
-            Image.objects.filter(case=case).update(modality=Modality.MR)
-        if n != 5:  # one case without a score
-            presegment(case, (0.05 if mr else 0.6) + 0.3 * ((n * 5) % 12) / 12)
-        cases.append(case)
-    queue = list(selectors.my_queue(a))
-    rows = [(c.pk, c.image.modality, c.uncertainty) for c in queue]
-    assert [c.pk for c in queue] == uncertainty_order(rows, 0.2)
-    scored = [(m, u) for _, m, u in rows if u is not None]
-    assert min(u for m, u in scored if m == "MR") > max(u for m, u in scored if m == "CT")
-    assert {m for m, _ in scored[:2]} == {"CT", "MR"}  # not the four MR cases first
-    for modality in ("CT", "MR"):  # the rest of each, most doubtful first
-        rest = [u for pk, m, u in rows
-                if m == modality and u is not None and not in_sample(pk, 0.2)]  # fmt: skip
-        assert rest == sorted(rest, reverse=True)
-    assert rows[-1][2] is None
-
-
 def test_balanced_order_keeps_rework_first_and_other_projects_their_own_order(project, people):
     a = people["annotator"]
     balanced(project)

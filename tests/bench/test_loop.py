@@ -175,10 +175,7 @@ def test_the_bench_orders_its_queue_as_the_product_does():
               for i, p in enumerate(pool)}  # fmt: skip
     remaining = list(range(1, 12))
     strict = loop.queue("uncertainty", remaining, pool, scored, 0.0)
-    assert sorted(strict) == remaining
-    for kind in KINDS:  # no sample: kinds in turn, each kind's most doubtful first
-        mine = [i for i in strict if pool[i].kind == kind]
-        assert mine == sorted(mine, key=lambda i: (-scored[i][1], i))
+    assert strict == sorted(remaining, key=lambda i: (-scored[i][1], i))  # no sample
     rows = [(i + 1, pool[i].kind, None if scored[i][1] < 0 else scored[i][1]) for i in remaining]
     for order in ("uncertainty", "balanced"):  # case id = pool index + 1
         picked = loop.queue(order, remaining, pool, scored, 0.2)
@@ -187,14 +184,11 @@ def test_the_bench_orders_its_queue_as_the_product_does():
         unknown = sum(scored[i][1] < 0 for i in remaining)
         assert unknown and all(scored[i][1] < 0 for i in picked[-unknown:])  # unknown doubt last
     sampled = [i for i in remaining if scored[i][1] >= 0 and in_sample(i + 1, 0.2)]
-    assert len({pool[i].kind for i in sampled}) > 1  # the evaluation sample is served in
-    served = loop.queue("uncertainty", remaining, pool, scored, 0.2)  # import order within a
-    for kind in KINDS:  # kind, whatever the doubt
-        mine = [i for i in sampled if pool[i].kind == kind]
-        assert [i for i in served if i in mine] == mine
-    for order in ("uncertainty", "balanced"):  # every kind in the first three, whatever MR's
-        kinds = [pool[i].kind for i in loop.queue(order, remaining, pool, scored, 0.2)[:3]]
-        assert sorted(kinds) == sorted(KINDS)  # doubt (0.9, above every other kind's)
+    assert sampled  # the evaluation sample is served in import order, whatever the doubt
+    assert [i for i in loop.queue("uncertainty", remaining, pool, scored, 0.2)
+            if i in sampled] == sampled  # fmt: skip
+    kinds = [pool[i].kind for i in loop.queue("balanced", remaining, pool, scored, 0.2)[:3]]
+    assert sorted(kinds) == sorted(KINDS)  # every kind in the first three
 
 
 def test_the_bench_writes_each_rounds_queue_with_doubts_flags_and_what_it_took(tmp_path):

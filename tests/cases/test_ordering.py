@@ -1,6 +1,5 @@
-"""The queue orders' plain rule (annotator.cases.ordering): the fixed draw, the key, modalities
-in turn, doubtful cases likelier (balanced) or strictly (uncertainty) first, unscored cases
-last."""
+"""The balanced queue order's plain rule (annotator.cases.ordering): the fixed draw, the key,
+modalities in turn, doubtful cases likelier first, unscored cases last."""
 
 from __future__ import annotations
 
@@ -86,30 +85,6 @@ def test_without_a_sample_uncertainty_order_is_the_most_doubtful_first():
     rows = [(i, "CT", (i * 37 % 11) / 11) for i in range(1, 30)] + [(30, "CT", None)]
     order = uncertainty_order(rows)
     assert order == sorted(range(1, 30), key=lambda i: (-(i * 37 % 11) / 11, i)) + [30]
-
-
-def test_uncertainty_order_gives_each_modality_its_turn_whatever_its_scale_of_doubt():
-    """The study's seed 1: every echo clip doubted more than any MR liver or CT lesion. Ranked
-    across modalities, the first batch would be all echo; in turns, each modality gets its
-    share, its most doubtful cases first."""
-    doubt = {}
-    for i in range(1, 31):
-        kind = ("CT", "MR", "US")[i % 3]
-        doubt[i] = (kind, {"CT": 0.1, "MR": 0.5, "US": 0.86}[kind] + (i * 7 % 10) / 1000)
-    unscored = [(31, "MR", None), (32, "MR", None), (33, "CT", None)]
-    rows = [(i, kind, d) for i, (kind, d) in doubt.items()] + unscored
-    order = uncertainty_order(rows)
-    first = order[:12]
-    assert sorted(doubt[i][0] for i in first) == ["CT"] * 4 + ["MR"] * 4 + ["US"] * 4
-    for turn in range(10):  # each turn: one case of each, the most doubtful modality first
-        assert [doubt[i][0] for i in order[3 * turn : 3 * turn + 3]] == ["US", "MR", "CT"]
-    for kind in ("CT", "MR", "US"):
-        mine = [i for i in order[:30] if doubt[i][0] == kind]
-        assert mine == sorted(mine, key=lambda i: (-doubt[i][1], i))  # most doubtful first
-    assert order[30:] == [31, 33, 32]  # unscored last, modalities in turn, oldest first
-    # the strict ranking across modalities this replaces would have served 10 clips first
-    across = sorted(doubt, key=lambda i: -doubt[i][1])[:10]
-    assert {doubt[i][0] for i in across} == {"US"}
 
 
 def test_the_sample_is_served_in_import_order_at_its_share():
